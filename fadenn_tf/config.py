@@ -1,0 +1,255 @@
+"""Experiment configuration: dataclasses loaded from YAML and validated before any work.
+
+A config file has three sections, `model`, `data` and `train`, each mapping onto the
+dataclasses below. Unknown keys, wrong types and out-of-range values raise `ConfigError`
+naming the file and the key. `experiments/paper.yaml` holds the paper's settings (the
+documented default); `experiments/cpu.yaml` a small configuration that trains on 2 CPU cores.
+"""
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from fadenn_tf.errors import ConfigError
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[1] / "experiments"
+NOISE_TYPES = ("clean", "downsample", "blur", "gaussian_noise", "color_scale")
+
+
+@dataclass
+class IIDConfig:
+    """Internal image denoiser (DAE, STC, MTC, experts). Images are input_size^2 x 3 in [-1, 1]."""
+    input_size: int = 224                 # pixels; must be divisible by 2**len(filters)
+    filters: tuple = (32, 48, 64, 72, 108)  # encoder stages; the decoder mirrors them
+    latent_dim: int = 512                 # dense bottleneck
+    leaky_slope: float = 0.2              # LeakyReLU slope of the encoder
+    head_hidden: int = 256                # noise-classifier hidden units (linear, as the original)
+    num_classes: int = 5                  # 0 clean, 1 down-sampling, 2 blur, 3 noise, 4 colour
+
+    def validate(self, where):
+        _check(self.input_size % (2 ** len(self.filters)) == 0, where, "iid.input_size",
+               f"{self.input_size} is not divisible by 2**{len(self.filters)}")
+        _check(self.num_classes == 5, where, "iid.num_classes", "must be 5 (clean + 4 noise types)")
+        _check(self.latent_dim > 0 and self.head_hidden > 0, where, "iid", "sizes must be > 0")
+
+
+@dataclass
+class FLLConfig:
+    """Facial landmark localiser: Inception-ResNet-v1 + dropout + linear regression head."""
+    input_size: int = 128                 # crop side in pixels
+    num_points: int = 68
+    width: float = 1.0                    # multiplier on every backbone filter count
+    blocks: tuple = (5, 10, 5)            # block35, block17, block8 repeats
+    dropout_keep: float = 0.8
+    bn_momentum: float = 0.995
+    bn_epsilon: float = 1e-3
+
+    def validate(self, where):
+        _check(self.input_size >= 32, where, "fll.input_size", "must be >= 32")
+        _check(0 < self.width <= 4, where, "fll.width", "must be in (0, 4]")
+        _check(len(self.blocks) == 3 and all(b >= 0 for b in self.blocks), where, "fll.blocks",
+               "must be three non-negative repeat counts")
+        _check(0 < self.dropout_keep <= 1, where, "fll.dropout_keep", "must be in (0, 1]")
+
+
+@dataclass
+class ModelConfig:
+    iid: IIDConfig = field(default_factory=IIDConfig)
+    fll: FLLConfig = field(default_factory=FLLConfig)
+
+    def validate(self, where):
+        self.iid.validate(where)
+        self.fll.validate(where)
+
+
+@dataclass
+class AugmentConfig:
+    """Training augmentation (paper section III-D) and box jitter (field notes)."""
+    rotation_deg: float = 45.0            # uniform in [-rotation_deg, rotation_deg]
+    flip: bool = True                     # horizontal flip with the 68-point permutation
+    occlusion_prob: float = 0.5           # probability of one occluding stripe/block (FLL)
+    box_jitter: bool = True               # x-min/x-max/y-min U(-.25,.25), y-max U(.05,.25) of size
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from. `dataset: synthetic` is the built-in default."""
+    dataset: str = "synthetic"            # "synthetic" or a folder path
+    format: str = "auto"                  # auto | 300w | menpo | folder | synthetic
+    train_split: str = "train"
+    val_split: str = "test"               # for 300-W: common | challenging | full | test
+    val_fraction: float = 0.15            # held-out share when the data has no test split
+    split_seed: int = 0
+    max_val_images: int = 0               # 0 = all
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    clean_prob: float = 0.2               # noise type drawn uniformly from {clean, 1..4}
+    shuffle_buffer: int = 2048
+    cache_decoded: bool = True            # keep decoded images in memory
+
+    def validate(self, where):
+        _check(self.format in ("auto", "300w", "menpo", "folder", "synthetic"), where,
+               "data.format", f"unknown format {self.format!r}")
+        _check(0 <= self.val_fraction < 1, where, "data.val_fraction", "must be in [0, 1)")
+        _check(0 <= self.clean_prob <= 1, where, "data.clean_prob", "must be in [0, 1]")
+
+
+STAGES = ("fll", "dae", "experts", "stc", "mtc", "joint")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation. Adam, lr decayed by `lr_decay_rate` every `lr_decay_steps` (staircase)."""
+    batch_size: int = 64
+    learning_rate: float = 1e-4
+    lr_decay_steps: int = 1000
+    lr_decay_rate: float = 0.96
+    mtc_lambda: float = 0.5               # MTC loss = CE + mtc_lambda * L2 reconstruction
+    steps: dict = field(default_factory=lambda: {
+        "fll": 100000, "dae": 50000, "experts": 20000, "stc": 20000, "mtc": 20000, "joint": 10000})
+    eval_every: int = 1000
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 50
+    mixed_precision: bool = False         # mixed_float16 on GPUs
+    jit: bool = False                     # XLA for the train step
+    seed: int = 0
+
+    def validate(self, where):
+        _check(self.batch_size > 0, where, "train.batch_size", "must be > 0")
+        _check(self.learning_rate > 0, where, "train.learning_rate", "must be > 0")
+        unknown = set(self.steps) - set(STAGES)
+        _check(not unknown, where, "train.steps", f"unknown stages {sorted(unknown)}")
+        _check(all(int(v) > 0 for v in self.steps.values()), where, "train.steps", "must be > 0")
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "paper"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self, where="<config>"):
+        self.model.validate(where)
+        self.data.validate(where)
+        self.train.validate(where)
+        return self
+
+    def to_dict(self):
+        return _to_plain(dataclasses.asdict(self))
+
+
+def _check(ok, where, key, problem):
+    if not ok:
+        raise ConfigError(f"{where}: {key}: {problem}")
+
+
+def _to_plain(obj):
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _build(cls, data, where, prefix):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: {prefix or 'top level'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{where}: {prefix}{sorted(unknown)[0]}: unknown key "
+                          f"(known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in data.items():
+        typ = hints[name]
+        key = f"{prefix}{name}"
+        if dataclasses.is_dataclass(typ):
+            kwargs[name] = _build(typ, value, where, key + ".")
+        else:
+            kwargs[name] = _coerce(typ, value, where, key)
+    return cls(**kwargs)
+
+
+def _coerce(typ, value, where, key):
+    try:
+        if typ is bool:
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if typ is int:
+            if isinstance(value, bool) or int(value) != value:
+                raise TypeError
+            return int(value)
+        if typ is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if typ is str:
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+        if typ is tuple:
+            if not isinstance(value, (list, tuple)):
+                raise TypeError
+            return tuple(value)
+        if typ is dict:
+            if not isinstance(value, dict):
+                raise TypeError
+            return dict(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {key}: expected {typ.__name__}, got {value!r}") from None
+    return value
+
+
+def config_from_dict(data, where="<dict>"):
+    """Build and validate an ExperimentConfig from a nested dict."""
+    return _build(ExperimentConfig, data, where, "").validate(where)
+
+
+def load_config(path_or_name="cpu", overrides=None):
+    """Load `experiments/<name>.yaml`, a packaged config of that name, or a YAML path.
+
+    `overrides` is a nested dict merged over the file before validation.
+    Raises ConfigError naming the file and key on any problem.
+    """
+    path = resolve_config_path(path_or_name)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if overrides:
+        data = _merge(data, overrides)
+    return config_from_dict(data, where=str(path))
+
+
+def resolve_config_path(path_or_name):
+    p = Path(path_or_name)
+    if p.suffix in (".yaml", ".yml"):
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found")
+        return p
+    named = EXPERIMENTS_DIR / f"{path_or_name}.yaml"
+    if named.is_file():
+        return named
+    raise ConfigError(f"{path_or_name}: no such config (give a .yaml path or one of "
+                      f"{', '.join(available_configs())})")
+
+
+def available_configs():
+    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+
+
+def _merge(base, over):
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out

@@ -1,0 +1,44 @@
+"""Atomic writes: a file or folder appears complete or not at all."""
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(final, is_dir=False):
+    """Yield a temporary path beside `final`; rename it onto `final` only on success.
+
+    For files the rename replaces an existing file atomically. For folders, `final` must not
+    exist yet (callers that must never overwrite check this first).
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    target = tmp if is_dir else tmp / final.name
+    try:
+        yield target
+        if is_dir:
+            os.replace(tmp, final) if not final.exists() else _refuse(final)
+        else:
+            os.replace(target, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _refuse(final):
+    raise FileExistsError(f"{final}: already exists; refusing to overwrite it")
+
+
+def write_text_atomic(path, text):
+    """Write `text` to `path` atomically (UTF-8)."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(path, obj):
+    """Write `obj` as indented JSON to `path` atomically."""
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")

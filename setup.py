@@ -1,0 +1,27 @@
+"""Installs the fadenn_tf package and one console command per job."""
+from setuptools import find_packages, setup
+
+JOBS = ["train", "evaluate", "predict", "track", "export", "bench", "synth", "degrade",
+        "train_failure_detector"]
+
+setup(
+    name="fadenn_tf",
+    version="0.1.0",
+    description="FADeNN: face alignment (68 landmarks) with an internal de-noiser network, "
+                "TensorFlow/Keras reference implementation",
+    python_requires=">=3.10",
+    packages=find_packages(include=["fadenn_tf", "fadenn_tf.*"]),
+    install_requires=[
+        "tensorflow-cpu==2.21.*; platform_machine=='x86_64' or platform_machine=='AMD64'",
+        "keras>=3.10,<4",
+        "numpy>=1.26",
+        "opencv-python-headless>=4.10,<5",
+        "PyYAML>=6.0",
+        "ai-edge-litert>=2.0",
+        "tqdm>=4.60",
+        "matplotlib>=3.8",
+    ],
+    extras_require={"test": ["pytest>=8"], "dlib": ["dlib-bin>=19.24"]},
+    entry_points={"console_scripts": [
+        f"fadenn-{job.replace('_', '-')}=fadenn_tf.{job}:main" for job in JOBS]},
+)
