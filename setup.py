@@ -19,6 +19,7 @@ setup(
         "PyYAML>=6.0",
         "ai-edge-litert>=2.0",
         "tqdm>=4.60",
+        "tensorboard>=2.16",
         "matplotlib>=3.8",
     ],
     extras_require={"test": ["pytest>=8"], "dlib": ["dlib-bin>=19.24"]},

@@ -77,7 +77,7 @@ class AugmentConfig:
 class DataConfig:
     """Where the data comes from. `dataset: synthetic` is the built-in default."""
     dataset: str = "synthetic"            # "synthetic" or a folder path
-    format: str = "auto"                  # auto | 300w | menpo | folder | synthetic
+    format: str = "auto"                  # auto | 300w | menpo | folder | 300vw | synthetic
     train_split: str = "train"
     val_split: str = "test"               # for 300-W: common | challenging | full | test
     val_fraction: float = 0.15            # held-out share when the data has no test split
@@ -89,7 +89,7 @@ class DataConfig:
     cache_decoded: bool = True            # keep decoded images in memory
 
     def validate(self, where):
-        _check(self.format in ("auto", "300w", "menpo", "folder", "synthetic"), where,
+        _check(self.format in ("auto", "300w", "menpo", "folder", "300vw", "synthetic"), where,
                "data.format", f"unknown format {self.format!r}")
         _check(0 <= self.val_fraction < 1, where, "data.val_fraction", "must be in [0, 1)")
         _check(0 <= self.clean_prob <= 1, where, "data.clean_prob", "must be in [0, 1]")

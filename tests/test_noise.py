@@ -1,0 +1,201 @@
+"""The noise models: exact where they are deterministic, statistical where they are random."""
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fadenn_tf import noise as N
+from fadenn_tf.config import NOISE_TYPES
+
+SEED = tf.constant([7, 11], tf.int64)
+CONDS = N.noise_conditions()
+TYPES = np.array([t for t, _ in CONDS], np.int32)
+LEVELS = np.array([lv for _, lv in CONDS], np.int32)
+
+
+def rand_images(n, size=32, seed=0):
+    return np.random.default_rng(seed).random((n, size, size, 3)).astype(np.float32)
+
+
+def run(images, t, lv, seed=SEED):
+    return N.apply_noise(images, t, lv, seed).numpy()
+
+
+def test_conditions_and_names():
+    assert N.NOISE_NAMES == NOISE_TYPES
+    names = [N.condition_name(*c) for c in CONDS]
+    assert len(CONDS) == 13 and len(set(names)) == 13
+    assert names[0] == "clean" and "blur-3" in names and "downsample-1" in names
+    assert all(N.parse_condition(n) == c for n, c in zip(names, CONDS))
+    with pytest.raises(ValueError, match="valid"):
+        N.parse_condition("blur-4")
+    with pytest.raises(ValueError):
+        N.condition_name(2, 0)
+
+
+def test_deterministic_and_seed_dependent():
+    x = rand_images(13)
+    a, b = run(x, TYPES, LEVELS), run(x, TYPES, LEVELS)
+    assert a.tobytes() == b.tobytes()
+    c = run(x, TYPES, LEVELS, tf.constant([8, 11], tf.int64))
+    for i, (t, _) in enumerate(CONDS):
+        if t == 3:  # gaussian noise depends on the seed
+            assert not np.array_equal(a[i], c[i])
+        else:
+            assert np.array_equal(a[i], c[i])
+
+
+def test_mixed_batch_equals_single_samples():
+    x = rand_images(13)
+    perm = np.random.default_rng(3).permutation(13)
+    x, t, lv = x[perm], TYPES[perm], LEVELS[perm]
+    out = run(x, t, lv)
+    seeds = N.sample_seeds(SEED, 13)
+    for i in range(13):
+        single = N.apply_noise(x[i], t[i], lv[i], seeds[i:i + 1]).numpy()
+        assert single.shape == (32, 32, 3)
+        np.testing.assert_array_equal(single, out[i])
+    np.testing.assert_array_equal(N.sample_seeds(SEED, 5), seeds[:5])  # prefix-stable
+    # With per-sample seeds [B, 2], a sample does not depend on its batch mates.
+    out2 = run(x, t, lv, seeds)
+    np.testing.assert_array_equal(out2, out)
+    np.testing.assert_array_equal(run(x[:5], t[:5], lv[:5], seeds[:5]), out[:5])
+
+
+def test_clean_is_identity_bit_exact():
+    x = rand_images(3)
+    x[0, 0, 0] = [0.0, 1.0, 0.123456789]
+    np.testing.assert_array_equal(run(x, [0, 0, 0], [1, 3, 0]), x)  # level ignored
+
+
+def test_output_range_all_conditions():
+    x = rand_images(13, seed=5)
+    out = run(x, TYPES, LEVELS)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    for i in range(1, 13):  # every noisy condition changes a random image
+        assert not np.array_equal(out[i], x[i]), N.condition_name(*CONDS[i])
+
+
+def test_color_scaling_exact():
+    x = rand_images(3)
+    out = run(x, [4, 4, 4], [1, 2, 3])
+    for i, s in enumerate((0.8, 0.5, 0.2)):
+        np.testing.assert_array_equal(out[i], x[i] * np.float32(s))
+
+
+def test_gaussian_noise_variance_and_clipping():
+    grey = np.full((3, 64, 64, 3), 0.5, np.float32)
+    out = run(grey, [3, 3, 3], [1, 2, 3])
+    for i, var in enumerate((0.001, 0.005, 0.01)):
+        assert abs(out[i].mean() - 0.5) < 0.01
+        assert out[i].var() == pytest.approx(var, rel=0.1)
+    # Near white / black: values pile up at the limits instead of wrapping around.
+    edge = np.zeros((2, 64, 64, 3), np.float32)
+    edge[0] = 0.99
+    out = run(edge, [3, 3], [3, 3])
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    assert (out[0] == 1.0).mean() > 0.3 and (out[0] < 0.5).mean() == 0.0
+    assert (out[1] == 0.0).mean() > 0.3 and (out[1] > 0.5).mean() == 0.0
+
+
+def test_blur_constant_checkerboard_and_opencv():
+    const = np.full((3, 32, 32, 3), 0.3, np.float32)
+    np.testing.assert_allclose(run(const, [2, 2, 2], [1, 2, 3]), const, atol=1e-6)
+    yy, xx = np.mgrid[:32, :32]
+    board = np.repeat(((yy // 2 + xx // 2) % 2).astype(np.float32)[None, ..., None], 3, -1)
+    out = run(np.repeat(board, 3, 0), [2, 2, 2], [1, 2, 3])
+    variances = [board.var()] + [o.var() for o in out]
+    assert all(a > b for a, b in zip(variances, variances[1:])), variances
+    # Independent check: OpenCV with the same kernel size, sigma and border.
+    img = rand_images(1, seed=9)[0]
+    for lv, sigma in zip((1, 2, 3), (1.0, 3.0, 5.0)):
+        k = len(N.gaussian_kernel_1d(sigma))
+        ref = cv2.GaussianBlur(img, (k, k), sigma, borderType=cv2.BORDER_REFLECT_101)
+        np.testing.assert_allclose(run(img[None], [2], [lv])[0], ref, atol=1e-5)
+
+
+def test_downsample_removes_detail_below_block_size():
+    size = 64
+    base = rand_images(1, size, seed=2)[0]
+    yy, xx = np.mgrid[:size, :size]
+    for lv in (1, 2, 3):
+        block = 2 ** lv
+        # A pattern with zero mean on every block x block cell: invisible after down-sampling.
+        pattern = np.where((yy % block < block // 2) ^ (xx % block < block // 2), 0.1, -0.1)
+        img = np.clip(0.2 + 0.6 * base, 0, 1)
+        detailed = img + pattern[..., None].astype(np.float32)
+        a, b = run(np.stack([img, detailed]), [1, 1], [lv, lv])
+        np.testing.assert_allclose(a, b, atol=1e-5)
+        # ...but it is visible to the next finer level (except at level 1, the finest).
+        if lv > 1:
+            a, b = run(np.stack([img, detailed]), [1, 1], [lv - 1, lv - 1])
+            assert np.abs(a - b).max() > 0.01
+    # Level 3 of a 64 x 64 image depends only on its 8 x 8 block means.
+    means = base.reshape(8, 8, 8, 8, 3).mean(axis=(1, 3))
+    blocky = np.repeat(np.repeat(means, 8, 0), 8, 1)
+    np.testing.assert_allclose(run(base[None], [1], [3]), run(blocky[None], [1], [3]), atol=1e-5)
+
+
+def test_sample_noise_labels():
+    t, lv = N.sample_noise_labels(5000, SEED)
+    t2, lv2 = N.sample_noise_labels(5000, SEED)
+    assert t.dtype == tf.int32 and lv.dtype == tf.int32
+    assert np.array_equal(t, t2) and np.array_equal(lv, lv2)
+    t, lv = t.numpy(), lv.numpy()
+    assert set(t) == {0, 1, 2, 3, 4} and set(lv) == {1, 2, 3}
+    np.testing.assert_allclose(np.bincount(t) / 5000, [0.2] * 5, atol=0.03)
+    np.testing.assert_allclose(np.bincount(lv)[1:] / 5000, [1 / 3] * 3, atol=0.03)
+    assert (N.sample_noise_labels(100, SEED, clean_prob=0.0)[0].numpy() > 0).all()
+    assert (N.sample_noise_labels(100, SEED, clean_prob=1.0)[0].numpy() == 0).all()
+    with pytest.raises(ValueError):
+        N.sample_noise_labels(4, SEED, clean_prob=1.5)
+
+
+def test_tf_data_and_tf_function_unknown_batch():
+    x = rand_images(13)
+    expected = run(x, TYPES, LEVELS)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32),
+                                  tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32)])
+    def f(images, t, lv):
+        return N.apply_noise(images, t, lv, SEED)
+
+    np.testing.assert_array_equal(f(x, TYPES, LEVELS).numpy(), expected)
+
+    def degrade(batch):
+        t, lv = N.sample_noise_labels(tf.shape(batch)[0], SEED)
+        return N.apply_noise(batch, t, lv, SEED), t, lv
+
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(4).map(degrade)
+    batches = list(ds)
+    assert [b[0].shape[0] for b in batches] == [4, 4, 4, 1]
+    for i, (imgs, t, lv) in enumerate(batches):
+        ref = run(x[4 * i:4 * i + 4], t, lv)
+        np.testing.assert_array_equal(imgs.numpy(), ref)
+
+
+def test_invalid_labels_raise():
+    x = rand_images(2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="noise_type"):
+        run(x, [5, 0], [1, 1])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="level"):
+        run(x, [2, 0], [0, 1])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="larger than"):
+        run(rand_images(1, 12), [2], [3])
+    # Small images are fine for every condition that does not need a large blur kernel.
+    assert run(rand_images(2, 12), [1, 3], [3, 3]).shape == (2, 12, 12, 3)
+
+
+def test_uint8_wrappers():
+    img = (rand_images(1, 40, seed=4)[0] * 255).astype(np.uint8)
+    np.testing.assert_array_equal(N.degrade_image(img, 0, 0, seed=1), img)
+    half = N.degrade_image(img, 4, 2, seed=1)
+    assert half.dtype == np.uint8
+    assert np.abs(half.astype(int) - img.astype(int) * 0.5).max() <= 0.5 + 1e-6
+    a, b = N.degrade_image(img, 3, 3, seed=1), N.degrade_image(img, 3, 3, seed=2)
+    assert np.array_equal(a, N.degrade_image(img, 3, 3, seed=1)) and not np.array_equal(a, b)
+    batch = N.degrade_images(np.stack([img, img]), [3, 2], [3, 1], seed=1)
+    np.testing.assert_array_equal(batch[0], a)  # sample 0 of a batch == the single image
+    with pytest.raises(ValueError, match="uint8"):
+        N.degrade_image(img.astype(np.float32), 1, 1, seed=0)
