@@ -44,6 +44,8 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from fadenn_tf.data.crop import landmark_box  # noqa: F401  (the one convention; re-exported)
+
 from fadenn_tf.errors import DataError, FadennError
 
 # Haar box -> 68-point landmark box: (dcx, dcy, sx, sy). With a Haar box of centre (cx, cy)
@@ -123,15 +125,6 @@ def sort_boxes(boxes):
     b = as_boxes(boxes)
     area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return b[np.argsort(-area, kind="stable")]
-
-
-def landmark_box(landmarks):
-    """Tight box of (N, 2) pixel-centre landmarks as edge coordinates (x0, y0, x1, y1), float64
-    (same convention as fadenn_tf.data.crop.landmark_box, without importing TensorFlow)."""
-    p = np.asarray(landmarks, dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] != 2 or len(p) == 0:
-        raise ValueError(f"landmark_box: expected (N, 2) points, got shape {p.shape}")
-    return np.concatenate([p.min(axis=0), p.max(axis=0)]) + 0.5
 
 
 def apply_box_correction(boxes, correction):

@@ -162,8 +162,11 @@ def _blur(images, sigma):
 
 def _gaussian_noise(images, variance, seeds):
     shape = tf.shape(images)[1:]
+    # One extra (discarded) draw keeps map_fn's output non-empty: stacking an empty list
+    # fails when H and W are unknown at trace time (a batch with no noisy-type-3 sample).
+    seeds = tf.concat([seeds, tf.zeros([1, 2], seeds.dtype)], axis=0)
     z = tf.map_fn(lambda s: tf.random.stateless_normal(shape, seed=s, dtype=tf.float32),
-                  seeds, fn_output_signature=tf.float32)
+                  seeds, fn_output_signature=tf.float32)[:-1]
     z = tf.reshape(z, tf.shape(images))
     return tf.clip_by_value(images + math.sqrt(variance) * z, 0.0, 1.0)
 

@@ -131,7 +131,8 @@ def main(argv=None):
             result = st.STAGES[stage](ctx)
             _print_result(stage, ctx.variant, result, splits.description)
             outs = ", ".join(str(p) for p in st.stage_outputs(workdir, stage, ctx.variant))
-            print(f"   {time.time() - t0:.0f} s; wrote {outs}")
+            print(f"   {time.time() - t0:.0f} s; "
+                  + (f"wrote {outs}" if ctx.chief else "not the chief: the chief wrote the outputs"))
             if ctx.data_problems:
                 print(f"   {len(ctx.data_problems)} training sample(s) skipped: "
                       + "; ".join(f"{p}: {m}" for p, m in ctx.data_problems[:5]), file=sys.stderr)

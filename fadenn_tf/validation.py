@@ -13,6 +13,19 @@ from fadenn_tf.data.pipeline import make_eval_dataset
 from fadenn_tf.noise import condition_name, noise_conditions
 
 
+def _condition_dataset(eval_data, batch_size, noise_type, level, seed):
+    """make_eval_dataset for one condition, built once per EvalData and reused: building it
+    traces its map function (about half a second), and training evaluates the same
+    conditions on the same crops again and again. The stream is a pure function of
+    (data, condition, seed), so a reused dataset yields the same batches."""
+    key = (int(eval_data.size), int(batch_size), int(noise_type), max(int(level), 1), int(seed))
+    cache = getattr(eval_data, "__dict__", {}).setdefault("_condition_datasets", {})
+    if key not in cache:
+        cache[key] = make_eval_dataset(eval_data, key[0], key[1], noise_type=key[2],
+                                       level=key[3], seed=key[4])
+    return cache[key]
+
+
 def predict_crops(predict_fn, eval_data, batch_size=32, noise_type=0, level=0, seed=0,
                   keep=()):
     """Run predict_fn over every crop of `eval_data` under one noise condition.
@@ -22,8 +35,7 @@ def predict_crops(predict_fn, eval_data, batch_size=32, noise_type=0, level=0, s
     "landmarks" (N,68,2) in IMAGE pixels, "crop_landmarks" (N,68,2) and any key in `keep`
     stacked over the data set, plus "noisy"/"clean" crops if asked for in `keep`.
     """
-    ds = make_eval_dataset(eval_data, eval_data.size, batch_size, noise_type=noise_type,
-                           level=max(int(level), 1), seed=seed)
+    ds = _condition_dataset(eval_data, batch_size, noise_type, level, seed)
     out = {"crop_landmarks": []}
     for k in keep:
         out[k] = []
@@ -43,8 +55,7 @@ def predict_crops(predict_fn, eval_data, batch_size=32, noise_type=0, level=0, s
 
 def ground_truth(eval_data):
     """(N,68,2) image-pixel annotations of the loaded crops, in eval_data's order."""
-    return np.stack([np.asarray(eval_data.samples[i].landmarks, np.float64)
-                     for i in eval_data.indices])
+    return np.stack([np.asarray(s.landmarks, np.float64) for s in eval_data.samples])
 
 
 def evaluate_landmarks(predict_fn, eval_data, conditions=None, batch_size=32, seed=0,
@@ -90,22 +101,33 @@ def psnr(a, b):
     return 10.0 * np.log10(4.0 / np.maximum(mse, 1e-12))
 
 
+def ssim(a, b):
+    """SSIM (tf.image.ssim: 11x11 gaussian window, sigma 1.5, k1 0.01, k2 0.03) between image
+    batches in [-1, 1] (max_val 2): [B,H,W,3] -> [B] NumPy float64; H, W >= 11."""
+    a = tf.convert_to_tensor(np.asarray(a, np.float32))
+    b = tf.convert_to_tensor(np.asarray(b, np.float32))
+    return tf.image.ssim(a, b, max_val=2.0).numpy().astype(np.float64)
+
+
 def evaluate_denoiser(denoise_fn, eval_data, conditions=None, batch_size=32, seed=0):
-    """PSNR (dB, against the clean crop) of the noisy input and of denoise_fn's output per
-    condition. denoise_fn: [B,S,S,3] in [-1,1] -> same. Returns {name: {"psnr_input",
-    "psnr_output"}} (means over images)."""
+    """PSNR (dB) and SSIM (against the clean crop) of the noisy input and of denoise_fn's
+    output per condition. denoise_fn: [B,S,S,3] in [-1,1] -> same. Returns {name:
+    {"psnr_input", "psnr_output", "ssim_input", "ssim_output"}} (means over images)."""
     conditions = conditions or noise_conditions()
     res = {}
     for t, lv in conditions:
-        ds = make_eval_dataset(eval_data, eval_data.size, batch_size, noise_type=t,
-                               level=max(lv, 1), seed=seed)
-        pin, pout = [], []
+        ds = _condition_dataset(eval_data, batch_size, t, lv, seed)
+        pin, pout, sin, sout = [], [], [], []
         for batch in ds:
             den = np.asarray(denoise_fn(batch["image"]))
             pin.append(psnr(batch["image"].numpy(), batch["clean"].numpy()))
             pout.append(psnr(den, batch["clean"].numpy()))
+            sin.append(ssim(batch["image"].numpy(), batch["clean"].numpy()))
+            sout.append(ssim(den, batch["clean"].numpy()))
         res[condition_name(t, lv)] = {"psnr_input": float(np.concatenate(pin).mean()),
-                                      "psnr_output": float(np.concatenate(pout).mean())}
+                                      "psnr_output": float(np.concatenate(pout).mean()),
+                                      "ssim_input": float(np.concatenate(sin).mean()),
+                                      "ssim_output": float(np.concatenate(sout).mean())}
     return res
 
 
@@ -116,8 +138,7 @@ def evaluate_classifier(logits_fn, eval_data, conditions=None, batch_size=32, se
     conditions = conditions or noise_conditions()
     conf = np.zeros((5, 5), np.int64)
     for t, lv in conditions:
-        ds = make_eval_dataset(eval_data, eval_data.size, batch_size, noise_type=t,
-                               level=max(lv, 1), seed=seed)
+        ds = _condition_dataset(eval_data, batch_size, t, lv, seed)
         for batch in ds:
             pred = np.argmax(np.asarray(logits_fn(batch["image"])), axis=-1)
             np.add.at(conf, (np.full_like(pred, t), pred), 1)

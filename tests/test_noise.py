@@ -199,3 +199,20 @@ def test_uint8_wrappers():
     np.testing.assert_array_equal(batch[0], a)  # sample 0 of a batch == the single image
     with pytest.raises(ValueError, match="uint8"):
         N.degrade_image(img.astype(np.float32), 1, 1, seed=0)
+
+
+def test_unknown_spatial_shape_without_gaussian_noise_sample():
+    """A traced apply_noise with unknown H, W must work on batches that hold no sample of
+    the gaussian-noise type (its per-sample noise map used to fail on an empty part)."""
+    import tensorflow as tf
+    from fadenn_tf.noise import apply_noise
+    fn = tf.function(lambda x, t, lv: apply_noise(x, t, lv, tf.constant([1, 2], tf.int64)),
+                     input_signature=[tf.TensorSpec([None, None, None, 3]),
+                                      tf.TensorSpec([None], tf.int32),
+                                      tf.TensorSpec([None], tf.int32)])
+    x = tf.random.stateless_uniform([2, 40, 50, 3], seed=[3, 4])
+    without = fn(x, tf.constant([4, 2]), tf.constant([1, 2]))
+    with_noise = fn(x, tf.constant([3, 0]), tf.constant([2, 1]))
+    assert without.shape == (2, 40, 50, 3) and with_noise.shape == (2, 40, 50, 3)
+    assert float(tf.reduce_max(tf.abs(with_noise[0] - x[0]))) > 0.0
+    assert bool(tf.reduce_all(with_noise[1] == x[1]))

@@ -11,7 +11,8 @@ Outputs (a dict, the same keys for every variant):
 Pipeline: image -> IID -> bilinear resize S -> s (half-pixel centres, antialias OFF: it maps
 to the TFLite builtin RESIZE_BILINEAR, while antialias needs ScaleAndTranslate, not a builtin;
 layers.ResizeBilinear, not keras.layers.Resizing, which would put BatchNorm/Dropout after it
-into training mode when the model is called without `training`) -> FLL -> [B,136] -> [B,68,2] -> rescale to S.
+into training mode when the model is called without `training`)
+-> FLL -> [B,136] -> [B,68,2] -> rescale to S.
 IID per variant: D one general DAE; S the STC picks the class, then the expert bank; M the
 MTC's logits (encoder + head only; its decoder is not run) pick the class, then the experts.
 Sub-models are nested layers named "dae", "classifier", "experts", "fll", so a training stage

@@ -64,6 +64,24 @@ class StageContext:
     mixed_precision: bool = False
     jit: bool = False
     data_problems: list = dataclasses.field(default_factory=list)
+    loaded: dict = dataclasses.field(default_factory=dict, init=False, repr=False)
+
+    def train_data(self, size):
+        """Training pre-crops at `size`, decoded once for every stage run with this context
+        (skipped samples go to data_problems the first time)."""
+        key = ("train", int(size))
+        if key not in self.loaded:
+            self.loaded[key] = load_train_data(self.train, size, progress=self.progress)
+            self.data_problems.extend(self.loaded[key].problems)
+        return self.loaded[key]
+
+    def val_data(self, size):
+        """Validation crops at `size`, loaded once (validation reuses their per-condition
+        datasets, so later stages skip rebuilding them)."""
+        key = ("val", int(size))
+        if key not in self.loaded:
+            self.loaded[key] = load_eval_data(self.val, size, progress=self.progress)
+        return self.loaded[key]
 
     def stage_dir(self, stage):
         return self.workdir / (f"joint-{self.variant}" if stage == "joint" else stage)
@@ -117,6 +135,12 @@ def _write_config(ctx, d):
         write_text_atomic(path, text)
 
 
+def _inference_fn(fn, size):
+    """tf.function of fn over [B, size, size, 3] float32 batches, traced once for any B (the
+    last validation batch is usually smaller: no retracing)."""
+    return tf.function(fn, input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+
+
 def _to01(x):
     return (tf.cast(x, tf.float32) + 1.0) * 0.5
 
@@ -140,14 +164,25 @@ def _dataset_fn(ctx, data, size, *, noise, occlusion):
     t, dc = ctx.cfg.train, ctx.cfg.data
 
     def make(start_step, input_context=None):
-        shard, shards, batch = 0, 1, t.batch_size
+        """Per-replica batches of this input pipeline, element 0 = step start_step. A
+        pipeline feeding R local replicas yields R consecutive elements per step (the
+        strategy hands them out in turn), so every replica is its own shard of the global
+        stream and a resumed run starts at element R * start_step, not start_step."""
+        pipeline, pipelines, replicas, batch = 0, 1, 1, t.batch_size
         if input_context is not None:
-            shard, shards = input_context.input_pipeline_id, input_context.num_input_pipelines
+            pipeline, pipelines = input_context.input_pipeline_id, input_context.num_input_pipelines
+            replicas = input_context.num_replicas_in_sync // pipelines
             batch = input_context.get_per_replica_batch_size(t.batch_size)
-        return make_train_dataset(data, size, batch, augment=dc.augment,
-                                  clean_prob=dc.clean_prob, seed=t.seed, occlusion=occlusion,
-                                  noise=noise, start_step=start_step, shard_index=shard,
-                                  num_shards=shards)
+        streams = [make_train_dataset(data, size, batch, augment=dc.augment,
+                                      clean_prob=dc.clean_prob, seed=t.seed,
+                                      occlusion=occlusion, noise=noise, start_step=start_step,
+                                      shard_index=pipeline * replicas + r,
+                                      num_shards=pipelines * replicas)
+                   for r in range(replicas)]
+        if replicas == 1:
+            return streams[0]
+        return tf.data.Dataset.choose_from_datasets(
+            streams, tf.data.Dataset.range(replicas).repeat())
     return make
 
 
@@ -177,9 +212,8 @@ def train_fll(ctx):
     """Stage fll. Returns the final validation figures (dict)."""
     cfg = ctx.cfg
     s = cfg.model.fll.input_size
-    data = load_train_data(ctx.train, s, progress=ctx.progress)
-    ctx.data_problems.extend(data.problems)
-    val = load_eval_data(ctx.val, s, progress=ctx.progress)
+    data = ctx.train_data(s)
+    val = ctx.val_data(s)
     mean_shape = _mean_shape(ctx.train, s)
     with ctx.strategy.scope():
         model = build_fll(cfg.model.fll, mean_shape=mean_shape)
@@ -191,7 +225,7 @@ def train_fll(ctx):
         pred = to_points(model(batch["image"], training=True))
         return losses.landmark_rmse(pred, batch["landmarks"]), {}
 
-    predict = tf.function(lambda x: {"landmarks": to_points(model(x, training=False))})
+    predict = _inference_fn(lambda x: {"landmarks": to_points(model(x, training=False))}, s)
 
     def evaluate(_step):
         return _landmark_figures(validation.evaluate_landmarks(predict, val, VAL_CONDITIONS))
@@ -221,9 +255,8 @@ def train_dae(ctx):
     """Stage dae: the general denoiser of FADeNN-D."""
     cfg = ctx.cfg
     S = cfg.model.iid.input_size
-    data = load_train_data(ctx.train, S, progress=ctx.progress)
-    ctx.data_problems.extend(data.problems)
-    val = load_eval_data(ctx.val, S)
+    data = ctx.train_data(S)
+    val = ctx.val_data(S)
     with ctx.strategy.scope():
         model = build_dae(cfg.model.iid)
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
@@ -233,7 +266,7 @@ def train_dae(ctx):
     def compute_losses(batch):
         return losses.reconstruction_l2(model(batch["image"], training=True), batch["clean"]), {}
 
-    denoise = tf.function(lambda x: model(x, training=False))
+    denoise = _inference_fn(lambda x: model(x, training=False), S)
     result = _run(ctx, "dae", {"model": model, "step": step}, compute_losses,
                   lambda: model.trainable_variables,
                   _dataset_fn(ctx, data, S, noise=True, occlusion=False),
@@ -248,9 +281,8 @@ def train_experts(ctx):
     trains all four on the same clean batch, each with its own noise type and random level."""
     cfg = ctx.cfg
     S = cfg.model.iid.input_size
-    data = load_train_data(ctx.train, S, progress=ctx.progress)
-    ctx.data_problems.extend(data.problems)
-    val = load_eval_data(ctx.val, S)
+    data = ctx.train_data(S)
+    val = ctx.val_data(S)
     with ctx.strategy.scope():
         experts = [build_dae(cfg.model.iid, name=f"expert_{k}") for k in range(1, 5)]
         variables = [v for e in experts for v in e.trainable_variables]
@@ -277,7 +309,7 @@ def train_experts(ctx):
             total = total + loss_k
         return total, logs
 
-    fns = [tf.function(lambda x, e=e: e(x, training=False)) for e in experts]
+    fns = [_inference_fn(lambda x, e=e: e(x, training=False), S) for e in experts]
 
     def evaluate(_step):
         out = {}
@@ -303,9 +335,8 @@ def train_experts(ctx):
 def _train_classifier(ctx, stage):
     cfg = ctx.cfg
     S = cfg.model.iid.input_size
-    data = load_train_data(ctx.train, S, progress=ctx.progress)
-    ctx.data_problems.extend(data.problems)
-    val = load_eval_data(ctx.val, S)
+    data = ctx.train_data(S)
+    val = ctx.val_data(S)
     lam = float(cfg.train.mtc_lambda)
     with ctx.strategy.scope():
         model = build_stc(cfg.model.iid) if stage == "stc" else build_mtc(cfg.model.iid)
@@ -323,7 +354,7 @@ def _train_classifier(ctx, stage):
         return ce + lam * rec, {"cross_entropy": ce, "l2_reconstruction": rec}
 
     logits = logits_model(model)
-    logits_fn = tf.function(lambda x: logits(x, training=False))
+    logits_fn = _inference_fn(lambda x: logits(x, training=False), S)
 
     def evaluate(_step):
         res = validation.evaluate_classifier(logits_fn, val, VAL_CONDITIONS)
@@ -368,9 +399,8 @@ def train_joint(ctx):
     check_needs(ctx.workdir, "joint", variant)
     S = cfg.model.iid.input_size
     ratio = cfg.model.fll.input_size / S
-    data = load_train_data(ctx.train, S, progress=ctx.progress)
-    ctx.data_problems.extend(data.problems)
-    val = load_eval_data(ctx.val, S)
+    data = ctx.train_data(S)
+    val = ctx.val_data(S)
     with ctx.strategy.scope():
         parts = load_parts(ctx.workdir, variant)
         baseline_fll = load_model(ctx.workdir / "fll" / "model.keras")
@@ -389,13 +419,13 @@ def train_joint(ctx):
         rec = losses.reconstruction_l2(out["denoised"], batch["clean"])
         return rmse + JOINT_REC_WEIGHT * rec, {"rmse_fll_px": rmse, "l2_denoised": rec}
 
-    predict = tf.function(lambda x: model(x, training=False))
+    predict = _inference_fn(lambda x: model(x, training=False), S)
 
     def evaluate(_step):
         return _landmark_figures(validation.evaluate_landmarks(predict, val, VAL_CONDITIONS))
 
     baseline = build_fll_baseline(cfg.model, baseline_fll)
-    base_fn = tf.function(lambda x: baseline(x, training=False))
+    base_fn = _inference_fn(lambda x: baseline(x, training=False), S)
     before = _landmark_figures(validation.evaluate_landmarks(base_fn, val, VAL_CONDITIONS))
     result = _run(ctx, "joint", {"model": model, "step": step}, compute_losses,
                   lambda: model.trainable_variables,

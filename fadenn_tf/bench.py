@@ -1,0 +1,659 @@
+"""Benchmarks: training step, input pipeline, inference paths, FLOPs against a measured
+matrix-multiply peak, and dlib's ERT as the peer. One table, JSON + Markdown.
+
+    python -m fadenn_tf.bench                                  # cpu config, every section
+    python -m fadenn_tf.bench --config cpu,paper --repeats 7 --out runs/bench
+
+Every figure is the median of `repeats` timed runs after warm-up. Units: images/s (faces
+per second), latency ms per face at batch 1, FLOPs per face (one image through the model at
+its input size), GFLOP/s = FLOPs x images/s / 1e9, "% peak" = GFLOP/s / measured float32
+matmul GFLOP/s of this machine. Models are freshly initialised (speed does not depend on the
+weights); the training batches are fixed random tensors (the pipeline is measured on its own).
+"""
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from fadenn_tf import flops as flops_mod
+
+SECTIONS = ("peak", "flops", "train", "pipeline", "inference", "peer")
+TRAIN_MODELS = ("fll", "dae", "mtc", "joint-M")
+TRAIN_MODES = ("eager", "function", "xla")
+INFER_PATHS = ("keras", "saved_model", "tflite_float32", "tflite_float16",
+               "tflite_dynamic_int8", "tflite_int8")
+DLIB_MODEL = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
+TRAIN_FLOP_FACTOR = 3  # forward + backward ~ 3 x forward (estimate, used for train GFLOP/s)
+
+
+@dataclasses.dataclass
+class Settings:
+    """What to run. configs: {name: ExperimentConfig}; models: inference variants;
+    train_batch: {config name: batch} (default: the config's batch, 8 for "paper")."""
+    configs: dict
+    models: tuple = ("fll", "D", "S", "M")
+    paper_models: tuple = ("fll",)        # inference variants for the "paper" config
+    sections: tuple = SECTIONS
+    train_models: tuple = TRAIN_MODELS
+    train_modes: tuple = TRAIN_MODES
+    paper_modes: tuple = ("function",)    # train step modes for the "paper" config
+    infer_paths: tuple = INFER_PATHS
+    repeats: int = 5
+    warmup: int = 2
+    train_steps: int = 5                  # timed steps per repeat group (see bench_train)
+    infer_batch: int = 32
+    matmul_n: int = 2048
+    num_threads: int = 0                  # 0 = all cores of this process
+    n_images: int = 32                    # test / calibration crops
+    data: object = None                   # dataset folder; None = the synthetic default
+    dlib_model: str = DLIB_MODEL
+    train_batch: dict = dataclasses.field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- machine
+
+def cpu_count():
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def machine_info():
+    """{"cpu", "cores", "tensorflow", "python", "load_avg" (1, 5, 15 min), "time"}."""
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
+    flags = ""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        f = next(line for line in text.splitlines() if line.startswith("flags")).split()
+        flags = " ".join(x for x in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16")
+                         if x in f)
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": model, "cpu_flags": flags, "cores": cpu_count(),
+            "tensorflow": tf.__version__, "python": platform.python_version(),
+            "load_avg": load, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def median_seconds(fn, repeats, warmup=1):
+    """Median wall time (s) of fn() over `repeats` calls after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(max(1, int(repeats))):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def measure_matmul_peak(n=2048, repeats=10, warmup=2):
+    """Measured float32 matmul throughput: tf.linalg.matmul of two n x n matrices (all
+    cores, tf.function). Returns {"n", "gflops" (median), "gflops_best"}."""
+    a = tf.random.normal([n, n], dtype=tf.float32)
+    b = tf.random.normal([n, n], dtype=tf.float32)
+    mm = tf.function(lambda x, y: tf.reduce_sum(tf.linalg.matmul(x, y)[0, :1]))
+    times = []
+    for i in range(warmup + repeats):
+        t0 = time.perf_counter()
+        mm(a, b).numpy()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    f = flops_mod.matmul_flops(n)
+    return {"n": n, "gflops": f / statistics.median(times) / 1e9,
+            "gflops_best": f / min(times) / 1e9}
+
+
+# ----------------------------------------------------------------------------- training
+
+def _train_setup(cfg, which, batch, seed=0):
+    """(variables, step_fn(batch_dict) -> loss, batch dict, optimizer) for a train model."""
+    from fadenn_tf import losses
+    from fadenn_tf.models import build_dae, build_fll, build_mtc, build_variant, to_points
+    from fadenn_tf.training.stages import JOINT_REC_WEIGHT, make_optimizer
+    rng = np.random.default_rng(seed)
+    mc = cfg.model
+    S, s = mc.iid.input_size, mc.fll.input_size
+    size = s if which == "fll" else S
+
+    def img():
+        return tf.constant(rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32))
+    data = {"image": img(), "clean": img(),
+            "landmarks": tf.constant(rng.uniform(0, size - 1, (batch, 68, 2)).astype(np.float32)),
+            "noise_type": tf.constant(rng.integers(0, 5, batch).astype(np.int32))}
+    if which == "fll":
+        model = build_fll(mc.fll)
+
+        def compute(b):
+            return losses.landmark_rmse(to_points(model(b["image"], training=True)),
+                                        b["landmarks"])
+    elif which == "dae":
+        model = build_dae(mc.iid)
+
+        def compute(b):
+            return losses.reconstruction_l2(model(b["image"], training=True), b["clean"])
+    elif which == "mtc":
+        model = build_mtc(mc.iid)
+        lam = float(cfg.train.mtc_lambda)
+
+        def compute(b):
+            out = model(b["image"], training=True)
+            return losses.mtc_loss(out["logits"], out["reconstruction"], b["noise_type"],
+                                   b["image"], lam)
+    elif which == "joint-M":
+        model = build_variant(mc, "M")
+        model.get_layer("classifier").trainable = False
+        ratio = s / S
+
+        def compute(b):
+            out = model(b["image"], training=True)
+            return (losses.landmark_rmse(out["landmarks"], b["landmarks"]) * ratio
+                    + JOINT_REC_WEIGHT * losses.reconstruction_l2(out["denoised"], b["clean"]))
+    else:
+        raise ValueError(f"unknown train model {which!r}; choose {', '.join(TRAIN_MODELS)}")
+    variables = model.trainable_variables
+    return model, variables, compute, data, size
+
+
+def _make_step(variables, compute, optimizer, mode):
+    """The train step of fadenn_tf.training.loop (one replica): per-example loss averaged
+    over the batch, gradients, Adam update. mode: eager | function | xla."""
+    def step(b):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(compute(b))
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss
+    if mode == "eager":
+        return step
+    if mode == "function":
+        return tf.function(step)
+    if mode == "xla":
+        return tf.function(step, jit_compile=True)
+    raise ValueError(f"unknown mode {mode!r}; choose {', '.join(TRAIN_MODES)}")
+
+
+def bench_train(cfg, which, mode, batch, steps=5, repeats=3, warmup=1):
+    """Images/s of one train step of `which` (fll | dae | mtc | joint-M) in `mode`.
+
+    Times `repeats` groups of `steps` steps (each synchronised on the loss) after the first
+    call (tracing / XLA compilation, reported as first_call_s) and `warmup` steps; the
+    figure is the median group. Returns a dict."""
+    from fadenn_tf.training.stages import make_optimizer
+    model, variables, compute, data, size = _train_setup(cfg, which, batch)
+    opt = make_optimizer(cfg.train)
+    opt.build(variables)
+    step = _make_step(variables, compute, opt, mode)
+    t0 = time.perf_counter()
+    loss = float(step(data).numpy())
+    first = time.perf_counter() - t0
+
+    def group():
+        for _ in range(steps):
+            step(data).numpy()
+    sec = median_seconds(group, repeats, warmup) / steps
+    return {"images_per_s": batch / sec, "step_ms": sec * 1e3, "first_call_s": first,
+            "loss_finite": bool(np.isfinite(loss)), "crop": size, "batch": batch}
+
+
+def bench_pipeline(cfg, which, batch, data, steps=5, repeats=3):
+    """Images/s of the training input pipeline (make_train_dataset) for the data of a train
+    model: crop size, noise and occlusion as that stage uses them. `data`: a list of Samples
+    or a {size: TrainData} cache (filled here)."""
+    from fadenn_tf.data.pipeline import benchmark_pipeline, load_train_data, make_train_dataset
+    mc = cfg.model
+    size = mc.fll.input_size if which == "fll" else mc.iid.input_size
+    samples, cache = data
+    if size not in cache:
+        cache[size] = load_train_data(samples, size)
+    ds = make_train_dataset(cache[size], size, batch, augment=cfg.data.augment,
+                            clean_prob=cfg.data.clean_prob, noise=which != "fll",
+                            occlusion=which in ("fll", "joint-M"))
+    rates = [benchmark_pipeline(ds, steps=steps, warmup=2)[0] for _ in range(repeats)]
+    return {"images_per_s": statistics.median(rates), "crop": size, "batch": batch}
+
+
+# ----------------------------------------------------------------------------- inference
+
+TFLITE_OPTIONS = ("1thread", "no-xnnpack", "latest")
+
+
+def _tflite_interpreter(content, num_threads, option=None):
+    """LiteRT interpreter on `num_threads` threads. option: None; "1thread" (LiteRT's default
+    when num_threads is not given, as fadenn_tf.tflite_runner.load_tflite does); "no-xnnpack"
+    (builtin kernels without the default XNNPACK delegate); "latest" (XNNPACK with
+    experimental_default_delegate_latest_features)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    if option not in (None,) + TFLITE_OPTIONS:
+        raise ValueError(f"unknown TFLite option {option!r}; choose {', '.join(TFLITE_OPTIONS)}")
+    kw = {"model_content": bytes(content), "num_threads": 1 if option == "1thread" else num_threads}
+    if option == "no-xnnpack":
+        kw["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    if option == "latest":
+        kw["experimental_default_delegate_latest_features"] = True
+    return Interpreter(**kw)
+
+
+def bench_callable(fn, x1, xb, repeats=5, warmup=2):
+    """(ms per face at batch 1, images/s at batch len(xb)) of fn(x) (which must return
+    host arrays or tensors it has synchronised)."""
+    lat = median_seconds(lambda: fn(x1), max(repeats, 10), warmup) * 1e3
+    sec = median_seconds(lambda: fn(xb), repeats, warmup)
+    return lat, len(xb) / sec
+
+
+def _sync(out):
+    """Force host results (TF is asynchronous only in appearance on CPU, but be explicit)."""
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def keras_predict_fn(model):
+    """Compiled predict function images [B,S,S,3] float32 0..255 -> landmarks (host), the
+    same scaling as the SavedModel's serving_default."""
+    s = int(model.inputs[0].shape[1])
+
+    @tf.function(input_signature=[tf.TensorSpec([None, s, s, 3], tf.float32)])
+    def predict(images):
+        return model(images / 127.5 - 1.0, training=False)
+    return lambda x: _sync(predict(tf.constant(x)))
+
+
+def tflite_predict_fn(interpreter):
+    """images [B,S,S,3] float32 0..255 -> outputs, through the serving_default runner."""
+    runner = interpreter.get_signature_runner("serving_default")
+    (name,) = runner.get_input_details()
+    return lambda x: runner(**{name: x})
+
+
+def bench_inference(model, paths, crops, batch=32, repeats=5, warmup=2, num_threads=None,
+                    workdir=None, representative=None):
+    """Rows {path, latency_ms_b1, images_per_s, ...} for each inference path of `model`
+    (keras | saved_model | tflite_<float32|float16|dynamic_int8|int8>[@<TFLITE_OPTIONS>])
+    (an end-to-end FADeNN-interface Keras model). crops [N,S,S,3] float32 0..255 (N >= 1;
+    tiled to `batch`). Paths that cannot run give a row with "error"."""
+    from fadenn_tf import export
+    x1 = np.ascontiguousarray(crops[:1], np.float32)
+    reps = int(np.ceil(batch / len(crops)))
+    xb = np.ascontiguousarray(np.concatenate([crops] * reps)[:batch], np.float32)
+    rows = []
+    saved = None
+    converted = {}
+    tmp = tempfile.TemporaryDirectory(dir=workdir)
+    try:
+        for path in paths:
+            row = {"path": path}
+            try:
+                t0 = time.perf_counter()
+                if path == "keras":
+                    fn = keras_predict_fn(model)
+                elif path == "saved_model" or path.startswith("tflite_"):
+                    if saved is None:
+                        saved = export.export_saved_model(model, Path(tmp.name) / "sm", 1)
+                    if path == "saved_model":
+                        sig = tf.saved_model.load(str(saved)).signatures["serving_default"]
+                        fn = (lambda s: lambda x: _sync(s(images=tf.constant(x))))(sig)
+                    else:
+                        variant, _, option = path[len("tflite_"):].partition("@")
+                        if variant not in converted:
+                            converted[variant] = export.convert_tflite(saved, variant,
+                                                                       representative)
+                        content = converted[variant]
+                        row["size_mb"] = len(content) / 1e6
+                        fn = tflite_predict_fn(_tflite_interpreter(content, num_threads,
+                                                                   option or None))
+                else:
+                    raise ValueError(f"unknown inference path {path!r}")
+                row["prepare_s"] = time.perf_counter() - t0
+                row["latency_ms_b1"], row["images_per_s"] = bench_callable(
+                    fn, x1, xb, repeats, warmup)
+                row["batch"] = batch
+            except Exception as exc:  # report, do not abort the whole benchmark
+                row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            rows.append(row)
+    finally:
+        tmp.cleanup()
+    return rows
+
+
+# ----------------------------------------------------------------------------- peer
+
+def bench_dlib(samples, model_path=DLIB_MODEL, repeats=5):
+    """dlib ERT 68-point per-face latency (ms, median over faces of the median of `repeats`
+    calls) on the images of `samples`, box = the tight landmark box. Returns a dict with
+    "error" when dlib or its model file is missing."""
+    try:
+        import dlib
+    except ImportError:
+        return {"error": "dlib not installed (pip install dlib-bin)"}
+    if not Path(model_path).is_file():
+        return {"error": f"{model_path}: dlib 68-point model not found (apt-get install "
+                         "libdlib-data, or pass --dlib-model)"}
+    from fadenn_tf.data.crop import landmark_box
+    from fadenn_tf.data.datasets import read_sample_image
+    predictor = dlib.shape_predictor(str(model_path))
+    per_face = []
+    for s in samples:
+        img = np.ascontiguousarray(read_sample_image(s))
+        x0, y0, x1, y1 = [int(round(v)) for v in landmark_box(s.landmarks)]
+        rect = dlib.rectangle(x0, y0, x1, y1)
+        per_face.append(median_seconds(lambda: predictor(img, rect), repeats, 1) * 1e3)
+    ms = statistics.median(per_face)
+    return {"latency_ms_b1": ms, "images_per_s": 1e3 / ms, "faces": len(per_face),
+            "dlib": dlib.__version__}
+
+
+# ----------------------------------------------------------------------------- driver
+
+def _row(section, config, model, path, **kw):
+    r = {"section": section, "config": config, "model": model, "path": path}
+    r.update(kw)
+    return r
+
+
+def _train_batch(settings, name, cfg):
+    if name in settings.train_batch:
+        return int(settings.train_batch[name])
+    return 8 if name == "paper" else int(cfg.train.batch_size)
+
+
+def run_benchmark(settings, log=None):
+    """Run the selected sections. Returns {"machine", "settings", "peak", "rows"}; every row
+    has section, config, model, path and the figures it measured (see format_markdown)."""
+    log = log or (lambda msg: None)
+    if settings.num_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(settings.num_threads)
+    threads = settings.num_threads or cpu_count()
+    secs = set(settings.sections)
+    result = {"machine": machine_info(), "rows": [], "peak": None,
+              "settings": {k: v for k, v in dataclasses.asdict(settings).items()
+                           if k not in ("configs",)}}
+    result["settings"]["configs"] = list(settings.configs)
+    result["settings"]["data"] = str(settings.data) if settings.data else "synthetic"
+    rows = result["rows"]
+    if "peak" in secs or "inference" in secs or "flops" in secs:
+        log(f"matmul peak {settings.matmul_n}^2 ...")
+        result["peak"] = measure_matmul_peak(settings.matmul_n, max(settings.repeats, 5))
+        rows.append(_row("peak", "-", f"matmul {settings.matmul_n}^2 f32", "tf.linalg.matmul",
+                         gflops=result["peak"]["gflops"], pct_peak=100.0))
+    peak = result["peak"]["gflops"] if result["peak"] else None
+    samples_cache = {}
+
+    def samples(split):
+        if split not in samples_cache:
+            from fadenn_tf.data.cache import resolve_data
+            from fadenn_tf.data.datasets import open_dataset
+            found, _ = open_dataset(resolve_data(settings.data), split=split)
+            step = max(1, len(found) // settings.n_images)
+            samples_cache[split] = found[::step][:settings.n_images]
+        return samples_cache[split]
+
+    for name, cfg in settings.configs.items():
+        variants = settings.paper_models if name == "paper" else settings.models
+        fl = {}
+        if "flops" in secs or "inference" in secs:
+            from fadenn_tf.models import build_variant
+            for v in variants:
+                model = build_variant(cfg.model, v)
+                a = flops_mod.count_flops_analytic(model)
+                p = flops_mod.count_flops_profiler(model) if "flops" in secs else None
+                fl[v] = a
+                if "flops" in secs:
+                    log(f"[{name}] FLOPs {v}: analytic {a / 1e6:.1f} M, profiler {p / 1e6:.1f} M")
+                    rows.append(_row("flops", name, v, "analytic (conv+dense)", flops=a,
+                                     crop=cfg.model.iid.input_size))
+                    rows.append(_row("flops", name, v, "tf profiler (all ops)", flops=p,
+                                     crop=cfg.model.iid.input_size,
+                                     note=f"{p / a:.3f} x analytic"))
+        if "train" in secs or "pipeline" in secs:
+            batch = _train_batch(settings, name, cfg)
+            train_fl = {}
+            if "train" in secs:
+                for which in settings.train_models:
+                    fwd = None
+                    modes = settings.paper_modes if name == "paper" else settings.train_modes
+                    for mode in modes:
+                        log(f"[{name}] train {which} {mode} batch {batch} ...")
+                        try:
+                            r = bench_train(cfg, which, mode, batch, settings.train_steps,
+                                            settings.repeats, settings.warmup)
+                        except Exception as exc:
+                            rows.append(_row("train", name, which, mode, batch=batch,
+                                             error=f"{type(exc).__name__}: {str(exc)[:300]}"))
+                            continue
+                        if fwd is None:
+                            fwd = _train_forward_flops(cfg, which)
+                        g = flops_mod.achieved_gflops(TRAIN_FLOP_FACTOR * fwd, r["images_per_s"])
+                        rows.append(_row("train", name, which, mode, batch=batch,
+                                         images_per_s=r["images_per_s"], step_ms=r["step_ms"],
+                                         flops=fwd, gflops=g, crop=r["crop"],
+                                         pct_peak=100 * g / peak if peak and g else None,
+                                         note=f"first call {r['first_call_s']:.1f} s"))
+                        if mode == "function":
+                            train_fl[which] = r["images_per_s"]
+            if "pipeline" in secs:
+                for which in settings.train_models:
+                    log(f"[{name}] pipeline for {which} batch {batch} ...")
+                    r = bench_pipeline(cfg, which, batch,
+                                       (samples("train"), samples_cache.setdefault(
+                                           ("td", name), {})),
+                                       settings.train_steps, settings.repeats)
+                    note = "tf.data, noise + augmentation"
+                    if which in train_fl:
+                        note = (f"{r['images_per_s'] / train_fl[which]:.1f} x the "
+                                f"tf.function train step")
+                    rows.append(_row("pipeline", name, which, "tf.data", batch=batch,
+                                     images_per_s=r["images_per_s"], crop=r["crop"], note=note,
+                                     ratio_to_train=(r["images_per_s"] / train_fl[which]
+                                                     if which in train_fl else None)))
+        if "inference" in secs:
+            from fadenn_tf import export
+            from fadenn_tf.models import build_variant
+            S = cfg.model.iid.input_size
+            crops, _ = export.load_crops(settings.data, S, "test", settings.n_images)
+            rep, _ = export.load_crops(settings.data, S, "train", settings.n_images, noisy=True)
+            for v in variants:
+                log(f"[{name}] inference {v} ...")
+                model = build_variant(cfg.model, v)
+                for r in bench_inference(model, settings.infer_paths, crops,
+                                         settings.infer_batch, settings.repeats,
+                                         settings.warmup, threads, representative=rep):
+                    g = flops_mod.achieved_gflops(fl.get(v), r.get("images_per_s"))
+                    rows.append(_row("inference", name, v, r.pop("path"), flops=fl.get(v),
+                                     gflops=g, pct_peak=100 * g / peak if peak and g else None,
+                                     crop=S, **r))
+    if "peer" in secs:
+        log("peer: dlib ERT ...")
+        r = bench_dlib(samples("test"), settings.dlib_model, max(settings.repeats, 5))
+        rows.append(_row("peer", "-", "dlib ERT 68", "dlib shape_predictor", batch=1,
+                         note=r.get("error") or f"dlib {r['dlib']}, {r['faces']} faces, "
+                                                 f"full image + landmark box", **{
+                             k: v for k, v in r.items() if k in ("latency_ms_b1",
+                                                                 "images_per_s")}))
+    result["machine"]["load_avg_end"] = machine_info()["load_avg"]
+    return result
+
+
+def _train_forward_flops(cfg, which):
+    from fadenn_tf.models import build_dae, build_fll, build_mtc, build_variant
+    mc = cfg.model
+    model = {"fll": lambda: build_fll(mc.fll), "dae": lambda: build_dae(mc.iid),
+             "mtc": lambda: build_mtc(mc.iid), "joint-M": lambda: build_variant(mc, "M")}[which]()
+    return flops_mod.count_flops_analytic(model)
+
+
+# ----------------------------------------------------------------------------- output
+
+def _fmt(v, spec):
+    if v is None:
+        return "-"
+    return format(v, spec)
+
+
+def format_markdown(result):
+    """ONE Markdown table of a run_benchmark result, with the machine in its header."""
+    m = result["machine"]
+    peak = result.get("peak")
+    st = result["settings"]
+    lines = [
+        f"## FADeNN benchmark: {m['cpu']} ({m['cores']} cores, {m['cpu_flags']}), "
+        f"TensorFlow {m['tensorflow']}",
+        "",
+        f"{m['time']}; load average (1/5/15 min) {m['load_avg']} at start, "
+        f"{m.get('load_avg_end')} at end"
+        + (f" (per run: {m['load_avg_runs']})" if m.get("load_avg_runs") else "") + "; "
+        f"medians of {st['repeats']} repeats after warm-up; data: {st['data']}; "
+        + (f"matmul peak {peak['gflops']:.1f} GFLOP/s (float32 {peak['n']}^2, median). "
+           if peak else "")
+        + "FLOPs per face (1 multiply-add = 2); train GFLOP/s = 3 x forward FLOPs x images/s "
+          "(estimate); inference: latency at batch 1, images/s at batch "
+        + f"{st['infer_batch']}; models are untrained (speed does not depend on the weights).",
+        "",
+        "| section | config | model | path | crop | batch | ms/face (b1) | images/s | "
+        "MFLOPs/face | GFLOP/s | % peak | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        note = r.get("error") or r.get("note") or ""
+        if r.get("size_mb") is not None:
+            note = (note + "; " if note else "") + f"{r['size_mb']:.2f} MB"
+        lines.append(
+            f"| {r['section']} | {r['config']} | {r['model']} | {r['path']} | "
+            f"{r.get('crop') or '-'} | {r.get('batch') or '-'} | "
+            f"{_fmt(r.get('latency_ms_b1'), '.2f')} | {_fmt(r.get('images_per_s'), '.1f')} | "
+            f"{_fmt(r['flops'] / 1e6 if r.get('flops') else None, '.1f')} | "
+            f"{_fmt(r.get('gflops'), '.1f')} | {_fmt(r.get('pct_peak'), '.1f')} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(result, out_dir):
+    """Write bench.json and bench.md (atomically) into out_dir; returns the Markdown."""
+    from fadenn_tf.utils.atomic import write_json_atomic, write_text_atomic
+    md = format_markdown(result)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "bench.json", result)
+    write_text_atomic(out / "bench.md", md)
+    return md
+
+
+def merge_results(results):
+    """One result from several run_benchmark results (e.g. sections run one after another):
+    rows concatenated in order, the first measured matmul peak kept (later peak rows are
+    dropped and their % peak recomputed against it), machine of the first run with every
+    run's load averages in "load_avg_runs"."""
+    results = list(results)
+    if not results:
+        raise ValueError("nothing to merge")
+    out = json.loads(json.dumps(results[0]))
+    peak = next((r["peak"] for r in results if r.get("peak")), None)
+    out["peak"] = peak
+    out["machine"]["load_avg_runs"] = [[r["machine"]["load_avg"], r["machine"].get("load_avg_end")]
+                                       for r in results]
+    rows, have_peak = [], False
+    for r in results:
+        for row in r["rows"]:
+            row = dict(row)
+            if row["section"] == "peak":
+                if have_peak:
+                    continue
+                have_peak = True
+            elif peak and row.get("gflops"):
+                row["pct_peak"] = 100 * row["gflops"] / peak["gflops"]
+            rows.append(row)
+    out["rows"] = rows
+    out["settings"]["configs"] = sorted({c for r in results for c in r["settings"]["configs"]})
+    out["wall_s"] = sum(r.get("wall_s", 0) for r in results)
+    return out
+
+
+def _csv(text, allowed, what):
+    vals = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [v for v in vals if allowed is not None and v not in allowed]
+    if bad:
+        raise SystemExit(f"--{what}: unknown {bad}; choose from {', '.join(allowed)}")
+    return vals
+
+
+def main(argv=None):
+    from fadenn_tf.config import load_config
+    from fadenn_tf.models.fadenn import normalize_variant
+    p = argparse.ArgumentParser(prog="python -m fadenn_tf.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="cpu", help="comma list of configs (cpu,paper) or .yaml")
+    p.add_argument("--models", default="fll,D,S,M", help="inference variants")
+    p.add_argument("--paper-models", default="fll", help="inference variants for 'paper'")
+    p.add_argument("--train-models", default=",".join(TRAIN_MODELS))
+    p.add_argument("--modes", default=",".join(TRAIN_MODES), help="train step modes")
+    p.add_argument("--paper-modes", default="function",
+                   help="train step modes for 'paper' (slow on CPU: XLA compiles for minutes)")
+    p.add_argument("--paths", default=",".join(INFER_PATHS), help="inference paths")
+    p.add_argument("--sections", default=",".join(SECTIONS))
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--train-steps", type=int, default=5, help="steps per timed group")
+    p.add_argument("--paper-batch", type=int, default=8, help="train batch of 'paper'")
+    p.add_argument("--infer-batch", type=int, default=32)
+    p.add_argument("--threads", type=int, default=0, help="0 = all cores")
+    p.add_argument("--images", type=int, default=32, help="test / calibration crops")
+    p.add_argument("--data", default=None, help="dataset folder (default: synthetic)")
+    p.add_argument("--dlib-model", default=DLIB_MODEL)
+    p.add_argument("--out", default="runs/bench")
+    p.add_argument("--merge", nargs="+", metavar="BENCH_JSON",
+                   help="merge earlier bench.json files into one table (runs nothing)")
+    p.add_argument("--quick", action="store_true",
+                   help="2 repeats, 2 steps, matmul 1024 (smoke run; figures are rough)")
+    a = p.parse_args(argv)
+    if a.merge:
+        result = merge_results(json.loads(Path(f).read_text()) for f in a.merge)
+        print(write_results(result, a.out))
+        return 0
+    configs = {}
+    for c in _csv(a.config, None, "config"):
+        cfg = load_config(c)
+        configs[cfg.name if not c.endswith((".yaml", ".yml")) else Path(c).stem] = cfg
+    s = Settings(configs=configs,
+                 models=tuple(normalize_variant(v) for v in _csv(a.models, None, "models")),
+                 paper_models=tuple(normalize_variant(v)
+                                    for v in _csv(a.paper_models, None, "paper-models")),
+                 sections=_csv(a.sections, SECTIONS, "sections"),
+                 train_models=_csv(a.train_models, TRAIN_MODELS, "train-models"),
+                 train_modes=_csv(a.modes, TRAIN_MODES, "modes"),
+                 paper_modes=_csv(a.paper_modes, TRAIN_MODES, "paper-modes"),
+                 infer_paths=_csv(a.paths, None, "paths"),
+                 repeats=a.repeats, train_steps=a.train_steps, infer_batch=a.infer_batch,
+                 num_threads=a.threads, n_images=a.images, data=a.data,
+                 dlib_model=a.dlib_model, train_batch={"paper": a.paper_batch})
+    if a.quick:
+        s = dataclasses.replace(s, repeats=2, warmup=1, train_steps=2, matmul_n=1024,
+                                n_images=8)
+    t0 = time.perf_counter()
+    result = run_benchmark(s, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    result["wall_s"] = time.perf_counter() - t0
+    md = write_results(result, a.out)
+    print(md)
+    print(f"written {Path(a.out) / 'bench.json'} and {Path(a.out) / 'bench.md'} "
+          f"({result['wall_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

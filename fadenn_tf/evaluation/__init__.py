@@ -1,0 +1,29 @@
+"""Evaluation under the paper's protocol: models x noise conditions -> tables and figures.
+
+    from fadenn_tf.evaluation import select_samples, model_entry, evaluate, write_outputs
+    from fadenn_tf.inference import load_any
+    ev = evaluate([model_entry(load_any("runs/cpu", "M"))], select_samples(None))
+    write_outputs(ev, "results/")
+
+engine: data selection, boxes, models, the run (Evaluation); report: results.json, CSV,
+Markdown; plots: PNG figures; dlib_peer: dlib's ERT as a peer model (optional).
+"""
+from fadenn_tf.evaluation.engine import (EvalSet, Evaluation, ModelEntry,
+                                         attach_detector_boxes, evaluate, model_entry,
+                                         parse_conditions, select_samples)
+
+
+def write_outputs(ev, out_dir, command=None):
+    """results.json, errors.csv, results.md and the PNG plots into out_dir -> paths."""
+    from pathlib import Path
+    from fadenn_tf.evaluation import plots, report
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [report.write_results_json(ev, out / "results.json", command),
+             report.write_errors_csv(ev, out / "errors.csv"),
+             report.write_markdown(ev, out / "results.md")]
+    return paths + plots.write_all(ev, out)
+
+
+__all__ = ["EvalSet", "Evaluation", "ModelEntry", "attach_detector_boxes", "evaluate",
+           "model_entry", "parse_conditions", "select_samples", "write_outputs"]

@@ -1,0 +1,465 @@
+"""The evaluation protocol: which images, which boxes, which noise, every model, every figure.
+
+    eval_set = select_samples(data=None, split="test")          # synthetic 300-W test split
+    entries = [model_entry(load_any("runs/cpu", "M"))]
+    ev = evaluate(entries, eval_set, noise_conditions())
+    ev.summary("M", "blur-2")["auc"]                              # diagonal NME, AUC@0.08
+
+Protocol (paper section IV): each image is cropped once around its face box (the tight
+ground-truth landmark box, or the Haar detector's box closest to it), 2x the box, clipped,
+resized to the evaluation crop side S (default: the largest model input). Noise is either
+synthesised on that crop on the fly (fadenn_tf.noise through validation.predict_crops, seeded
+per batch, so every model sees the same noisy pixels) or read from a `fadenn_tf.degrade`
+output (noise applied to the full image, as the paper's noisy test sets were made).
+A model with a smaller input gets the S crop bilinearly resized (half-pixel centres, no
+antialias: what FADeNN does in front of its FLL) and its points mapped back with
+u_S = (u_s + 0.5) * S / s - 0.5, so all models see the same noisy pixels at the same scale.
+Predictions go back to IMAGE pixels and are scored against the original annotations with
+fadenn_tf.metrics under all three normalisers.
+"""
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from fadenn_tf import metrics
+from fadenn_tf.data.crop import landmark_box
+from fadenn_tf.data.pipeline import EvalData, load_eval_data
+from fadenn_tf.errors import DataError
+from fadenn_tf.noise import NOISE_NAMES, condition_name, noise_conditions, parse_condition
+from fadenn_tf.validation import predict_crops, psnr, ssim
+
+
+# ------------------------------------------------------------------------------ data set
+
+@dataclass
+class EvalSet:
+    """The images to evaluate. samples: Samples (Sample.box set in detector mode);
+    missed: Samples the detector found no face in (scored as failures, NME = inf);
+    dataset: readable name ("synthetic" or the path); root: the indexed folder; format;
+    split: what part of it (description); reports: IndexReports; notes: remarks."""
+    samples: list
+    dataset: str
+    root: Path
+    format: str
+    split: str
+    reports: list = field(default_factory=list)
+    missed: list = field(default_factory=list)
+    boxes: str = "gt"
+    notes: list = field(default_factory=list)
+
+
+def default_split(fmt):
+    """The split evaluated when none is given: 300-W full test set, all 300-VW test videos,
+    the held-out part of a folder / Menpo set."""
+    return {"300w": "test", "300vw": "test"}.get(fmt, "val")
+
+
+def subsample(samples, max_images=0, frame_step=1):
+    """Every `frame_step`-th frame of each video (stills untouched), then at most
+    `max_images` samples spread evenly over the list (deterministic, order kept)."""
+    out = list(samples)
+    if frame_step > 1:
+        out = [s for s in out if s.frame is None or s.frame % frame_step == 0]
+    if max_images and len(out) > max_images:
+        keep = np.unique(np.round(np.linspace(0, len(out) - 1, max_images)).astype(int))
+        out = [out[i] for i in keep]
+    return out
+
+
+def select_samples(data=None, format="auto", split=None, config="cpu", max_images=0,
+                   frame_step=1, check_images=True):
+    """Index the evaluation images -> EvalSet.
+
+    data: dataset folder, or None / "synthetic" for the built-in synthetic stills.
+    split: an indexer split (300-W: full/test, common, challenging, train, private...; 300-VW:
+    test, cat1, cat2, cat3, all; folder / Menpo: all), or "val": exactly the validation split
+    a training run with `config` picks (fadenn_tf.training.data.load_splits: 300-W
+    data.val_split, else the seeded held-out fraction). Default: `default_split(format)`.
+    """
+    from fadenn_tf.data.datasets import detect_format, open_dataset
+    from fadenn_tf.training.data import load_splits, resolve_root
+    synthetic = data in (None, "synthetic")
+    root = resolve_root(None if synthetic else data)
+    fmt = detect_format(root) if format in ("auto", None) else format
+    split = split or default_split(fmt)
+    name = "synthetic" if synthetic else str(root)
+    if split == "val":
+        from fadenn_tf.config import load_config
+        cfg = load_config(config, {"data": {"format": fmt}} if fmt != "auto" else None)
+        splits = load_splits(cfg.data, str(root))
+        samples, reports = splits.val, splits.reports
+        desc = f"val (as training with config {cfg.name!r} picks it: {splits.description})"
+    else:
+        samples, report = open_dataset(root, fmt, split, check_images=check_images)
+        reports = [report]
+        desc = report.split or split
+    n_all = len(samples)
+    samples = subsample(samples, max_images, frame_step)
+    notes = []
+    if frame_step > 1:
+        notes.append(f"every {frame_step}th video frame")
+    if len(samples) < n_all:
+        notes.append(f"{len(samples)} of {n_all} images (evenly spread)")
+    if notes:
+        desc += " [" + "; ".join(notes) + "]"
+    if not samples:
+        raise DataError(root, f"split {split!r} holds no samples")
+    return EvalSet(samples, name, root, fmt, desc, reports)
+
+
+def _iou(boxes, box):
+    x0 = np.maximum(boxes[:, 0], box[0])
+    y0 = np.maximum(boxes[:, 1], box[1])
+    x1 = np.minimum(boxes[:, 2], box[2])
+    y1 = np.minimum(boxes[:, 3], box[3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    return inter / (area(boxes) + area(box) - inter)
+
+
+def attach_detector_boxes(eval_set, detector, progress=False):
+    """Detector mode: run `detector` (image -> (K, 4) boxes) on each CLEAN image and set
+    Sample.box to the detection overlapping the ground-truth landmark box most (IoU). Images
+    with no detection overlapping it go to eval_set.missed (failures). Returns eval_set."""
+    from fadenn_tf.data.datasets import iter_sample_images
+    from fadenn_tf.utils.progress import progress as bar
+    kept, missed = [], []
+    it = iter_sample_images(eval_set.samples)
+    for s, img in bar(it, total=len(eval_set.samples), desc="detecting", enabled=progress,
+                      unit="img"):
+        boxes = np.asarray(detector(img), np.float64).reshape(-1, 4)
+        iou = _iou(boxes, landmark_box(s.landmarks)) if len(boxes) else np.zeros(0)
+        if len(iou) and iou.max() > 0:
+            kept.append(dataclasses.replace(s, box=tuple(float(v) for v in
+                                                         boxes[int(np.argmax(iou))])))
+        else:
+            missed.append(s)
+    eval_set.samples, eval_set.missed, eval_set.boxes = kept, missed, "detector"
+    return eval_set
+
+
+# ------------------------------------------------------------------------------ models
+
+@dataclass
+class ModelEntry:
+    """One evaluated "model" (a row of every table).
+
+    predict(images, start) -> dict: images [B,s,s,3] float32 in [-1,1] (s = size), start =
+    row of the first image in the current EvalData; returns "landmarks" [B,68,2] crop pixels
+    and optionally "noise_probs" [B,5], "denoised" [B,s,s,3] in [-1,1].
+    size: input side s, or None for "any" (fed the evaluation crop as is).
+    classifier / denoiser: whether the noise-classifier and denoiser diagnostics apply.
+    prepare(eval_data): optional hook called before each pass over an EvalData.
+    """
+    label: str
+    path: str
+    kind: str
+    size: Optional[int]
+    predict: Callable
+    classifier: bool = False
+    denoiser: bool = False
+    prepare: Optional[Callable] = None
+
+
+def model_entry(loaded):
+    """ModelEntry of a fadenn_tf.inference.LoadedModel. The denoiser diagnostics apply to
+    models with a denoiser (a "dae" or "experts" part, or a SavedModel with a "denoised"
+    output); the classifier diagnostics to models with a noise classifier."""
+    denoiser = classifier = False
+    km = loaded.keras_model
+    if km is not None:
+        names = {layer.name for layer in km.layers}
+        denoiser = bool(names & {"dae", "experts"})
+        classifier = bool(loaded.has_classifier)
+    elif loaded.kind == "saved_model":
+        sig = loaded.saved_model.signatures["serving_default"]
+        outs = set(sig.structured_outputs)
+        denoiser = "denoised" in outs
+        classifier = "noise_probs" in outs
+    return ModelEntry(loaded.label, loaded.path, loaded.kind, loaded.size,
+                      lambda images, start: loaded(images), classifier, denoiser)
+
+
+def parse_conditions(spec):
+    """"all" -> 13 conditions; "clean"; "noisy" -> 12; a noise type name ("blur") -> its 3
+    levels; or a comma list of those and condition names ("clean,blur-2")."""
+    out = []
+    for part in str(spec).split(","):
+        part = part.strip()
+        if part == "all":
+            new = noise_conditions()
+        elif part == "noisy":
+            new = noise_conditions()[1:]
+        elif part in NOISE_NAMES[1:]:
+            t = NOISE_NAMES.index(part)
+            new = [c for c in noise_conditions() if c[0] == t]
+        else:
+            new = [parse_condition(part)]
+        out += [c for c in new if c not in out]
+    if not out:
+        raise ValueError(f"no noise condition in {spec!r}")
+    return out
+
+
+# ------------------------------------------------------------------------------ noisy sets
+
+def read_degrade_manifest(noisy_from):
+    """The manifest.json a `fadenn_tf.degrade` run wrote (dict)."""
+    import json
+    p = Path(noisy_from) / "manifest.json"
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except OSError:
+        raise DataError(p, "not found: --noisy-from expects a fadenn_tf.degrade output "
+                           "folder") from None
+    except ValueError as exc:
+        raise DataError(p, f"not valid JSON ({exc})") from None
+
+
+def noisy_sample_paths(samples, root, noisy_from, condition, manifest):
+    """Samples of the degraded copy of `condition`: same landmarks, frame and box, image
+    path NOISY/<condition>/<path relative to the source root> (still images with the
+    manifest's image extension)."""
+    source = Path(manifest.get("source", root))
+    folder = Path(noisy_from) / condition
+    if not folder.is_dir():
+        raise DataError(folder, f"no degraded copy for condition {condition!r} (have: "
+                                f"{', '.join(manifest.get('conditions', []))})")
+    ext = manifest.get("image_ext")
+    out = []
+    for s in samples:
+        p = Path(s.image_path)
+        for base in (source, Path(root)):
+            try:
+                rel = p.resolve().relative_to(base.resolve())
+                break
+            except ValueError:
+                rel = None
+        if rel is None:
+            raise DataError(p, f"not under the degraded data's source {source}: run "
+                               f"fadenn_tf.degrade on the data you evaluate")
+        if s.frame is None and ext:
+            rel = rel.with_suffix(ext)
+        q = folder / rel
+        if not q.is_file():
+            raise DataError(q, f"degraded copy of {p} not found")
+        out.append(dataclasses.replace(s, image_path=str(q)))
+    return out
+
+
+# ------------------------------------------------------------------------------ running
+
+class _Tap:
+    """predict_fn for validation.predict_crops around a ModelEntry: resizes the S crop to the
+    model's side, maps points back to S, and records on the way (batches come in row order)
+    the IID diagnostics and the noisy crops of the grid rows."""
+
+    def __init__(self, entry, size, clean_u8, keep_rows, bar, diagnostics=True):
+        self.entry, self.size, self.clean_u8 = entry, size, clean_u8
+        self.keep_rows, self.bar = set(keep_rows), bar
+        self.diag = diagnostics
+        self.start = 0
+        self.kept, self.classes, self.psnr_in, self.psnr_out = {}, [], [], []
+        self.ssim_in, self.ssim_out = [], []
+
+    def __call__(self, images):
+        b = int(images.shape[0])
+        s = self.entry.size or self.size
+        x = images
+        if s != self.size:
+            x = tf.image.resize(images, [s, s], method="bilinear", antialias=False)
+        res = self.entry.predict(x, self.start)
+        lm = np.asarray(res["landmarks"], np.float64)
+        if s != self.size:
+            lm = (lm + 0.5) * self.size / s - 0.5
+        if self.diag and self.entry.classifier and res.get("noise_probs") is not None:
+            self.classes.append(np.argmax(np.asarray(res["noise_probs"]), axis=-1))
+        if self.diag and self.entry.denoiser and res.get("denoised") is not None:
+            clean = self.clean_u8[self.start:self.start + b].astype(np.float32) / 127.5 - 1.0
+            if s != self.size:
+                clean = tf.image.resize(clean, [s, s], method="bilinear",
+                                        antialias=False).numpy()
+            xin, den = np.asarray(x), np.asarray(res["denoised"], np.float32)
+            self.psnr_in.append(psnr(xin, clean))
+            self.psnr_out.append(psnr(den, clean))
+            if s >= 11:
+                self.ssim_in.append(ssim(xin, clean))
+                self.ssim_out.append(ssim(den, clean))
+        for r in self.keep_rows:
+            if self.start <= r < self.start + b:
+                img = np.asarray(images[r - self.start])
+                self.kept[r] = np.clip(np.round((img + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        self.start += b
+        if self.bar is not None:
+            self.bar.update(1)
+        return {"landmarks": lm}
+
+
+@dataclass
+class Evaluation:
+    """Everything one evaluation produced (see fadenn_tf.evaluation.report for the files).
+
+    meta: context of every figure (dataset, split, boxes, noise source, crop size,
+    normaliser, threshold, seed ...). models: [{"label", "path", "kind", "size"}].
+    conditions: condition names in order. samples: the scored samples (evaluated ones, then
+    detector misses). errors[label][condition][normalizer]: (len(samples),) NME, inf for a
+    miss. iid[label]: classifier / denoiser diagnostics. grid: rows, crops and points for the
+    landmark figure. timing: seconds per model and condition.
+    """
+    meta: dict
+    models: list
+    conditions: list
+    samples: list
+    errors: dict
+    iid: dict = field(default_factory=dict)
+    grid: dict = field(default_factory=dict)
+    timing: dict = field(default_factory=dict)
+    problems: list = field(default_factory=list)
+
+    @property
+    def normalizer(self):
+        return self.meta["normalizer"]
+
+    @property
+    def threshold(self):
+        return self.meta["threshold"]
+
+    def summary(self, label, condition, normalizer=None):
+        """metrics.summarize of one model under one condition (or "noisy" pooled)."""
+        norm = normalizer or self.normalizer
+        if condition == "noisy":
+            errs = np.concatenate([self.errors[label][c][norm] for c in self.conditions
+                                   if c != "clean"])
+        else:
+            errs = self.errors[label][condition][norm]
+        return metrics.summarize(errs, self.threshold, norm)
+
+    def has_noisy(self):
+        return any(c != "clean" for c in self.conditions)
+
+
+def _grid_rows(n, k):
+    if k <= 0 or n == 0:
+        return []
+    return sorted(set(np.round(np.linspace(0, n - 1, min(k, n))).astype(int).tolist()))
+
+
+def evaluate(entries, eval_set, conditions=None, *, crop_size=None, noisy_from=None,
+             batch_size=32, seed=0, normalizer=metrics.DEFAULT_NORMALIZER,
+             threshold=metrics.DEFAULT_THRESHOLD, grid_images=4, progress=False):
+    """Evaluate every ModelEntry on `eval_set` under every (type, level) condition.
+
+    crop_size: evaluation crop side S (default the largest model input). noisy_from: a
+    fadenn_tf.degrade output folder to read the noisy images from (else noise is synthesised
+    on the crops with `seed`). Returns an Evaluation.
+    """
+    from fadenn_tf.utils.progress import progress as bar_factory
+    conditions = list(conditions or noise_conditions())
+    sizes = [e.size for e in entries if e.size]
+    size = int(crop_size or (max(sizes) if sizes else 128))
+    if eval_set.samples:
+        clean_ed = load_eval_data(eval_set.samples, size, progress=progress)
+    else:  # the detector found no face at all: every image is a failure
+        clean_ed = EvalData(np.zeros((0, size, size, 3), np.uint8), np.zeros((0, 68, 2)),
+                            np.zeros((0, 4)), np.zeros(0, np.int32), [], size)
+    n_eval = len(clean_ed)
+    gt = np.stack([np.asarray(s.landmarks, np.float64) for s in clean_ed.samples]) \
+        if n_eval else np.zeros((0, 68, 2))
+    manifest = read_degrade_manifest(noisy_from) if noisy_from else None
+    n_batches = -(-n_eval // int(batch_size))
+    rows = _grid_rows(n_eval, grid_images)
+    missed = len(eval_set.missed)
+    names = [condition_name(*c) for c in conditions]
+    errors = {e.label: {} for e in entries}
+    timing = {e.label: {} for e in entries}
+    grid = {"rows": rows, "conditions": names,
+            "true": clean_ed.landmarks[rows].astype(np.float64), "crops": {},
+            "pred": {e.label: {} for e in entries},
+            "images": [clean_ed.samples[r].image_path for r in rows]}
+    diag = {e.label: {"confusion": np.zeros((5, 5), np.int64), "denoiser": {},
+                      "per_condition_accuracy": {}} for e in entries}
+    bar = bar_factory(total=len(conditions) * len(entries) * n_batches, enabled=progress,
+                      desc="evaluating", unit="batch")
+    try:
+        for (t, lv), name in zip(conditions, names):
+            ed, run_type = clean_ed, t
+            if noisy_from and t != 0 and n_eval:
+                noisy = noisy_sample_paths(clean_ed.samples, eval_set.root, noisy_from, name,
+                                           manifest)
+                ed = load_eval_data(noisy, size)
+                if len(ed) != n_eval:
+                    p, why = ed.problems[0]
+                    raise DataError(p, f"degraded copy ({name}) unreadable: {why}")
+                run_type = 0
+            for e in entries:
+                if n_eval == 0:
+                    errors[e.label][name] = {n: np.full(missed, np.inf)
+                                             for n in metrics.NORMALIZERS}
+                    continue
+                bar.set_postfix_str(f"{e.label} {name}")
+                if e.prepare is not None:
+                    e.prepare(ed)
+                tap = _Tap(e, size, clean_ed.images, rows, bar)
+                t0 = time.perf_counter()
+                out = predict_crops(tap, ed, batch_size, run_type, lv, seed)
+                timing[e.label][name] = time.perf_counter() - t0
+                errors[e.label][name] = {
+                    norm: np.concatenate([metrics.nme(out["landmarks"], gt, norm),
+                                          np.full(missed, np.inf)])
+                    for norm in metrics.NORMALIZERS}
+                grid["pred"][e.label][name] = out["crop_landmarks"][rows]
+                grid["crops"].setdefault(name, np.stack([tap.kept[r] for r in rows])
+                                         if rows else np.zeros((0, size, size, 3), np.uint8))
+                d = diag[e.label]
+                if tap.classes:
+                    pred = np.concatenate(tap.classes)
+                    np.add.at(d["confusion"], (np.full_like(pred, t), pred), 1)
+                    d["per_condition_accuracy"][name] = float(np.mean(pred == t))
+                if tap.psnr_in:
+                    d["denoiser"][name] = {
+                        "psnr_input": float(np.concatenate(tap.psnr_in).mean()),
+                        "psnr_output": float(np.concatenate(tap.psnr_out).mean()),
+                        "ssim_input": (float(np.concatenate(tap.ssim_in).mean())
+                                       if tap.ssim_in else None),
+                        "ssim_output": (float(np.concatenate(tap.ssim_out).mean())
+                                        if tap.ssim_out else None)}
+    finally:
+        bar.close()
+    iid = {}
+    for e in entries:
+        d, out = diag[e.label], {}
+        if e.classifier and d["per_condition_accuracy"]:
+            conf = d["confusion"]
+            out["classifier"] = {"accuracy": float(np.trace(conf) / max(conf.sum(), 1)),
+                                 "confusion": conf.tolist(), "classes": list(NOISE_NAMES),
+                                 "n": int(conf.sum()),
+                                 "per_condition_accuracy": d["per_condition_accuracy"]}
+        if e.denoiser and d["denoiser"]:
+            out["denoiser"] = d["denoiser"]
+        if out:
+            iid[e.label] = out
+    noise_src = (f"degraded full images read from {noisy_from} (fadenn_tf.degrade, seed "
+                 f"{manifest.get('seed')})" if noisy_from else
+                 f"synthesised on the {size}x{size} crops by fadenn_tf.noise (seed {seed})")
+    meta = {
+        "dataset": eval_set.dataset, "root": str(eval_set.root), "format": eval_set.format,
+        "split": eval_set.split, "n_images": n_eval + missed, "n_evaluated": n_eval,
+        "n_detector_missed": missed, "n_unreadable_skipped": len(clean_ed.problems),
+        "boxes": ("detector (Haar box overlapping the ground-truth landmark box most)"
+                  if eval_set.boxes == "detector"
+                  else "ground truth (tight 68-point landmark box)"),
+        "crop": f"2x the box, clipped, resized to {size}x{size}", "crop_size": size,
+        "noise": noise_src, "seed": int(seed),
+        "normalizer": normalizer, "normalizer_info": metrics.NORMALIZER_INFO[normalizer],
+        "threshold": float(threshold), "auc_method": "exact",
+        "auc_info": "integral of the CED over [0, t] / t, exact for the step function",
+    }
+    models = [{"label": e.label, "path": e.path, "kind": e.kind, "size": e.size}
+              for e in entries]
+    return Evaluation(meta, models, names, list(clean_ed.samples) + list(eval_set.missed),
+                      errors, iid, grid, timing, list(clean_ed.problems))

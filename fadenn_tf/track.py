@@ -1,0 +1,628 @@
+"""Model-free face tracking on videos (paper section IV-D) and its 300-VW evaluation.
+
+Protocol, per frame t (`track_video`):
+1. If frame t-1 gave an accepted estimate, the box of frame t is the tight landmark box of
+   those landmarks (source "tracked"): no detector runs.
+2. The landmarks are fitted in that box (the FLL crop: box grown to 2x, clipped, resized) and
+   checked: sanity checks (finite points, at most half of them outside the frame, a landmark
+   box of at least `min_face` pixels with an aspect ratio <= 2, a size within 0.5x-2x of
+   the box it was fitted in) and, when a failure detector is given, its probability of a
+   good fit (fadenn_tf.failure_detector, logistic regression over patches around the
+   landmarks) must be >= its threshold.
+3. On a failed check, at the first frame, or when the face was lost, the face detector
+   re-initialises (source "detector"; at the first frame a given --init-box / --init-pts is
+   used instead, source "given"). Its fit is written even if it fails the check, but then
+   the next frame asks the detector again. A detector that finds nothing marks the frame
+   "no face" (no landmarks, no .pts) and the next frame tries the detector again.
+
+Without a failure detector only the sanity checks catch failures (the log says so). Train
+one on the synthetic data (or any dataset the indexers read) with
+    python -m fadenn_tf.train_failure_detector --out fd.npz [--data DIR]
+
+Command line
+------------
+    python -m fadenn_tf.track VIDEO --model M --out DIR [--failure-detector FILE]
+        [--threshold P] [--detector haar] [--init-pts FILE | --init-box x0,y0,x1,y1]
+        [--no-overlay] [--device /GPU:0]
+writes DIR/annot/%06d.pts (300-VW layout, 1-based frame numbers; frames with no face have
+no file and are listed in the log), DIR/overlay.avi (MJPG; box green = tracked, orange =
+detector, blue = given) and DIR/track_log.json (per frame: box source, failure score and
+reason, re-initialised yes/no, times), and prints frames/s with and without detector time.
+
+    python -m fadenn_tf.track --evaluate ROOT --model M [--category 3 | --videos 410 411]
+        [--normalizer diagonal] [--threshold-nme 0.08] [--init-from-gt] [--out DIR]
+tracks every video of a 300-VW layout (ROOT "synthetic" = the built-in synthetic videos)
+and prints per-video and pooled NME, AUC@0.08 and FR@0.08 (normaliser named; frames where
+tracking gave no face count as failures), writing DIR/tracking_results.json.
+"""
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+SOURCES = ("tracked", "detector", "given")
+NO_FD_NOTE = ("no failure detector given: failures are caught by the sanity checks only "
+              "(train one with: python -m fadenn_tf.train_failure_detector --out fd.npz)")
+
+
+# ------------------------------------------------------------------------------ records
+
+@dataclass
+class FrameRecord:
+    """One frame of a track.
+
+    frame: 1-based frame number (as in 300-VW annot/ names). landmarks: (68, 2) image pixels
+    or None (no face). box: the (x0, y0, x1, y1) box the landmarks were fitted in, or None.
+    source: "tracked", "detector", "given" or None (no face). score: failure-detector
+    P(good fit) of the written estimate (None without a failure detector or without a face).
+    failure: why the tracked (or detector) fit was rejected, else None. reinit: the detector
+    re-initialised the track on this frame (after a failure or a lost face; the first
+    frame's initialisation is not a re-initialisation). event: "init", "tracked", "reinit",
+    "no face". Times in seconds, without video decoding and output writing: t_detect
+    (detector), t_fit (crop + model + uncrop), t_check (sanity + failure detector), t_total.
+    """
+    frame: int
+    landmarks: Optional[np.ndarray] = None
+    box: Optional[np.ndarray] = None
+    source: Optional[str] = None
+    score: Optional[float] = None
+    failure: Optional[str] = None
+    reinit: bool = False
+    event: str = "no face"
+    t_detect: float = 0.0
+    t_fit: float = 0.0
+    t_check: float = 0.0
+
+    @property
+    def t_total(self):
+        return self.t_detect + self.t_fit + self.t_check
+
+    def to_dict(self):
+        return {"frame": self.frame, "event": self.event, "source": self.source,
+                "box": None if self.box is None else [round(float(v), 2) for v in self.box],
+                "score": None if self.score is None else round(float(self.score), 4),
+                "failure": self.failure, "reinit": self.reinit,
+                "t_detect_ms": round(1e3 * self.t_detect, 3),
+                "t_fit_ms": round(1e3 * self.t_fit, 3),
+                "t_check_ms": round(1e3 * self.t_check, 3),
+                "t_total_ms": round(1e3 * self.t_total, 3)}
+
+
+@dataclass
+class TrackResult:
+    """All frames of one tracked video plus its speed figures (see `speed`)."""
+    video: str
+    frames: List[FrameRecord] = field(default_factory=list)
+    wall_s: float = 0.0          # end to end, with decoding and output writing
+    failure_check: str = ""
+    info: dict = field(default_factory=dict)
+
+    @property
+    def no_face_frames(self):
+        """1-based numbers of the frames without a face."""
+        return [r.frame for r in self.frames if r.landmarks is None]
+
+    @property
+    def reinit_frames(self):
+        return [r.frame for r in self.frames if r.reinit]
+
+    @property
+    def failure_frames(self):
+        return [r.frame for r in self.frames if r.failure]
+
+    def landmarks(self):
+        """(N, 68, 2) float64, NaN on frames without a face."""
+        return np.stack([np.full((68, 2), np.nan) if r.landmarks is None else r.landmarks
+                         for r in self.frames]) if self.frames else np.zeros((0, 68, 2))
+
+    def speed(self):
+        """Frames per second over the processing time (no decoding/writing):
+        fps_with_detector (every frame, detector calls included), fps_without_detector
+        (detector time excluded everywhere), fps_tracked_frames (only frames whose box came
+        from tracking), fps_end_to_end (wall clock with decoding and writing),
+        fps_median_without_detector (1 / the median per-frame time without detector time:
+        robust to other load on a shared CPU), plus counts."""
+        n = len(self.frames)
+        tot = sum(r.t_total for r in self.frames)
+        det = sum(r.t_detect for r in self.frames)
+        tracked = [r for r in self.frames if r.source == "tracked"]
+        t_tr = sum(r.t_total for r in tracked)
+
+        def rate(k, s):
+            return round(k / s, 2) if s > 0 else None
+        med = float(np.median([r.t_total - r.t_detect for r in self.frames])) if n else 0.0
+        return {"frames": n, "tracked_frames": len(tracked),
+                "detector_calls": sum(r.t_detect > 0 for r in self.frames),
+                "fps_with_detector": rate(n, tot),
+                "fps_without_detector": rate(n, tot - det),
+                "fps_tracked_frames": rate(len(tracked), t_tr),
+                "fps_end_to_end": rate(n, self.wall_s),
+                "fps_median_without_detector": rate(1, med),
+                "mean_detector_ms": round(1e3 * det / max(1, sum(r.t_detect > 0 for r in
+                                                                 self.frames)), 3)}
+
+    def to_log(self):
+        return {"video": self.video, "failure_check": self.failure_check, **self.info,
+                "n_frames": len(self.frames), "no_face_frames": self.no_face_frames,
+                "reinit_frames": self.reinit_frames, "failure_frames": self.failure_frames,
+                "speed": self.speed(), "frames": [r.to_dict() for r in self.frames]}
+
+
+# ------------------------------------------------------------------------------- checks
+
+def sanity_problem(landmarks, image_hw, fit_box=None, min_face=8.0, max_outside=0.5,
+                   max_aspect=2.0, scale_range=(0.5, 2.0)):
+    """Why a (68, 2) estimate is not trackable, or None when it passes.
+
+    Checks: finite points; at most `max_outside` of the points outside the frame; a
+    landmark box at least `min_face` px wide and high with aspect ratio <= `max_aspect`; and,
+    with fit_box (the box the landmarks were fitted in), a landmark-box diagonal within
+    scale_range times the fit box's.
+    """
+    lm = np.asarray(landmarks, np.float64)
+    if not np.isfinite(lm).all():
+        return "non-finite landmarks"
+    h, w = image_hw[:2]
+    outside = ((lm[:, 0] < -0.5) | (lm[:, 0] > w - 0.5) | (lm[:, 1] < -0.5)
+               | (lm[:, 1] > h - 0.5)).mean()
+    if outside > max_outside:
+        return f"landmarks left the frame ({100 * outside:.0f}% outside)"
+    bw, bh = lm.max(axis=0) - lm.min(axis=0) + 1.0
+    if bw < min_face or bh < min_face:
+        return f"degenerate box ({bw:.1f}x{bh:.1f} px)"
+    if max(bw / bh, bh / bw) > max_aspect:
+        return f"degenerate box (aspect {max(bw / bh, bh / bw):.1f})"
+    if fit_box is not None:
+        fb = np.asarray(fit_box, np.float64)
+        ratio = np.hypot(bw, bh) / max(np.hypot(fb[2] - fb[0], fb[3] - fb[1]), 1e-6)
+        if not scale_range[0] <= ratio <= scale_range[1]:
+            return f"degenerate box (size {ratio:.2f}x the fitted box)"
+    return None
+
+
+# ------------------------------------------------------------------------------ tracker
+
+def _as_predictor(model, device=None):
+    from fadenn_tf.predict import Predictor, load
+    if isinstance(model, Predictor):
+        return model
+    if hasattr(model, "fn") and hasattr(model, "size"):  # a LoadedModel
+        return Predictor(model, detector=None, device=device)
+    return load(model, detector=None, device=device)
+
+
+def _as_detector(detector):
+    if detector is None or callable(detector):
+        return detector
+    from fadenn_tf.detect import get_detector
+    return get_detector(detector)
+
+
+def _as_failure_detector(fd):
+    if fd is None or hasattr(fd, "score"):
+        return fd
+    from fadenn_tf.failure_detector import FailureDetector
+    return FailureDetector.load(fd)
+
+
+class Tracker:
+    """Frame-by-frame tracker (see the module docstring). Feed frames in order with
+    `step(frame_rgb)`; each call returns a FrameRecord.
+
+    predictor: a fadenn_tf.predict.Predictor (its model fits the landmarks, always called
+    with one [1, S, S, 3] crop so the graph is traced once). detector: a BoxProvider or
+    None (then only init_box can start the track). failure_detector: a FailureDetector or
+    None. threshold: P(good fit) below which a fit fails (default the detector's own).
+    init_box: (x0, y0, x1, y1) for the first frame (source "given").
+    """
+
+    def __init__(self, predictor, detector=None, failure_detector=None, threshold=None,
+                 init_box=None, min_face=8.0):
+        from fadenn_tf.data.crop import CropTransform, crop_image, landmark_box
+        self._crop, self._cropper, self._lbox = CropTransform, crop_image, landmark_box
+        self.predictor = predictor
+        self.detector = detector
+        self.fd = failure_detector
+        self.threshold = (None if failure_detector is None else
+                          float(failure_detector.threshold if threshold is None else threshold))
+        self.init_box = None if init_box is None else np.asarray(init_box, np.float64).reshape(4)
+        self.min_face = float(min_face)
+        self.prev = None            # accepted landmarks of the previous frame
+        self.n = 0                  # frames seen
+        self._buf = np.zeros((1, predictor.size, predictor.size, 3), np.float32)
+
+    def warm_up(self):
+        """Trace the model for the fixed [1, S, S, 3] shape (so frame times exclude it);
+        returns the seconds it took."""
+        t0 = time.perf_counter()
+        self.predictor.run_crops(np.zeros_like(self._buf))
+        return time.perf_counter() - t0
+
+    def fit(self, frame, box):
+        """Landmarks (68, 2) image pixels fitted in `box` (x0, y0, x1, y1), or None when the
+        box lies outside the frame."""
+        try:
+            tr = self._crop.from_box(box, frame.shape[:2], self.predictor.size)
+        except ValueError:
+            return None
+        self._buf[0] = self._cropper(frame, tr)
+        self._buf[0] *= 1.0 / 127.5
+        self._buf[0] -= 1.0
+        lm, _ = self.predictor.run_crops(self._buf)
+        return tr.invert(lm[0])
+
+    def check(self, frame, landmarks, box):
+        """(problem or None, score or None) for an estimate fitted in `box`."""
+        if landmarks is None:
+            return "box outside the frame", None
+        problem = sanity_problem(landmarks, frame.shape, box, self.min_face)
+        score = None
+        if self.fd is not None and problem is None:
+            score = float(self.fd.score(frame, landmarks))
+            if score < self.threshold:
+                problem = f"failure score {score:.3f} < {self.threshold:g}"
+        return problem, score
+
+    def step(self, frame):
+        """Track one (H, W, 3) uint8 RGB frame -> FrameRecord."""
+        self.n += 1
+        rec = FrameRecord(frame=self.n)
+        first = self.n == 1
+        if self.prev is not None:
+            t0 = time.perf_counter()
+            box = self._lbox(self.prev)
+            lm = self.fit(frame, box)
+            t1 = time.perf_counter()
+            problem, score = self.check(frame, lm, box)
+            rec.t_fit += t1 - t0
+            rec.t_check += time.perf_counter() - t1
+            if problem is None:
+                rec.landmarks, rec.box, rec.source, rec.score = lm, box, "tracked", score
+                rec.event = "tracked"
+                self.prev = lm
+                return rec
+            rec.failure = problem
+            self.prev = None
+        # (re)initialise
+        if first and self.init_box is not None:
+            box, source = self.init_box, "given"
+        else:
+            if self.detector is None:
+                return rec
+            t0 = time.perf_counter()
+            boxes = np.asarray(self.detector(frame), np.float64).reshape(-1, 4)
+            rec.t_detect = time.perf_counter() - t0
+            if len(boxes) == 0:
+                return rec
+            box, source = boxes[0], "detector"
+        t0 = time.perf_counter()
+        lm = self.fit(frame, box)
+        t1 = time.perf_counter()
+        problem, score = self.check(frame, lm, box)
+        rec.t_fit += t1 - t0
+        rec.t_check += time.perf_counter() - t1
+        if lm is None:
+            rec.failure = rec.failure or problem
+            return rec
+        rec.landmarks, rec.source, rec.score = lm, source, score
+        rec.box = np.asarray(box, np.float64)
+        rec.reinit = not first
+        rec.event = "init" if first else "reinit"
+        if problem is not None:
+            rec.failure = f"{rec.failure}; then {source}: {problem}" if rec.failure else problem
+        self.prev = lm if problem is None else None
+        return rec
+
+
+def _video_fps(path):
+    import cv2
+    cap = cv2.VideoCapture(str(path))
+    fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0
+    cap.release()
+    return fps if fps and 1 <= fps <= 240 else 25.0
+
+
+def draw_frame(frame, rec, fd_used=True):
+    """Overlay of one tracked frame (RGB uint8): box coloured by source, landmarks, and a
+    caption with the frame number, source, failure score and re-initialisation."""
+    from fadenn_tf.drawing import RED, WHITE, YELLOW, draw_face, draw_text
+    img = frame
+    if rec.landmarks is not None:
+        img = draw_face(img, rec.landmarks, rec.box, rec.source, rec.source)
+    cap = f"#{rec.frame} {rec.event}"
+    if rec.score is not None:
+        cap += f" p={rec.score:.2f}"
+    img = draw_text(img, cap, (6, 20), WHITE if rec.landmarks is not None else RED)
+    if rec.landmarks is None:
+        img = draw_text(img, "NO FACE", (6, 44), RED)
+    elif rec.reinit:
+        img = draw_text(img, "RE-INIT", (6, 44), YELLOW)
+    elif rec.failure:
+        img = draw_text(img, "FIT FAILED", (6, 44), RED)
+    return img
+
+
+def track_video(model, video_path, detector="haar", failure_detector=None, threshold=None,
+                init_box=None, init_landmarks=None, out_dir=None, overlay=True, device=None,
+                min_face=8.0, progress=False):
+    """Track the face of a video -> TrackResult (frames, speed).
+
+    model: a Predictor, a LoadedModel or a model path (fadenn_tf.inference.load_any).
+    detector: a registered detector name ("haar"), a BoxProvider callable, or None.
+    failure_detector: a FailureDetector, a path to its .npz, or None (sanity checks only).
+    threshold: P(good fit) below which a fit fails (default: the failure detector's).
+    init_box (x0, y0, x1, y1) or init_landmarks (68, 2) (its landmark box): the first frame's
+    box instead of the detector's.
+    out_dir: if given, writes out_dir/annot/%06d.pts (1-based, frames with a face),
+    out_dir/overlay.avi (MJPG, with overlay=True) and out_dir/track_log.json.
+    Raises DataError for an unreadable video or failure-detector file.
+    """
+    import cv2
+    from fadenn_tf.data.crop import landmark_box
+    from fadenn_tf.data.images import read_video_frames
+    from fadenn_tf.data.pts import write_pts
+    from fadenn_tf.utils.progress import progress as bar
+    t_start = time.perf_counter()
+    predictor = _as_predictor(model, device)
+    det = _as_detector(detector)
+    fd = _as_failure_detector(failure_detector)
+    if init_landmarks is not None:
+        init_box = landmark_box(np.asarray(init_landmarks, np.float64))
+    tracker = Tracker(predictor, det, fd, threshold, init_box, min_face)
+    result = TrackResult(str(video_path))
+    warm = tracker.warm_up()
+    t_start = time.perf_counter()  # speed figures exclude loading and tracing
+    result.failure_check = (NO_FD_NOTE if fd is None else
+                            f"failure detector (P(good fit) < {tracker.threshold:g} fails) "
+                            "+ sanity checks")
+    result.info = {"model": str(getattr(predictor.model, "path", "")),
+                   "detector": detector if isinstance(detector, str) or detector is None
+                   else type(detector).__name__,
+                   "failure_detector": (str(failure_detector) if isinstance(
+                       failure_detector, (str, Path)) else
+                       (None if fd is None else type(fd).__name__)),
+                   "threshold": tracker.threshold,
+                   "init_box": None if init_box is None else [float(v) for v in init_box],
+                   "warm_up_s": round(warm, 3)}
+    frames = read_video_frames(video_path)
+    writer = None
+    out = None if out_dir is None else Path(out_dir)
+    if out is not None:
+        (out / "annot").mkdir(parents=True, exist_ok=True)
+    try:
+        for frame in bar(frames, desc="tracking", enabled=progress, unit="frame"):
+            rec = tracker.step(frame)
+            result.frames.append(rec)
+            if out is None:
+                continue
+            if rec.landmarks is not None:
+                write_pts(out / "annot" / f"{rec.frame:06d}.pts", rec.landmarks)
+            if overlay:
+                if writer is None:
+                    h, w = frame.shape[:2]
+                    writer = cv2.VideoWriter(str(out / "overlay.avi"),
+                                             cv2.VideoWriter_fourcc(*"MJPG"),
+                                             _video_fps(video_path), (w, h))
+                    if not writer.isOpened():
+                        raise RuntimeError(f"{out / 'overlay.avi'}: OpenCV cannot open an "
+                                           "MJPG video writer")
+                img = draw_frame(frame, rec)
+                writer.write(np.ascontiguousarray(img[:, :, ::-1]))
+    finally:
+        if writer is not None:
+            writer.release()
+    result.wall_s = time.perf_counter() - t_start
+    if out is not None:
+        from fadenn_tf.utils.atomic import write_json_atomic
+        write_json_atomic(out / "track_log.json", result.to_log())
+    return result
+
+
+# --------------------------------------------------------------------------- evaluation
+
+def evaluate_tracking(model, root, category=3, videos=None, detector="haar",
+                      failure_detector=None, threshold=None, normalizer="diagonal",
+                      nme_threshold=0.08, init_from_gt=False, out_dir=None, overlay=False,
+                      device=None, progress=False):
+    """Track every video of a 300-VW layout and score the annotated frames.
+
+    root: 300-VW root (<id>/vid.avi + <id>/annot/%06d.pts). category: 1, 2, 3, "test",
+    "all" (fadenn_tf.data.datasets.index_300vw); videos: explicit ids (override category).
+    init_from_gt: start each video from the ground-truth landmark box of its first frame
+    (source "given"; re-initialisations still use the detector).
+    Frames where tracking gave no face count as failures (NME = inf).
+    Returns {"videos": {id: summary + n_no_face, n_reinit, speed}, "pooled": summary, ...}
+    where a summary is fadenn_tf.metrics.summarize (mean/median NME, AUC@t, FR@t named with
+    the normaliser and threshold). out_dir: per-video outputs in out_dir/<id>/.
+    """
+    from fadenn_tf import metrics
+    from fadenn_tf.data.datasets import index_300vw
+    samples, report = index_300vw(root, category=category, videos=videos)
+    by_video = {}
+    for s in samples:
+        by_video.setdefault(s.subset, []).append(s)
+    predictor = _as_predictor(model, device)
+    det = _as_detector(detector)
+    fd = _as_failure_detector(failure_detector)
+    per_video, pooled = {}, []
+    for vid, ss in by_video.items():
+        ss = sorted(ss, key=lambda s: s.frame)
+        first_gt = next((s.landmarks for s in ss if s.frame == 0), None)
+        res = track_video(predictor, ss[0].image_path, det, fd, threshold,
+                          init_landmarks=first_gt if init_from_gt else None,
+                          out_dir=None if out_dir is None else Path(out_dir) / vid,
+                          overlay=overlay, progress=progress)
+        pred = res.landmarks()
+        errs = []
+        for s in ss:
+            if s.frame >= len(pred) or not np.isfinite(pred[s.frame]).all():
+                errs.append(np.inf)
+            else:
+                errs.append(metrics.nme(pred[s.frame], s.landmarks, normalizer))
+        summ = metrics.summarize(errs, nme_threshold, normalizer)
+        summ.update(n_no_face=sum(not np.isfinite(e) for e in errs),
+                    n_reinit=len(res.reinit_frames), n_failures=len(res.failure_frames),
+                    speed=res.speed())
+        per_video[vid] = summ
+        pooled.extend(errs)
+    return {"root": str(root), "category": None if videos is not None else category,
+            "videos_requested": None if videos is None else [str(v) for v in videos],
+            "missing_videos": list(report.missing_videos),
+            "normalizer": normalizer, "normalizer_info": metrics.NORMALIZER_INFO[normalizer],
+            "threshold": nme_threshold, "model": str(getattr(predictor.model, "path", "")),
+            "detector": detector if isinstance(detector, str) or detector is None
+            else type(detector).__name__,
+            "failure_detector": (str(failure_detector) if isinstance(failure_detector,
+                                                                     (str, Path)) else
+                                 (None if fd is None else type(fd).__name__)),
+            "failure_check": NO_FD_NOTE if fd is None else "failure detector + sanity checks",
+            "init": "ground-truth box of frame 1" if init_from_gt else "face detector",
+            "no_face_counts_as": "failure (NME = inf)",
+            "videos": per_video, "pooled": metrics.summarize(pooled, nme_threshold, normalizer)}
+
+
+def format_evaluation(results):
+    """Printable table of evaluate_tracking results (normaliser and threshold named)."""
+    t = results["threshold"]
+    lines = [f"300-VW tracking, NME normaliser: {results['normalizer']} "
+             f"({results['normalizer_info']}); threshold {t:g}; no-face frames count as "
+             f"failures; init: {results['init']}; {results['failure_check']}",
+             f"{'video':>8} {'frames':>7} {'meanNME':>8} {'AUC@' + format(t, 'g'):>9} "
+             f"{'FR@' + format(t, 'g'):>8} {'noface':>7} {'reinit':>7} {'fps':>7}  (fps: tracked "
+             f"frames only, no detector time)"]
+
+    def row(name, s, extra=True):
+        fps = s.get("speed", {}).get("fps_tracked_frames") if extra else None
+        return (f"{name:>8} {s['n']:>7d} {s['mean_nme']:>8.4f} {s['auc']:>9.4f} "
+                f"{s['fr']:>8.4f} "
+                + (f"{s['n_no_face']:>7d} {s['n_reinit']:>7d} {fps if fps else '-':>7}"
+                   if extra else f"{s['n_nonfinite']:>7d} {'':>7} {'':>7}"))
+    for vid, s in results["videos"].items():
+        lines.append(row(vid, s))
+    lines.append(row("pooled", results["pooled"], extra=False))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------- CLI
+
+def _parse_box(text):
+    try:
+        b = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        b = []
+    if len(b) != 4 or not (b[2] > b[0] and b[3] > b[1]):
+        raise argparse.ArgumentTypeError(f"--init-box wants x0,y0,x1,y1 with x1 > x0 and "
+                                         f"y1 > y0, got {text!r}")
+    return b
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="python -m fadenn_tf.track",
+        description="Model-free face tracking (paper IV-D): the box of frame t is the "
+                    "landmark box of frame t-1; a failure detector and sanity checks "
+                    "trigger re-initialisation by the face detector.",
+        epilog="Train a failure detector with: python -m fadenn_tf.train_failure_detector "
+               "--out fd.npz [--data DIR]")
+    p.add_argument("video", nargs="?", help="video file to track (not with --evaluate)")
+    p.add_argument("--model", required=True,
+                   help="training workdir, .keras file or SavedModel folder")
+    p.add_argument("--out", help="output folder (required for a video)")
+    p.add_argument("--failure-detector", help="FailureDetector .npz (default: sanity "
+                                              "checks only)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="P(good fit) below which a fit fails (default: the detector's, 0.5)")
+    p.add_argument("--detector", default="haar", help="registered face detector (haar)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--init-pts", help=".pts file with the first frame's landmarks")
+    g.add_argument("--init-box", type=_parse_box, help="first frame's box x0,y0,x1,y1")
+    p.add_argument("--no-overlay", action="store_true", help="do not write overlay.avi")
+    p.add_argument("--device", default=None, help="TensorFlow device, e.g. /GPU:0")
+    p.add_argument("--evaluate", metavar="ROOT",
+                   help="evaluate on a 300-VW layout ('synthetic' = the built-in videos)")
+    p.add_argument("--category", default="3", help="300-VW category: 1, 2, 3, test, all (3)")
+    p.add_argument("--videos", nargs="+", help="explicit video ids (override --category)")
+    p.add_argument("--normalizer", default="diagonal",
+                   choices=("diagonal", "box", "interocular"), help="NME normaliser (diagonal)")
+    p.add_argument("--threshold-nme", type=float, default=0.08,
+                   help="AUC/FR threshold (0.08)")
+    p.add_argument("--init-from-gt", action="store_true",
+                   help="evaluation: start each video from its first frame's ground truth")
+    return p
+
+
+def _print_speed(res):
+    s = res.speed()
+    print(f"{s['frames']} frames ({s['tracked_frames']} tracked, {s['detector_calls']} "
+          f"detector calls, mean {s['mean_detector_ms']:.1f} ms each): "
+          f"{s['fps_without_detector']} frames/s without detector time, "
+          f"{s['fps_with_detector']} frames/s with it, "
+          f"{s['fps_tracked_frames']} frames/s on tracked frames, "
+          f"{s['fps_median_without_detector']} frames/s from the median frame time, "
+          f"{s['fps_end_to_end']} frames/s end to end (decoding + writing)")
+
+
+def _main_video(args):
+    from fadenn_tf.data.pts import read_pts
+    if not args.video:
+        print("error: give a VIDEO (or --evaluate ROOT)", file=sys.stderr)
+        return 2
+    if not args.out:
+        print("error: --out DIR is required", file=sys.stderr)
+        return 2
+    init_lm = read_pts(args.init_pts, 68) if args.init_pts else None
+    res = track_video(args.model, args.video, args.detector, args.failure_detector,
+                      args.threshold, init_box=args.init_box, init_landmarks=init_lm,
+                      out_dir=args.out, overlay=not args.no_overlay, device=args.device,
+                      progress=True)
+    nf = res.no_face_frames
+    print(f"{args.video}: {len(res.frames) - len(nf)}/{len(res.frames)} frames with a face; "
+          f"{len(res.reinit_frames)} re-initialisations, {len(res.failure_frames)} fit "
+          f"failures; {res.failure_check}")
+    if nf:
+        shown = ", ".join(map(str, nf[:20])) + (" ..." if len(nf) > 20 else "")
+        print(f"no face in {len(nf)} frames: {shown}", file=sys.stderr)
+    _print_speed(res)
+    print(f"wrote {Path(args.out) / 'annot'}, {Path(args.out) / 'track_log.json'}"
+          + ("" if args.no_overlay else f", {Path(args.out) / 'overlay.avi'}"))
+    return 0 if len(nf) < len(res.frames) else 1
+
+
+def _main_evaluate(args):
+    root = args.evaluate
+    if root == "synthetic":
+        from fadenn_tf.data.cache import resolve_data
+        root = resolve_data(None, "300vw")
+    cat = args.category
+    cat = int(cat) if str(cat).isdigit() else cat
+    res = evaluate_tracking(args.model, root, category=cat, videos=args.videos,
+                            detector=args.detector, failure_detector=args.failure_detector,
+                            threshold=args.threshold, normalizer=args.normalizer,
+                            nme_threshold=args.threshold_nme, init_from_gt=args.init_from_gt,
+                            out_dir=args.out, device=args.device, progress=True)
+    print(format_evaluation(res))
+    if args.out:
+        from fadenn_tf.utils.atomic import write_json_atomic
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        path = Path(args.out) / "tracking_results.json"
+        write_json_atomic(path, res)
+        print(f"wrote {path}")
+    return 0
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    from fadenn_tf.errors import FadennError
+    try:
+        return _main_evaluate(args) if args.evaluate else _main_video(args)
+    except (FadennError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

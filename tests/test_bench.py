@@ -1,0 +1,110 @@
+"""Benchmark smoke tests on tiny models: structure of the table and JSON, figures positive
+and finite, FLOP counters agreeing. No assertion here depends on how fast the machine is."""
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from fadenn_tf import bench, flops
+from fadenn_tf.config import config_from_dict
+
+TINY = {"name": "tiny",
+        "model": {"iid": {"input_size": 32, "filters": [4, 4, 4, 4, 4], "latent_dim": 8,
+                          "head_hidden": 8},
+                  "fll": {"input_size": 32, "width": 0.1, "blocks": [0, 1, 0]}},
+        "train": {"batch_size": 2}}
+
+
+def test_analytic_flops_of_known_layers():
+    x = keras.Input((10, 12, 3))
+    y = keras.layers.Conv2D(5, 3, padding="same", use_bias=False)(x)      # 2*10*12*5*9*3
+    y = keras.layers.Conv2DTranspose(4, 3, padding="same")(y)             # 2*10*12*5*9*4 + 480
+    z = keras.layers.Dense(7)(keras.layers.Flatten()(y))                  # 2*480*7 + 7
+    m = keras.Model(x, z)
+    total, per = flops.count_flops_analytic(m, by_layer=True)
+    assert total == 2 * 10 * 12 * 5 * 9 * 3 + (2 * 10 * 12 * 5 * 9 * 4 + 480) + 2 * 480 * 7 + 7
+    assert len(per) == 3
+
+
+def test_profiler_agrees_with_analytic_on_tiny_fadenn():
+    from fadenn_tf.models import build_variant
+    cfg = config_from_dict(TINY)
+    m = build_variant(cfg.model, "M")
+    a = flops.count_flops_analytic(m)
+    p = flops.count_flops_profiler(m)
+    assert a > 0 and p > 0
+    # the profiler also counts element-wise ops, the analytic count only conv/dense
+    assert 0.9 * p <= a <= 1.0001 * p
+
+
+def _check_rows(rows):
+    for r in rows:
+        assert "error" not in r, r
+        for k in ("images_per_s", "latency_ms_b1", "gflops", "flops", "pct_peak"):
+            if r.get(k) is not None:
+                assert math.isfinite(r[k]) and r[k] > 0, (k, r)
+        if r["section"] in ("train", "pipeline"):
+            assert r["images_per_s"] > 0
+        if r["section"] == "inference":
+            assert r["latency_ms_b1"] > 0 and r["images_per_s"] > 0 and r["gflops"] > 0
+
+
+def _settings(tmp_path, **kw):
+    base = dict(configs={"tiny": config_from_dict(TINY)}, models=("fll",),
+                sections=("peak", "flops", "train", "pipeline", "inference", "peer"),
+                train_models=("fll",), train_modes=("function",), infer_paths=("keras",),
+                repeats=1, warmup=1, train_steps=1, infer_batch=4, matmul_n=128,
+                n_images=2, dlib_model=str(tmp_path / "missing.dat"))
+    base.update(kw)
+    return bench.Settings(**base)
+
+
+def test_bench_smoke_tiny(tmp_path):
+    result = bench.run_benchmark(_settings(tmp_path))
+    md = bench.write_results(result, tmp_path / "out")
+    data = json.loads((tmp_path / "out" / "bench.json").read_text())
+    assert (tmp_path / "out" / "bench.md").read_text() == md
+    assert data["machine"]["cores"] >= 1 and data["machine"]["tensorflow"]
+    rows = data["rows"]
+    got = {(r["section"], r["model"], r["path"]) for r in rows}
+    for want in [("train", "fll", "function"), ("pipeline", "fll", "tf.data"),
+                 ("inference", "fll", "keras"), ("flops", "fll", "tf profiler (all ops)"),
+                 ("flops", "fll", "analytic (conv+dense)")]:
+        assert want in got, want
+    _check_rows(rows)
+    peer = [r for r in rows if r["section"] == "peer"]
+    assert len(peer) == 1 and "not" in peer[0]["note"]  # model file missing -> explained
+    # one table: header + one line per row, machine named in the header
+    table = [ln for ln in md.splitlines() if ln.startswith("|")]
+    assert len(table) == 2 + len(rows)
+    assert data["machine"]["cpu"] in md
+
+    merged = bench.merge_results([data, data])
+    assert sum(r["section"] == "peak" for r in merged["rows"]) == 1
+    assert len(merged["rows"]) == 2 * len(rows) - 1
+
+
+@pytest.mark.slow
+def test_bench_tflite_and_joint_tiny(tmp_path):
+    s = _settings(tmp_path, models=("M",), sections=("train", "inference"),
+                  train_models=("joint-M",), train_modes=("eager", "function"),
+                  infer_paths=("saved_model", "tflite_float32", "tflite_int8@1thread"))
+    rows = bench.run_benchmark(s)["rows"]
+    got = {(r["section"], r["model"], r["path"]) for r in rows}
+    assert {("train", "joint-M", "eager"), ("inference", "M", "saved_model"),
+            ("inference", "M", "tflite_int8@1thread")} <= got
+    _check_rows(rows)
+
+
+def test_train_step_reduces_loss_in_function_mode():
+    """The benchmarked step is a real optimisation step (the loss it returns moves)."""
+    cfg = config_from_dict(TINY)
+    model, variables, compute, data, _ = bench._train_setup(cfg, "dae", 2)
+    from fadenn_tf.training.stages import make_optimizer
+    opt = make_optimizer(cfg.train)
+    opt.build(variables)
+    step = bench._make_step(variables, compute, opt, "function")
+    losses = [float(step(data).numpy()) for _ in range(5)]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]

@@ -1,0 +1,227 @@
+"""fadenn_tf.evaluate: figures in results.json against values worked out by hand.
+
+The "models" are real Keras models whose output does not depend on the image (a Dense layer
+with a zero kernel and a chosen bias): on a fixture whose faces all have the same landmarks,
+their error is known in closed form.
+"""
+import csv
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from fadenn_tf.data.pts import write_pts
+from tests.fixtures import UNIT_FACE68, face_image, write_image
+
+S = 64                       # model input side = evaluation crop side
+IMG = (200, 220)             # (h, w): the 2x crop region stays inside the image
+LM = np.round(UNIT_FACE68 * 30.0 + (110.0, 96.0), 3)   # one face, shared by every image
+N_IMAGES = 3
+
+
+def _write_dataset(root):
+    rng = np.random.default_rng(0)
+    for i in range(N_IMAGES):
+        write_image(root / f"face_{i}.png", face_image(IMG, LM, rng))
+        write_pts(root / f"face_{i}.pts", LM)
+    return root
+
+
+def _crop_points(lm):
+    """Landmarks in the S x S crop, by hand: box = [min, max] + 0.5 (edges), region = box
+    grown by half its size per side (not clipped here), u = (x + 0.5 - r0) * S / (2w) - 0.5."""
+    lo, hi = lm.min(0) + 0.5, lm.max(0) + 0.5
+    size = hi - lo
+    r0 = lo - size / 2
+    return (lm + 0.5 - r0) * S / (2 * size) - 0.5, S / (2 * size)
+
+
+def _constant_model(path, crop_points):
+    """A real Keras FLL-like model: [B,S,S,3] -> [B,136] = the flat [x.., y..] of
+    crop_points, whatever the image."""
+    import keras
+    flat = np.concatenate([crop_points[:, 0], crop_points[:, 1]]).astype(np.float32)
+    inp = keras.Input((S, S, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inp)
+    dense = keras.layers.Dense(136, kernel_initializer="zeros")
+    out = dense(x)
+    dense.bias.assign(flat)
+    keras.Model(inp, out).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Evaluate two constant models (2 and 20 crop pixels to the right of the truth) on 3
+    images x 3 conditions through the CLI."""
+    from fadenn_tf.evaluate import main
+    tmp = tmp_path_factory.mktemp("eval")
+    data = _write_dataset(tmp / "faces")
+    cp, scale = _crop_points(LM)
+    near = _constant_model(tmp / "near.keras", cp + [2.0, 0.0])
+    far = _constant_model(tmp / "far.keras", cp + [20.0, 0.0])
+    out = tmp / "out"
+    rc = main(["--model", f"near={near}", "--model", f"far={far}", "--data", str(data),
+               "--format", "folder", "--split", "all", "--conditions",
+               "clean,blur-1,color_scale-3", "--out", str(out), "--no-progress",
+               "--batch-size", "2"])
+    assert rc == 0
+    return {"out": out, "scale": scale, "data": data, "near": near,
+            "results": json.loads((out / "results.json").read_text())}
+
+
+def _hand_nme(offset_crop_px, scale):
+    """Every point is off by offset / sx image pixels in x (constant prediction, identical
+    faces) -> NME under each normaliser."""
+    err = offset_crop_px / scale[0]
+    w, h = LM.max(0) - LM.min(0)
+    return {"diagonal": err / math.hypot(w, h), "box": err / math.sqrt(w * h),
+            "interocular": err / np.linalg.norm(LM[36] - LM[45])}
+
+
+def test_results_match_hand_values(run):
+    res = run["results"]
+    assert res["meta"]["normalizer"] == "diagonal" and res["meta"]["threshold"] == 0.08
+    rows = {(r["model"], r["condition"]): r for r in res["results"]}
+    assert set(rows) == {(m, c) for m in ("near", "far")
+                         for c in ("clean", "blur-1", "color_scale-3", "noisy")}
+    for model, off in (("near", 2.0), ("far", 20.0)):
+        want = _hand_nme(off, run["scale"])
+        for cond in ("clean", "blur-1", "color_scale-3", "noisy"):
+            r = rows[(model, cond)]
+            e = want["diagonal"]
+            assert r["n"] == (N_IMAGES * 2 if cond == "noisy" else N_IMAGES)
+            assert r["mean_nme"] == pytest.approx(e, rel=1e-5)
+            assert r["auc"] == pytest.approx(max(0.0, 0.08 - e) / 0.08, abs=1e-6)
+            assert r["fr"] == (1.0 if e > 0.08 else 0.0)
+            for norm in ("box", "interocular"):
+                assert r["other_normalizers"][norm]["mean_nme"] == pytest.approx(
+                    want[norm], rel=1e-5)
+            assert r["dataset"] and r["split"] == "all" and r["model_path"].endswith(".keras")
+            if cond != "noisy":
+                assert r["noise_type"] == cond.split("-")[0]
+    # the two models straddle the threshold, so both branches of FR were checked
+    assert _hand_nme(2.0, run["scale"])["diagonal"] < 0.08 < _hand_nme(20.0, run["scale"])[
+        "diagonal"]
+    blur = rows[("near", "blur-1")]
+    assert (blur["noise_type_id"], blur["level"]) == (2, 1)
+
+
+def test_csv_rows_and_values(run):
+    with open(run["out"] / "errors.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == N_IMAGES * 3 * 2          # images x conditions x models
+    want = _hand_nme(20.0, run["scale"])
+    far = [r for r in rows if r["model"] == "far"]
+    assert {r["condition"] for r in far} == {"clean", "blur-1", "color_scale-3"}
+    for r in far:
+        for norm in ("diagonal", "box", "interocular"):
+            assert float(r[f"nme_{norm}"]) == pytest.approx(want[norm], rel=1e-4)
+    assert {r["image"] for r in rows} == {str(run["data"] / f"face_{i}.png")
+                                          for i in range(N_IMAGES)}
+
+
+def test_markdown_and_plots(run):
+    md = (run["out"] / "results.md").read_text()
+    e = _hand_nme(2.0, run["scale"])["diagonal"]
+    assert "diagonal" in md and "AUC@0.08" in md and "FR@0.08" in md
+    assert f"| clean | {max(0, 0.08 - e) / 0.08:.3f} | 0.000 | 0.000 | 1.000 |" in md
+    for name in ("auc_vs_level.png", "ced.png", "landmarks_near.png", "landmarks_far.png"):
+        img = cv2.imread(str(run["out"] / name))
+        assert img is not None and img.shape[0] > 100 and img.shape[1] > 100, name
+
+
+def test_detector_boxes_count_misses_as_failures(run, tmp_path):
+    """--boxes detector: every image either gets a box or is a failure with NME inf."""
+    from fadenn_tf.evaluate import main
+    out = tmp_path / "det"
+    assert main(["--model", f"near={run['near']}", "--data", str(run["data"]), "--format",
+                 "folder", "--split", "all", "--conditions", "clean", "--boxes", "detector",
+                 "--out", str(out), "--no-progress"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    m = res["meta"]
+    assert m["n_images"] == N_IMAGES == m["n_evaluated"] + m["n_detector_missed"]
+    assert len(res["detector_missed"]) == m["n_detector_missed"]
+    clean = res["results"][0]
+    assert clean["n_nonfinite"] == m["n_detector_missed"]
+    assert clean["fr"] >= m["n_detector_missed"] / N_IMAGES
+
+
+def _iid_model(path, crop_points, cls=4):
+    """A real FADeNN-shaped Keras model: "dae" = identity 1x1 conv, "classifier" = constant
+    softmax picking class `cls`, constant landmarks."""
+    import keras
+    inp = keras.Input((S, S, 3))
+    dae_in = keras.Input((S, S, 3))
+    conv = keras.layers.Conv2D(3, 1, use_bias=False)
+    dae = keras.Model(dae_in, conv(dae_in), name="dae")
+    conv.kernel.assign(np.eye(3, dtype=np.float32)[None, None])
+    c_in = keras.Input((S, S, 3))
+    c_dense = keras.layers.Dense(5, kernel_initializer="zeros", activation="softmax")
+    clf = keras.Model(c_in, c_dense(keras.layers.GlobalAveragePooling2D()(c_in)),
+                      name="classifier")
+    c_dense.bias.assign(np.eye(5, dtype=np.float32)[cls] * 5)
+    den = dae(inp)
+    flat = np.concatenate([crop_points[:, 0], crop_points[:, 1]]).astype(np.float32)
+    l_dense = keras.layers.Dense(136, kernel_initializer="zeros")
+    pts = keras.layers.Permute((2, 1))(keras.layers.Reshape((2, 68))(
+        l_dense(keras.layers.GlobalAveragePooling2D()(den))))
+    l_dense.bias.assign(flat)
+    keras.Model(inp, {"landmarks": pts, "noise_probs": clf(inp), "denoised": den}).save(path)
+    return path
+
+
+def test_iid_diagnostics(run, tmp_path):
+    from fadenn_tf.evaluate import main
+    cp, _ = _crop_points(LM)
+    model = _iid_model(tmp_path / "iid.keras", cp)
+    out = tmp_path / "iid"
+    assert main(["--model", f"iid={model}", "--data", str(run["data"]), "--format", "folder",
+                 "--split", "all", "--conditions", "clean,blur-1,color_scale-3", "--out",
+                 str(out), "--no-progress"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    cl = res["iid_diagnostics"]["iid"]["classifier"]
+    # every crop is classified as colour scaling (4): right only for color_scale-3
+    assert cl["accuracy"] == pytest.approx(1 / 3)
+    conf = np.array(cl["confusion"])
+    assert conf[:, 4].tolist() == [N_IMAGES, 0, N_IMAGES, 0, N_IMAGES] and conf.sum() == 9
+    den = {d["condition"]: d for d in res["iid_diagnostics"]["iid"]["denoiser"]}
+    assert den["clean"]["ssim_input"] == pytest.approx(1.0, abs=1e-6)
+    for c in ("blur-1", "color_scale-3"):          # identity denoiser: output == input
+        assert den[c]["psnr_output"] == pytest.approx(den[c]["psnr_input"], abs=1e-3)
+        assert den[c]["ssim_output"] == pytest.approx(den[c]["ssim_input"], abs=1e-5)
+        assert den[c]["ssim_input"] < 0.99 and den[c]["psnr_input"] < 60
+    # landmarks: the constant shape is exact (NME 0 up to float error)
+    assert res["results"][0]["mean_nme"] < 1e-5
+    assert cv2.imread(str(out / "confusion_iid.png")) is not None
+
+
+def test_dlib_peer_or_clear_skip(run, tmp_path, capsys):
+    from fadenn_tf.evaluate import main
+    out = tmp_path / "dlib"
+    assert main(["--model", f"near={run['near']}", "--dlib", "--data", str(run["data"]),
+                 "--format", "folder", "--split", "all", "--conditions", "clean", "--out",
+                 str(out), "--no-progress"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    labels = [m["label"] for m in res["models"]]
+    try:
+        from fadenn_tf.evaluation.dlib_peer import find_model
+        import dlib  # noqa: F401
+        find_model()
+    except Exception:
+        assert labels == ["near"] and "dlib peer skipped" in capsys.readouterr().err
+        return
+    assert labels == ["near", "dlib-ERT"]
+    row = [r for r in res["results"] if r["model"] == "dlib-ERT"][0]
+    assert 0 < row["mean_nme"] < 0.2        # a face-shaped fit started from the same box
+
+
+def test_parse_conditions():
+    from fadenn_tf.evaluation import parse_conditions
+    assert len(parse_conditions("all")) == 13 and parse_conditions("clean") == [(0, 0)]
+    assert parse_conditions("blur") == [(2, 1), (2, 2), (2, 3)]
+    assert parse_conditions("clean,color_scale-3,clean") == [(0, 0), (4, 3)]
+    with pytest.raises(ValueError):
+        parse_conditions("blur-4")
