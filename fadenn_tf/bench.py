@@ -110,7 +110,8 @@ def median_seconds(fn, repeats, warmup=1):
 
 def measure_matmul_peak(n=2048, repeats=10, warmup=2):
     """Measured float32 matmul throughput: tf.linalg.matmul of two n x n matrices (all
-    cores, tf.function). Returns {"n", "gflops" (median), "gflops_best"}."""
+    cores, tf.function). Returns {"n", "gflops" (median), "gflops_best"}. run_benchmark
+    measures it at the start and the end and keeps the higher median."""
     a = tf.random.normal([n, n], dtype=tf.float32)
     b = tf.random.normal([n, n], dtype=tf.float32)
     mm = tf.function(lambda x, y: tf.reduce_sum(tf.linalg.matmul(x, y)[0, :1]))
@@ -131,7 +132,7 @@ def _train_setup(cfg, which, batch, seed=0):
     """(variables, step_fn(batch_dict) -> loss, batch dict, optimizer) for a train model."""
     from fadenn_tf import losses
     from fadenn_tf.models import build_dae, build_fll, build_mtc, build_variant, to_points
-    from fadenn_tf.training.stages import JOINT_REC_WEIGHT, make_optimizer
+    from fadenn_tf.training.stages import JOINT_REC_WEIGHT
     rng = np.random.default_rng(seed)
     mc = cfg.model
     S, s = mc.iid.input_size, mc.fll.input_size
@@ -490,8 +491,24 @@ def run_benchmark(settings, log=None):
                                                  f"full image + landmark box", **{
                              k: v for k, v in r.items() if k in ("latency_ms_b1",
                                                                  "images_per_s")}))
+    if result["peak"] is not None and len(settings.configs) and secs - {"peak", "flops"}:
+        # contention only lowers the peak: re-measure at the end, keep the higher median
+        again = measure_matmul_peak(settings.matmul_n, max(settings.repeats, 5))
+        result["peak"]["repeated"] = again
+        if again["gflops"] > result["peak"]["gflops"]:
+            result["peak"].update(gflops=again["gflops"], gflops_best=max(
+                again["gflops_best"], result["peak"]["gflops_best"]))
+            _repercent(rows, result["peak"]["gflops"])
     result["machine"]["load_avg_end"] = machine_info()["load_avg"]
     return result
+
+
+def _repercent(rows, peak_gflops):
+    for row in rows:
+        if row["section"] == "peak":
+            row["gflops"] = peak_gflops
+        elif row.get("gflops"):
+            row["pct_peak"] = 100 * row["gflops"] / peak_gflops
 
 
 def _train_forward_flops(cfg, which):
@@ -558,14 +575,15 @@ def write_results(result, out_dir):
 
 def merge_results(results):
     """One result from several run_benchmark results (e.g. sections run one after another):
-    rows concatenated in order, the first measured matmul peak kept (later peak rows are
-    dropped and their % peak recomputed against it), machine of the first run with every
-    run's load averages in "load_avg_runs"."""
+    rows concatenated in order, one peak row holding the highest measured matmul median
+    (contention only lowers it) and every % peak recomputed against it, machine of the first
+    run with every run's load averages in "load_avg_runs"."""
     results = list(results)
     if not results:
         raise ValueError("nothing to merge")
     out = json.loads(json.dumps(results[0]))
-    peak = next((r["peak"] for r in results if r.get("peak")), None)
+    peaks = [r["peak"] for r in results if r.get("peak")]
+    peak = max(peaks, key=lambda p: p["gflops"]) if peaks else None
     out["peak"] = peak
     out["machine"]["load_avg_runs"] = [[r["machine"]["load_avg"], r["machine"].get("load_avg_end")]
                                        for r in results]
@@ -577,9 +595,9 @@ def merge_results(results):
                 if have_peak:
                     continue
                 have_peak = True
-            elif peak and row.get("gflops"):
-                row["pct_peak"] = 100 * row["gflops"] / peak["gflops"]
             rows.append(row)
+    if peak:
+        _repercent(rows, peak["gflops"])
     out["rows"] = rows
     out["settings"]["configs"] = sorted({c for r in results for c in r["settings"]["configs"]})
     out["wall_s"] = sum(r.get("wall_s", 0) for r in results)

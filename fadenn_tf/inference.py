@@ -93,8 +93,7 @@ def _from_saved_model(path, label):
         if "noise_probs" in out:
             res["noise_probs"] = out["noise_probs"]
         if "denoised" in out:
-            d = out["denoised"]
-            res["denoised"] = d / 127.5 - 1.0 if float(tf.reduce_max(d)) > 1.5 else d
+            res["denoised"] = out["denoised"] / 127.5 - 1.0  # exports return 0-255
         return res
     m = LoadedModel(fn, size, "saved_model", str(path), label)
     m.saved_model = loaded

@@ -23,7 +23,8 @@ def build_parser():
     p.add_argument("--stage", required=True,
                    choices=["fll", "dae", "experts", "stc", "mtc", "joint", "all"])
     p.add_argument("--variant", default="M", help="D, S or M (FADeNN variant; default M); "
-                   "used by joint and all")
+                   "used by joint and all. fll with --stage joint: the control run (the FLL "
+                   "fine-tuned on the same noisy data, no denoiser)")
     p.add_argument("--config", default="cpu",
                    help="experiments/<name>.yaml or a YAML path (default: cpu; paper = the "
                         "paper's settings)")
@@ -52,7 +53,9 @@ def _print_result(stage, variant, result, desc):
     from fadenn_tf import metrics
     norm = metrics.NORMALIZER_INFO[metrics.DEFAULT_NORMALIZER]
     t = metrics.DEFAULT_THRESHOLD
-    print(f"\n== stage {stage}{' (FADeNN-' + variant + ')' if stage == 'joint' else ''}: "
+    what = ("FLL fine-tuned on noisy crops, the control" if variant == "fll"
+            else f"FADeNN-{variant}")
+    print(f"\n== stage {stage}{' (' + what + ')' if stage == 'joint' else ''}: "
           f"validation on {desc}")
     if "nme_clean" in result:
         print(f"   NME normalised by the {norm}; AUC and FR at {t}; 'noisy' pools the 12 "
@@ -101,8 +104,6 @@ def main(argv=None):
         cfg = load_config(args.config, overrides)
         from fadenn_tf.models.fadenn import normalize_variant
         variant = normalize_variant(args.variant)
-        if variant == "fll" and args.stage in ("joint",):
-            raise FadennError("--stage joint needs --variant D, S or M")
         from fadenn_tf.training.distribute import is_chief, make_strategy
         strategy = make_strategy(args.strategy, args.logical_cpus)
         if args.mixed_precision or cfg.train.mixed_precision:
@@ -120,7 +121,7 @@ def main(argv=None):
                 print(rep.summary(), file=sys.stderr)
         print(f"config {cfg.name} | data {splits.description} | workdir {workdir} | "
               f"strategy {args.strategy} ({strategy.num_replicas_in_sync} replica(s))")
-        ctx = st.StageContext(cfg=cfg, variant=variant if variant != "fll" else "M",
+        ctx = st.StageContext(cfg=cfg, variant=variant,
                               workdir=workdir, strategy=strategy, train=splits.train,
                               val=splits.val, steps=args.steps, resume=args.resume,
                               chief=is_chief(strategy), progress=not args.no_progress,

@@ -53,7 +53,7 @@ def _check_rows(rows):
 
 def _settings(tmp_path, **kw):
     base = dict(configs={"tiny": config_from_dict(TINY)}, models=("fll",),
-                sections=("peak", "flops", "train", "pipeline", "inference", "peer"),
+                sections=("peak", "train", "pipeline", "inference", "peer"),
                 train_models=("fll",), train_modes=("function",), infer_paths=("keras",),
                 repeats=1, warmup=1, train_steps=1, infer_batch=4, matmul_n=128,
                 n_images=2, dlib_model=str(tmp_path / "missing.dat"))
@@ -70,8 +70,7 @@ def test_bench_smoke_tiny(tmp_path):
     rows = data["rows"]
     got = {(r["section"], r["model"], r["path"]) for r in rows}
     for want in [("train", "fll", "function"), ("pipeline", "fll", "tf.data"),
-                 ("inference", "fll", "keras"), ("flops", "fll", "tf profiler (all ops)"),
-                 ("flops", "fll", "analytic (conv+dense)")]:
+                 ("inference", "fll", "keras"), ("peak", "matmul 128^2 f32", "tf.linalg.matmul")]:
         assert want in got, want
     _check_rows(rows)
     peer = [r for r in rows if r["section"] == "peer"]

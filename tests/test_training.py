@@ -168,14 +168,22 @@ def splits(data_root):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, splits):
-    """fll, dae, stc and mtc trained STEPS steps each in one workdir (one context, as
-    `--stage all` does): {"workdir": Path, stage: result dict}."""
+    """fll and dae trained STEPS steps each in one workdir (one context, as `--stage all`
+    does): {"workdir": Path, "ctx": StageContext, stage: result dict}."""
     workdir = tmp_path_factory.mktemp("trained")
     ctx = make_ctx(splits, workdir)
-    out = {"workdir": workdir}
-    for stage in ("fll", "dae", "stc", "mtc"):
+    out = {"workdir": workdir, "ctx": ctx}
+    for stage in ("fll", "dae"):
         out[stage] = run_stage(ctx, stage)
     return out
+
+
+@pytest.fixture(scope="module")
+def classifiers(trained):
+    """stc and mtc trained in the same workdir and context as `trained`."""
+    for stage in ("stc", "mtc"):
+        trained[stage] = run_stage(trained["ctx"], stage)
+    return trained
 
 
 @pytest.fixture
@@ -186,8 +194,10 @@ def cli_yaml(tmp_path):
 
 
 # ------------------------------------------------------------------- stages: loss falls
-@pytest.mark.parametrize("stage", ["fll", "dae", "stc", "mtc"])
-def test_stage_trains_loss_falls_and_writes_workdir(trained, stage):
+@pytest.mark.parametrize("stage", ["fll", "dae", pytest.param("stc", marks=pytest.mark.slow),
+                                   pytest.param("mtc", marks=pytest.mark.slow)])
+def test_stage_trains_loss_falls_and_writes_workdir(request, stage):
+    trained = request.getfixturevalue("classifiers" if stage in ("stc", "mtc") else "trained")
     d = trained["workdir"] / stage
     assert_loss_falls(loss_curve(d))
     lines = assert_stage_dir(d, ["model.keras"])
@@ -209,7 +219,7 @@ def test_stage_trains_loss_falls_and_writes_workdir(trained, stage):
 
 def test_stage_outputs_are_what_training_left(trained):
     w = trained["workdir"]
-    for stage in ("fll", "dae", "stc", "mtc"):
+    for stage in ("fll", "dae"):
         assert all(p.is_file() for p in st.stage_outputs(w, stage))
     model = keras.models.load_model(w / "fll" / "model.keras", compile=False)
     assert model.output_shape[-1] == 136
@@ -229,13 +239,33 @@ def test_stage_experts_trains_each_expert(splits, tmp_path):
 
 @pytest.mark.slow
 def test_stage_joint_variant_d_fine_tunes_from_earlier_stages(trained, splits):
-    ctx = make_ctx(splits, trained["workdir"], variant="D")
+    # Fine-tuned on un-augmented crops (the FLL learnt rotated ones): a shift the joint
+    # model must adapt to, so its loss falls well above the batch-to-batch noise.
+    cfg = config_from_dict(tiny(data={"augment": NO_AUG}, train={"eval_every": STEPS}))
+    ctx = make_ctx(splits, trained["workdir"], variant="D", cfg=cfg)
     result = run_stage(ctx, "joint")
     d = trained["workdir"] / "joint-D"
-    assert_loss_falls(loss_curve(d), ratio=0.9)
-    assert_stage_dir(d, ["model.keras"])
+    assert_loss_falls(loss_curve(d))
+    assert_loss_falls(loss_curve(d, "train/rmse_fll_px"))
+    assert_stage_dir(d, ["model.keras"], evals=(STEPS,))
     # the FLL alone before fine-tuning is reported beside the fine-tuned model
     assert {"nme_noisy", "fll_baseline_nme_noisy"} <= set(result)
+
+
+def test_validation_predict_fn_traced_once_despite_partial_last_batch(data_root):
+    """Training-time validation runs the model on batches of 32 and a smaller last one; the
+    stages' inference functions take any batch size without retracing."""
+    from fadenn_tf import validation
+    from fadenn_tf.data.pipeline import load_eval_data
+    from fadenn_tf.models import build_fll, to_points
+    cfg = config_from_dict(TINY)
+    samples = load_splits(cfg.data, data_root).train               # 24 images
+    val = load_eval_data(samples + samples[:16], 32)                 # 40 = 32 + 8
+    model = build_fll(cfg.model.fll)
+    predict = st._inference_fn(lambda x: {"landmarks": to_points(model(x, training=False))}, 32)
+    res = validation.evaluate_landmarks(predict, val, [(0, 0), (3, 1)], batch_size=32)
+    assert len(res["errors"]["clean"]) == 40
+    assert predict.experimental_get_tracing_count() == 1
 
 
 # ------------------------------------------------------------------ CLI fails early
@@ -457,7 +487,7 @@ def test_multiworker_two_local_workers_on_loopback(tmp_path, data_root, cli_yaml
         assert "strategy multiworker (2 replica(s))" in out
     d = wd / "dae"
     assert f"wrote {d / 'model.keras'}" in outs[0][0]
-    assert "not the chief" in outs[1][0] and "wrote" not in outs[1][0]
+    assert "not the chief" in outs[1][0] and f"wrote {d}" not in outs[1][0]
     # only the chief wrote the stage's model, metrics, config and TensorBoard log
     assert (d / "model.keras").is_file() and (d / "config.yaml").is_file()
     assert [r["step"] for r in metrics_lines(d)] == [4]

@@ -83,9 +83,13 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
     use_scaling = isinstance(optimizer, getattr(__import__("keras").optimizers,
                                                  "LossScaleOptimizer", ()))
 
+    # The stages' loss functions hold no Python control flow on tensors: AutoGraph has
+    # nothing to convert, and its attempt on these closures only prints warnings.
+    compute_losses = tf.autograph.experimental.do_not_convert(spec.compute_losses)
+
     def replica_step(batch):
         with tf.GradientTape() as tape:
-            per_example, logs = spec.compute_losses(batch)
+            per_example, logs = compute_losses(batch)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=spec.global_batch)
             scaled = optimizer.scale_loss(loss) if use_scaling else loss
         grads = tape.gradient(scaled, variables)

@@ -40,7 +40,7 @@ from fadenn_tf import validation
 STAGE_ORDER = {"D": ("dae", "fll", "joint"),
                "S": ("experts", "stc", "fll", "joint"),
                "M": ("experts", "mtc", "fll", "joint")}
-JOINT_NEEDS = {"D": ("fll", "dae"), "S": ("fll", "experts", "stc"),
+JOINT_NEEDS = {"fll": ("fll",), "D": ("fll", "dae"), "S": ("fll", "experts", "stc"),
                "M": ("fll", "experts", "mtc")}
 # Conditions used for validation during training: clean + every type at every level.
 VAL_CONDITIONS = noise_conditions()
@@ -383,6 +383,8 @@ def load_parts(workdir, variant):
     """Load the trained parts a FADeNN-`variant` joint stage starts from."""
     w = Path(workdir)
     parts = {"fll": load_model(w / "fll" / "model.keras")}
+    if variant == "fll":  # the control: the same fine-tuning, no denoiser
+        return parts
     if variant == "D":
         parts["dae"] = load_model(w / "dae" / "model.keras")
     else:
@@ -393,7 +395,8 @@ def load_parts(workdir, variant):
 
 def train_joint(ctx):
     """Stage joint: end-to-end fine-tuning of FADeNN-`variant` from the earlier stages.
-    Trainable: the FLL and the denoiser(s); the classifier stays frozen. Returns the
+    Trainable: the FLL and the denoiser(s); the classifier stays frozen. Variant "fll" is the
+    control: the FLL alone fine-tuned with the same data, noise and steps. Returns the
     validation figures of the fine-tuned model and of the FLL baseline before fine-tuning."""
     cfg, variant = ctx.cfg, ctx.variant
     check_needs(ctx.workdir, "joint", variant)
