@@ -107,11 +107,13 @@ def model_size(model):
 
 # ----------------------------------------------------------------------------- signatures
 
-def serving_function(model):
-    """tf.function images [B,S,S,3] float32 0..255 -> {landmarks, noise_probs, denoised 0..255}."""
+def serving_function(model, batch_size=None):
+    """tf.function images [B,S,S,3] float32 0..255 -> {landmarks, noise_probs, denoised 0..255}.
+    batch_size: None (dynamic B) or a fixed B (the TFLite fixed-batch conversion)."""
     s = model_size(model)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, s, s, 3], tf.float32, name="images")])
+    @tf.function(input_signature=[tf.TensorSpec([batch_size, s, s, 3], tf.float32,
+                                                name="images")])
     def serve(images):
         out = model(images / 127.5 - 1.0, training=False)
         return {"landmarks": out["landmarks"], "noise_probs": out["noise_probs"],
@@ -264,15 +266,41 @@ def rest_body_to_inputs(body):
 
 # ----------------------------------------------------------------------------- TFLite
 
-def convert_tflite(saved_model_dir, variant, representative=None):
+def fixed_batch_saved_model(model, out_dir, batch_size=1):
+    """Write a SavedModel with only serving_default at a FIXED batch [batch_size,S,S,3]
+    (keras ExportArchive, so variables stay resource variables the converter can freeze;
+    a tf.Module SavedModel converts to a broken TFLite, see the field notes). Returns out_dir."""
+    import keras
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(SERVING_SIGNATURE, serving_function(model, int(batch_size)))
+    archive.write_out(str(out_dir), verbose=False)
+    return Path(out_dir)
+
+
+def convert_tflite(saved_model_dir, variant, representative=None, batch_size=None,
+                   model=None):
     """Convert the SavedModel's serving_default to TFLite bytes (builtin ops only).
 
     variant: float32 | float16 (fp16 weights) | dynamic_int8 (int8 weights, float
     activations) | int8 (full integer: weights and activations int8, calibrated on
-    `representative` [N,S,S,3] 0..255; float32 input/output tensors). Raises RuntimeError
-    naming the variant when the model needs non-builtin (Flex) ops."""
+    `representative` [N,S,S,3] 0..255; float32 input/output tensors).
+    batch_size: None keeps the SavedModel's dynamic batch; an int converts `model` (the Keras
+    model the SavedModel came from, required then) at that fixed batch: every shape folds
+    to a constant, so no SHAPE/STRIDED_SLICE/PACK chains split the XNNPACK delegate; the
+    TFLite then runs only at that batch (its reshapes are baked in). Raises RuntimeError naming the
+    variant when the model needs non-builtin (Flex) ops."""
     if variant not in TFLITE_VARIANTS:
         raise ValueError(f"unknown TFLite variant {variant!r}; choose {', '.join(TFLITE_VARIANTS)}")
+    if batch_size is not None:
+        import tempfile
+        if model is None:
+            raise ValueError("a fixed-batch TFLite conversion needs the Keras model")
+        with tempfile.TemporaryDirectory() as tmp:
+            fixed = fixed_batch_saved_model(model, Path(tmp) / "fixed", batch_size)
+            return convert_tflite(fixed, variant, representative)
     conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir),
                                                     signature_keys=[SERVING_SIGNATURE])
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -299,14 +327,16 @@ def convert_tflite(saved_model_dir, variant, representative=None):
                            f"(no Flex): {str(exc)[:2000]}") from exc
 
 
-def write_tflite_variants(saved_model_dir, out_dir, variants, representative=None):
+def write_tflite_variants(saved_model_dir, out_dir, variants, representative=None,
+                          batch_size=None, model=None):
     """Convert and write each variant to out_dir/fadenn_<variant>.tflite (atomic), checking
-    that it loads in LiteRT with builtin ops only. Returns {variant: Path}."""
+    that it loads in LiteRT with builtin ops only (batch_size/model: see convert_tflite).
+    Returns {variant: Path}."""
     from fadenn_tf.tflite_runner import check_builtin_only, load_tflite
     out_dir = Path(out_dir)
     paths = {}
     for v in variants:
-        data = convert_tflite(saved_model_dir, v, representative)
+        data = convert_tflite(saved_model_dir, v, representative, batch_size, model)
         check_builtin_only(load_tflite(data), f"{out_dir}/fadenn_{v}.tflite")
         path = out_dir / f"fadenn_{v}.tflite"
         with atomic_path(path) as tmp:
@@ -461,6 +491,9 @@ def main(argv=None):
     p.add_argument("--version", type=int, default=None, help="default: next free version")
     p.add_argument("--tflite", default="", help="comma list of float32,float16,"
                                                 "dynamic_int8,int8 (or all)")
+    p.add_argument("--tflite-batch", type=int, default=None,
+                   help="convert TFLite at this fixed batch (e.g. 1: faster batch-1 serving, "
+                        "XNNPACK takes the whole graph); default: dynamic batch")
     p.add_argument("--data", default=None, help="dataset folder for representative and test "
                                                 "crops (default: the synthetic dataset)")
     p.add_argument("--report", action="store_true", help="write the parity report")
@@ -479,7 +512,8 @@ def main(argv=None):
         rep = None
         if "int8" in variants:
             rep, _ = load_crops(a.data, size, "train", a.max_images, noisy=True)
-        paths = write_tflite_variants(vdir, tdir, variants, rep) if variants else {}
+        paths = (write_tflite_variants(vdir, tdir, variants, rep, a.tflite_batch, model)
+                 if variants else {})
         for v, path in paths.items():
             print(f"TFLite {v} -> {path} ({path.stat().st_size / 1e6:.2f} MB)")
         if a.report:

@@ -257,6 +257,28 @@ def test_tflite_fll_int8_parity(exported_fll, crops):
     assert np.abs(got - want.mean(axis=0)).mean() > err.mean()
 
 
+def test_tflite_fixed_batch_conversion(exported_m, crops):
+    """--tflite-batch 1: static shapes (no SHAPE ops), same outputs as Keras at batch 1."""
+    model, _, vdir, _ = exported_m
+    with pytest.raises(ValueError, match="needs the Keras model"):
+        ex.convert_tflite(vdir, "float32", batch_size=1)
+    it = load_tflite(ex.convert_tflite(vdir, "float32", batch_size=1, model=model))
+    check_builtin_only(it)
+    assert "SHAPE" not in op_names(it)
+    assert signature_io(it)["inputs"]["images"] == ([1, S, S, 3], "float32")
+    want = _keras_out(model, crops)
+    got = run_tflite(it, crops, batch_size=1)
+    np.testing.assert_allclose(got["landmarks"], want["landmarks"], atol=1e-2, rtol=0)
+    np.testing.assert_array_equal(np.argmax(got["noise_probs"], 1),
+                                  np.argmax(want["noise_probs"], 1))
+
+
+def test_load_tflite_uses_every_core_by_default():
+    import os
+    from fadenn_tf.tflite_runner import default_num_threads
+    assert default_num_threads() == len(os.sched_getaffinity(0))
+
+
 def test_parity_report_and_markdown(exported_m, crops, tmp_path):
     model, _, vdir, paths = exported_m
     report = ex.parity_report(model, paths, crops, None, repeats=2, saved_model_dir=vdir)

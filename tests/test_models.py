@@ -49,8 +49,8 @@ def dae_param_formula(cfg):
     n += flat * cfg.latent_dim + cfg.latent_dim                  # latent dense
     n += cfg.latent_dim * flat + flat                            # expand dense
     dec = M.decoder_filters(cfg)
-    n += sum(9 * a * b + b for a, b in zip((f[-1],) + dec[:-1], dec))  # transposed convs
-    n += 9 * 3 * 3 + 3                                           # final deconv
+    n += sum(9 * a * b + b for a, b in zip((f[-1],) + dec[:-1], dec))  # decoder convs
+    n += 9 * 3 * 3 + 3                                           # final conv
     return n
 
 
@@ -84,6 +84,50 @@ def test_dae_shapes_ranges_and_additive_skips(cpu):
 
 def test_decoder_filters_mirror_paper(paper):
     assert M.decoder_filters(paper.iid) == (72, 64, 48, 32, 3)
+
+
+@pytest.mark.parametrize("shape,factor", [((2, 3, 5, 4), 2), ((1, 7, 7, 1), 2),
+                                          ((1, 4, 2, 3), 3)])
+def test_upsample_nearest_is_bit_identical_to_upsampling2d(shape, factor):
+    x = np.random.default_rng(1).normal(size=shape).astype("float32")
+    got = M.layers.UpsampleNearest(factor)(x).numpy()
+    want = keras.layers.UpSampling2D(factor, interpolation="nearest")(x).numpy()
+    assert got.shape == want.shape == (shape[0], factor * shape[1], factor * shape[2], shape[3])
+    np.testing.assert_array_equal(got, want)
+    clone = M.layers.UpsampleNearest.from_config(M.layers.UpsampleNearest(factor).get_config())
+    assert clone.factor == factor
+    # gradients flow (training): each input pixel receives factor**2 output gradients
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = tf.reduce_sum(M.layers.UpsampleNearest(factor)(xt))
+    np.testing.assert_array_equal(tape.gradient(y, xt).numpy(), np.full(shape, factor ** 2))
+
+
+def test_stride1_transposed_conv_equals_flipped_conv():
+    """Why the decoder uses Conv2D: a 3x3 stride-1 'same' Conv2DTranspose with kernel K
+    [3,3,Cout,Cin] is the Conv2D with K flipped spatially and its channel axes swapped."""
+    x = np.random.default_rng(2).normal(size=(2, 6, 5, 4)).astype("float32")
+    tconv = keras.layers.Conv2DTranspose(3, 3, padding="same")
+    y_t = tconv(x).numpy()
+    k, b = tconv.get_weights()                          # k: [3, 3, Cout=3, Cin=4]
+    conv = keras.layers.Conv2D(3, 3, padding="same")
+    conv.build(x.shape)
+    conv.set_weights([np.transpose(k[::-1, ::-1], (0, 1, 3, 2)), b])
+    np.testing.assert_allclose(conv(x).numpy(), y_t, atol=1e-5, rtol=0)
+    conv.set_weights([np.transpose(k, (0, 1, 3, 2)), b])  # without the flip: different
+    assert np.abs(conv(x).numpy() - y_t).max() > 1e-3
+
+
+def test_decoder_is_tflite_friendly(cpu):
+    """Decoder stages conv -> ReLU -> nearest x2 -> add (ReLU before the upsampling so the
+    converter fuses it into the conv; identical outputs since ReLU is per-pixel), no
+    Conv2DTranspose / UpSampling2D (they split XNNPACK, docs/performance.md)."""
+    dec = M.build_decoder(cpu.iid)
+    kinds = [type(l).__name__ for l in dec.layers]
+    assert "Conv2DTranspose" not in kinds and "UpSampling2D" not in kinds
+    assert kinds.count("UpsampleNearest") == len(cpu.iid.filters)
+    assert dec.get_layer("relu1").output is dec.get_layer("up1").input
 
 
 def test_stc_and_mtc_outputs_and_weight_copy(cpu):

@@ -21,8 +21,11 @@ TITLES = {1: "down-sampling", 2: "gaussian blur", 3: "gaussian noise", 4: "colou
 
 
 def _context(ev):
+    """Short data description for titles: the data set's folder name (no machine path), the
+    split's name (its long description is in results.json) and the image count."""
     m = ev.meta
-    return f"{m['dataset']} [{m['split']}], {m['n_images']} images"
+    name = str(m["dataset"]).rstrip("/").split("/")[-1] or str(m["dataset"])
+    return f"{name} [{str(m['split']).split(' ')[0]}], {m['n_images']} images"
 
 
 def _save(fig, path):

@@ -17,6 +17,7 @@ import keras
 from keras import layers
 
 from fadenn_tf.config import IIDConfig
+from fadenn_tf.models.layers import UpsampleNearest
 
 
 def decoder_filters(cfg: IIDConfig):
@@ -55,11 +56,11 @@ def build_decoder(cfg: IIDConfig, name="decoder"):
     x = layers.Dense(bottom * bottom * filters[-1], name="expand")(latent)
     x = layers.Reshape((bottom, bottom, filters[-1]), name="reshape")(x)
     for j, f in enumerate(decoder_filters(cfg)):
-        x = layers.Conv2DTranspose(f, 3, padding="same", name=f"deconv{j + 1}")(x)
-        x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{j + 1}")(x)
+        x = layers.Conv2D(f, 3, padding="same", name=f"deconv{j + 1}")(x)
         x = layers.ReLU(name=f"relu{j + 1}")(x)
+        x = UpsampleNearest(2, name=f"up{j + 1}")(x)
         x = layers.Add(name=f"skip_add{j + 1}")([x, skips[n - 1 - j]])
-    out = layers.Conv2DTranspose(3, 3, padding="same", activation="tanh", name="deconv_out")(x)
+    out = layers.Conv2D(3, 3, padding="same", activation="tanh", name="deconv_out")(x)
     return keras.Model([latent] + skips, out, name=name)
 
 

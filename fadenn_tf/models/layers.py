@@ -142,3 +142,33 @@ class ResizeBilinear(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "size": self.size}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class UpsampleNearest(keras.layers.Layer):
+    """Nearest-neighbour upsampling [B,H,W,C] -> [B,factor*H,factor*W,C]: every pixel repeated
+    factor x factor times (bit-identical to keras.layers.UpSampling2D(factor, "nearest")).
+
+    Calls tf.image.resize(method="nearest"), which converts to ONE TFLite builtin
+    RESIZE_NEAREST_NEIGHBOR (with half-pixel centres, source index floor((i + 0.5) / factor)
+    = i // factor for an integer factor); UpSampling2D lowers to EXPAND_DIMS/TILE/
+    CONCATENATION chains that split the XNNPACK delegate. Needs static H and W.
+    """
+
+    def __init__(self, factor=2, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        h, w, c = int(x.shape[1]), int(x.shape[2]), int(x.shape[3])
+        k = self.factor
+        x = tf.reshape(tf.concat([x] * k, axis=-1), (-1, h, k * w, c))
+        return tf.reshape(tf.concat([x] * k, axis=2), (-1, k * h, k * w, c))
+
+    def compute_output_shape(self, input_shape):
+        h, w = input_shape[1], input_shape[2]
+        return (input_shape[0], None if h is None else self.factor * h,
+                None if w is None else self.factor * w, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
