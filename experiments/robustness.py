@@ -31,6 +31,10 @@ def parse(argv=None):
                    "set / held-out part of a folder)")
     p.add_argument("--config", default="cpu", help="training config (cpu, paper or a YAML)")
     p.add_argument("--variants", default="D,S,M", help="FADeNN variants (default D,S,M)")
+    p.add_argument("--no-control", action="store_true",
+                   help="skip the control run: the FLL fine-tuned with the joint stage's noisy "
+                        "data and steps but no denoiser (`--stage joint --variant fll`), which "
+                        "tells a denoiser's gain from the gain of seeing noisy images")
     p.add_argument("--workdir", default="runs/robustness", help="training output folder")
     p.add_argument("--out", default="results/robustness", help="evaluation output folder")
     p.add_argument("--steps", type=int, default=0, help="steps per stage (default: config)")
@@ -68,12 +72,15 @@ def main(argv=None):
                 run([py, "-m", "fadenn_tf.train", "--stage", s] + common)
             else:
                 print(f"stage {s}: done already ({work / s})")
-        for v in variants:
+        joints = variants + ([] if a.no_control else ["fll"])
+        for v in joints:
             if a.retrain or not all(p.is_file() for p in stage_outputs(work, "joint", v)):
                 run([py, "-m", "fadenn_tf.train", "--stage", "joint", "--variant", v] + common)
             else:
                 print(f"stage joint-{v}: done already")
     models = ["--model", f"FLL={work / 'fll' / 'model.keras'}"]
+    if not a.no_control:
+        models += ["--model", f"FLL-noisy-ft={work / 'joint-fll' / 'model.keras'}"]
     for v in variants:
         models += ["--model", f"FADeNN-{v}={work / f'joint-{v}' / 'model.keras'}"]
     cmd = [py, "-m", "fadenn_tf.evaluate", *models, "--conditions", "all", "--out", a.out]

@@ -6,9 +6,13 @@ Paper configuration (IIDConfig defaults), S = 224:
            -> skips e1..e4 at 112, 56, 28, 14 and the deepest map at 7 -> Flatten (5292)
            -> Dense 512 latent (linear).
   decoder: Dense 512 -> 5292 -> reshape 7x7x108; per filter count f in (72, 64, 48, 32, 3):
-           Conv2DTranspose f 3x3 stride 1 -> UpSampling2D nearest x2 -> ReLU -> add the encoder
-           map of that resolution (e4 at 14, e3 at 28, e2 at 56, e1 at 112, e0 at 224), so each
-           add feeds the next conv; final Conv2DTranspose 3->3 3x3 + tanh.
+           conv f 3x3 -> ReLU -> nearest x2 (UpsampleNearest) -> add the encoder map of that
+           resolution (e4 at 14, e3 at 28, e2 at 56, e1 at 112, e0 at 224), so each add feeds
+           the next conv; final conv 3->3 3x3 + tanh.
+The paper's stride-1 'same' transposed convs are built as Conv2D (the same function class:
+a flipped, channel-transposed kernel; same parameter count), and ReLU comes before the
+upsampling (identical values): both keep the whole DAE inside one XNNPACK partition in
+float32 and int8 TFLite (docs/models.md, docs/performance.md).
 Channel counts match at every add: decoder filters are reversed(filters[:-1]) + (3,).
 The encoder and decoder are nested Keras models ("encoder", "decoder") so their weights can be
 copied between the DAE, STC, MTC and the experts (`model.get_layer("encoder")`).

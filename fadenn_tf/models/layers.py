@@ -149,10 +149,10 @@ class UpsampleNearest(keras.layers.Layer):
     """Nearest-neighbour upsampling [B,H,W,C] -> [B,factor*H,factor*W,C]: every pixel repeated
     factor x factor times (bit-identical to keras.layers.UpSampling2D(factor, "nearest")).
 
-    Calls tf.image.resize(method="nearest"), which converts to ONE TFLite builtin
-    RESIZE_NEAREST_NEIGHBOR (with half-pixel centres, source index floor((i + 0.5) / factor)
-    = i // factor for an integer factor); UpSampling2D lowers to EXPAND_DIMS/TILE/
-    CONCATENATION chains that split the XNNPACK delegate. Needs static H and W.
+    Built from concat-with-itself + reshape (width, then height): TFLite CONCATENATION and
+    RESHAPE, which XNNPACK runs in float32 and int8. UpSampling2D lowers to EXPAND_DIMS/TILE
+    chains and tf.image.resize(nearest) to RESIZE_NEAREST_NEIGHBOR; LiteRT 2.3's XNNPACK takes
+    neither, so both split the delegate (docs/models.md). Needs static H, W and C.
     """
 
     def __init__(self, factor=2, **kwargs):
