@@ -98,14 +98,8 @@ def machine_info():
 
 def median_seconds(fn, repeats, warmup=1):
     """Median wall time (s) of fn() over `repeats` calls after `warmup` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(max(1, int(repeats))):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    from fadenn_tf.tflite_runner import median_latency_ms
+    return median_latency_ms(fn, repeats=repeats, warmup=warmup) / 1e3
 
 
 def measure_matmul_peak(n=2048, repeats=10, warmup=2):

@@ -201,3 +201,16 @@ def make_300vw(root, video_ids=("114", "410"), frames=5, size=(100, 120), seed=0
         out[vid] = WrittenVideo(vid, video, folder / "annot", np.stack(lms),
                                 tuple(frame_level(i) for i in range(frames)))
     return out
+
+
+def dot_image(h, w, x, y, sigma):
+    """Float32 image (h, w, 3) with a gaussian dot centred at pixel-centre (x, y), peak 255."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    g = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma ** 2)) * 255
+    return np.repeat(g[:, :, None], 3, axis=2).astype(np.float32)
+
+
+def centroid(img):
+    g = np.asarray(img, np.float64)[..., 0]
+    yy, xx = np.mgrid[0:g.shape[0], 0:g.shape[1]]
+    return np.array([(g * xx).sum() / g.sum(), (g * yy).sum() / g.sum()])

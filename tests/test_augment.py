@@ -7,20 +7,13 @@ import pytest
 from fadenn_tf.config import AugmentConfig
 from fadenn_tf.data.augment import (
     augment_batch, flip, flip_points, occlude, occlusion_masks, rotate)
+from tests.fixtures import centroid, dot_image
 
 S = 64
 
 
 def dot(x, y, sigma=1.5, size=S):
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    g = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma ** 2)) * 255
-    return np.repeat(g[:, :, None], 3, axis=2).astype(np.float32)
-
-
-def centroid(img):
-    g = np.asarray(img, np.float64)[..., 0]
-    yy, xx = np.mgrid[0:g.shape[0], 0:g.shape[1]]
-    return np.array([(g * xx).sum() / g.sum(), (g * yy).sum() / g.sum()])
+    return dot_image(size, size, x, y, sigma)
 
 
 def face_points(rng, size=S):

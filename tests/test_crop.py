@@ -8,19 +8,7 @@ from fadenn_tf.data.crop import (
     CropTransform, box_from_xywh, crop_and_resize_tf, crop_image, crop_region,
     crop_regions_tf, invert_points_tf, jitter_box, jitter_boxes_tf, landmark_box,
     landmark_boxes_tf, transform_points_tf)
-
-
-def dot_image(h, w, x, y, sigma):
-    """Float32 image (h, w, 3) with a gaussian dot centred at pixel-centre (x, y), peak 255."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    g = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma ** 2)) * 255
-    return np.repeat(g[:, :, None], 3, axis=2).astype(np.float32)
-
-
-def centroid(img):
-    g = np.asarray(img, np.float64)[..., 0]
-    yy, xx = np.mgrid[0:g.shape[0], 0:g.shape[1]]
-    return np.array([(g * xx).sum() / g.sum(), (g * yy).sum() / g.sum()])
+from tests.fixtures import centroid, dot_image
 
 
 def smooth_image(h, w):
