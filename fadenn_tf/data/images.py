@@ -131,16 +131,21 @@ def read_image(path):
     return decode_image(_read_bytes(path), path)
 
 
-def image_size(path):
-    """(height, width) of an image file, from its header when it is PNG or JPEG, else by
-    decoding. Does not check that the pixel data is complete (see check_image)."""
-    data = _read_bytes(path)
+def _size_of(data, path):
+    """(height, width) from the PNG/JPEG header, else by decoding; a zero size is an error."""
     hw = _header_size(data)
     if hw is None:
         hw = decode_image(data, path).shape[:2]
     if hw[0] <= 0 or hw[1] <= 0:
         raise DataError(path, f"image header gives a zero size {hw[1]}x{hw[0]}")
     return tuple(int(v) for v in hw)
+
+
+def image_size(path):
+    """(height, width) of an image file, from its header when it is PNG or JPEG, else by
+    decoding. Does not check that the pixel data is complete (see check_image)."""
+    data = _read_bytes(path)
+    return _size_of(data, path)
 
 
 def check_image(path, decode=True):
@@ -153,12 +158,7 @@ def check_image(path, decode=True):
     if decode:
         return tuple(decode_image(data, path).shape[:2])
     _check_not_truncated(path, data)
-    hw = _header_size(data)
-    if hw is None:
-        hw = decode_image(data, path).shape[:2]
-    if hw[0] <= 0 or hw[1] <= 0:
-        raise DataError(path, f"image header gives a zero size {hw[1]}x{hw[0]}")
-    return tuple(int(v) for v in hw)
+    return _size_of(data, path)
 
 
 # --------------------------------------------------------------------------------- video
