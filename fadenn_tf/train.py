@@ -128,6 +128,12 @@ def main(argv=None):
                               mixed_precision=args.mixed_precision or cfg.train.mixed_precision,
                               jit=args.jit)
         for stage in todo:
+            done = st.stage_outputs(workdir, stage, ctx.variant)
+            if len(todo) > 1 and not args.resume and all(p.is_file() for p in done):
+                # `--stage all` after single stages: reuse what is finished
+                print(f"\n== stage {stage}: already trained ({done[0].parent}); skipped "
+                      f"(delete that folder to train it again)")
+                continue
             t0 = time.time()
             result = st.STAGES[stage](ctx)
             _print_result(stage, ctx.variant, result, splits.description)
