@@ -267,19 +267,25 @@ class Tracker:
                 problem = f"failure score {score:.3f} < {self.threshold:g}"
         return problem, score
 
+    def _fit_checked(self, frame, box, rec):
+        """Fit landmarks in `box` and check them; adds fit/check times to `rec`.
+        Returns (landmarks or None, problem or None, failure-detector score)."""
+        t0 = time.perf_counter()
+        lm = self.fit(frame, box)
+        t1 = time.perf_counter()
+        problem, score = self.check(frame, lm, box)
+        rec.t_fit += t1 - t0
+        rec.t_check += time.perf_counter() - t1
+        return lm, problem, score
+
     def step(self, frame):
         """Track one (H, W, 3) uint8 RGB frame -> FrameRecord."""
         self.n += 1
         rec = FrameRecord(frame=self.n)
         first = self.n == 1
         if self.prev is not None:
-            t0 = time.perf_counter()
             box = self._lbox(self.prev)
-            lm = self.fit(frame, box)
-            t1 = time.perf_counter()
-            problem, score = self.check(frame, lm, box)
-            rec.t_fit += t1 - t0
-            rec.t_check += time.perf_counter() - t1
+            lm, problem, score = self._fit_checked(frame, box, rec)
             if problem is None:
                 rec.landmarks, rec.box, rec.source, rec.score = lm, box, "tracked", score
                 rec.event = "tracked"
@@ -299,12 +305,7 @@ class Tracker:
             if len(boxes) == 0:
                 return rec
             box, source = boxes[0], "detector"
-        t0 = time.perf_counter()
-        lm = self.fit(frame, box)
-        t1 = time.perf_counter()
-        problem, score = self.check(frame, lm, box)
-        rec.t_fit += t1 - t0
-        rec.t_check += time.perf_counter() - t1
+        lm, problem, score = self._fit_checked(frame, box, rec)
         if lm is None:
             rec.failure = rec.failure or problem
             return rec
