@@ -2,6 +2,10 @@
 and finite, FLOP counters agreeing. No assertion here depends on how fast the machine is."""
 import json
 import math
+import os
+import subprocess
+import sys
+import warnings
 
 import keras
 import numpy as np
@@ -15,6 +19,32 @@ TINY = {"name": "tiny",
                           "head_hidden": 8},
                   "fll": {"input_size": 32, "width": 0.1, "blocks": [0, 1, 0]}},
         "train": {"batch_size": 2}}
+
+
+def _isolated(test_id):
+    """Run one test of this file in a child pytest process and return True there.
+
+    The TFLite converter and LiteRT are native code; on this CI machine a run of the whole
+    suite once died with a bare SIGABRT inside this file's TFLite tests (not reproducible in
+    the runs before and after it). In a child process such an abort fails (or, once, re-runs) only the
+    test, with its stderr shown, instead of killing the whole suite.
+    Returns True when the caller is the child and must run the test body itself.
+    """
+    if os.environ.get("FADENN_BENCH_CHILD") == "1":
+        return True
+    env = dict(os.environ, FADENN_BENCH_CHILD="1")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+           f"{__file__}::{test_id}"]
+    for attempt in (1, 2):
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode == 0:
+            return False
+        if proc.returncode >= 0 or attempt == 2:  # a real failure, or a second abort
+            break
+        warnings.warn(f"{test_id}: child process killed by signal {-proc.returncode}; "
+                      f"re-running once. stderr tail:\n{proc.stderr[-2000:]}")
+    pytest.fail(f"{test_id} failed in its child process (rc {proc.returncode}):\n"
+                f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
 
 
 def test_analytic_flops_of_known_layers():
@@ -62,6 +92,8 @@ def _settings(tmp_path, **kw):
 
 
 def test_bench_smoke_tiny(tmp_path):
+    if not _isolated("test_bench_smoke_tiny"):
+        return
     result = bench.run_benchmark(_settings(tmp_path))
     md = bench.write_results(result, tmp_path / "out")
     data = json.loads((tmp_path / "out" / "bench.json").read_text())
@@ -87,6 +119,8 @@ def test_bench_smoke_tiny(tmp_path):
 
 @pytest.mark.slow
 def test_bench_tflite_and_joint_tiny(tmp_path):
+    if not _isolated("test_bench_tflite_and_joint_tiny"):
+        return
     s = _settings(tmp_path, models=("M",), sections=("train", "inference"),
                   train_models=("joint-M",), train_modes=("eager", "function"),
                   infer_paths=("saved_model", "tflite_float32", "tflite_int8@1thread"))
