@@ -28,7 +28,7 @@ from fadenn_tf import flops as flops_mod
 
 SECTIONS = ("peak", "flops", "train", "pipeline", "inference", "peer")
 TRAIN_MODELS = ("fll", "dae", "mtc", "joint-M")
-TRAIN_MODES = ("eager", "function", "xla")
+TRAIN_MODES = ("eager", "function", "xla", "bf16")  # bf16: tf.function, mixed_bfloat16
 INFER_PATHS = ("keras", "saved_model", "tflite_float32", "tflite_float16",
                "tflite_dynamic_int8", "tflite_int8")
 DLIB_MODEL = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
@@ -45,7 +45,7 @@ class Settings:
     sections: tuple = SECTIONS
     train_models: tuple = TRAIN_MODELS
     train_modes: tuple = TRAIN_MODES
-    paper_modes: tuple = ("function",)    # train step modes for the "paper" config
+    paper_modes: tuple = ("function", "bf16")  # train step modes for the "paper" config
     infer_paths: tuple = INFER_PATHS
     repeats: int = 5
     warmup: int = 2
@@ -87,7 +87,8 @@ def machine_info():
     try:
         text = Path("/proc/cpuinfo").read_text()
         f = next(line for line in text.splitlines() if line.startswith("flags")).split()
-        flags = " ".join(x for x in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16")
+        flags = " ".join(x for x in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16",
+                                               "amx_tile", "amx_bf16")
                          if x in f)
     except (OSError, StopIteration):
         pass
@@ -196,18 +197,25 @@ def bench_train(cfg, which, mode, batch, steps=5, repeats=3, warmup=1):
     call (tracing / XLA compilation, reported as first_call_s) and `warmup` steps; the
     figure is the median group. Returns a dict."""
     from fadenn_tf.training.stages import make_optimizer
-    model, variables, compute, data, size = _train_setup(cfg, which, batch)
-    opt = make_optimizer(cfg.train)
-    opt.build(variables)
-    step = _make_step(variables, compute, opt, mode)
-    t0 = time.perf_counter()
-    loss = float(step(data).numpy())
-    first = time.perf_counter() - t0
+    import keras
+    policy = keras.mixed_precision.global_policy().name
+    if mode == "bf16":  # the model's layers take the policy when they are built
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model, variables, compute, data, size = _train_setup(cfg, which, batch)
+        opt = make_optimizer(cfg.train, "bf16" if mode == "bf16" else "none")
+        opt.build(variables)
+        step = _make_step(variables, compute, opt, "function" if mode == "bf16" else mode)
+        t0 = time.perf_counter()
+        loss = float(step(data).numpy())
+        first = time.perf_counter() - t0
 
-    def group():
-        for _ in range(steps):
-            step(data).numpy()
-    sec = median_seconds(group, repeats, warmup) / steps
+        def group():
+            for _ in range(steps):
+                step(data).numpy()
+        sec = median_seconds(group, repeats, warmup) / steps
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
     return {"images_per_s": batch / sec, "step_ms": sec * 1e3, "first_call_s": first,
             "loss_finite": bool(np.isfinite(loss)), "crop": size, "batch": batch}
 
@@ -615,8 +623,10 @@ def main(argv=None):
     p.add_argument("--models", default="fll,D,S,M", help="inference variants")
     p.add_argument("--paper-models", default="fll", help="inference variants for 'paper'")
     p.add_argument("--train-models", default=",".join(TRAIN_MODELS))
-    p.add_argument("--modes", default=",".join(TRAIN_MODES), help="train step modes")
-    p.add_argument("--paper-modes", default="function",
+    p.add_argument("--modes", default=",".join(TRAIN_MODES),
+                   help="train step modes: eager, function (tf.function, float32), xla, bf16 "
+                        "(tf.function under mixed_bfloat16: AVX512-BF16/AMX CPUs)")
+    p.add_argument("--paper-modes", default="function,bf16",
                    help="train step modes for 'paper' (slow on CPU: XLA compiles for minutes)")
     p.add_argument("--paths", default=",".join(INFER_PATHS), help="inference paths")
     p.add_argument("--sections", default=",".join(SECTIONS))

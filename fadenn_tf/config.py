@@ -112,9 +112,13 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 50
-    mixed_precision: bool = False         # mixed_float16 on GPUs
+    mixed_precision: object = "none"      # none | fp16 (GPUs) | bf16 (AVX512-BF16/AMX CPUs)
     jit: bool = False                     # XLA for the train step
     seed: int = 0
+    landmark_loss: str = "rmse"           # rmse (the paper's) | l1 | wing, in crop pixels
+    wing_w: float = 10.0                  # Wing loss: log-shaped below w pixels ...
+    wing_epsilon: float = 2.0             # ... with curvature set by epsilon pixels
+    init_from: str = ""                   # weights to start from (see --init-from); "" = none
 
     def validate(self, where):
         _check(self.batch_size > 0, where, "train.batch_size", "must be > 0")
@@ -122,6 +126,29 @@ class TrainConfig:
         unknown = set(self.steps) - set(STAGES)
         _check(not unknown, where, "train.steps", f"unknown stages {sorted(unknown)}")
         _check(all(int(v) > 0 for v in self.steps.values()), where, "train.steps", "must be > 0")
+        self.mixed_precision = precision_mode(self.mixed_precision, where)
+        _check(self.landmark_loss in LANDMARK_LOSSES, where, "train.landmark_loss",
+               f"{self.landmark_loss!r}: choose one of {', '.join(LANDMARK_LOSSES)}")
+        _check(self.wing_w > 0 and self.wing_epsilon > 0, where, "train.wing_w/wing_epsilon",
+               "must be > 0")
+
+
+LANDMARK_LOSSES = ("rmse", "l1", "wing")
+PRECISIONS = {"none": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
+
+
+def precision_mode(value, where="<config>"):
+    """Normalise a mixed-precision setting to "none", "fp16" or "bf16". Accepts those names,
+    the Keras policy names, and YAML booleans (false/off -> none, true -> fp16, the old
+    meaning)."""
+    if value in (None, False) or value in ("none", "off", "float32", ""):
+        return "none"
+    if value is True or value in ("fp16", "float16", "mixed_float16"):
+        return "fp16"
+    if value in ("bf16", "bfloat16", "mixed_bfloat16"):
+        return "bf16"
+    raise ConfigError(f"{where}: train.mixed_precision: {value!r}: choose none, fp16 (GPUs) "
+                      f"or bf16 (CPUs with AVX512-BF16/AMX, and recent GPUs)")
 
 
 @dataclass

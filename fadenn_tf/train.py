@@ -43,8 +43,20 @@ def build_parser():
     p.add_argument("--logical-cpus", type=int, default=0,
                    help="with --strategy mirrored: split the CPU into N logical devices (testing)")
     p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
-    p.add_argument("--mixed-precision", action="store_true",
-                   help="mixed_float16 (for GPUs; slow on CPUs)")
+    p.add_argument("--mixed-precision", nargs="?", const="fp16", default=None,
+                   choices=["none", "fp16", "bf16"],
+                   help="mixed precision: fp16 (mixed_float16 with loss scaling, for GPUs; the "
+                        "default when the flag is given alone) or bf16 (mixed_bfloat16, for "
+                        "CPUs with AVX512-BF16/AMX and recent GPUs); default: the config's "
+                        "train.mixed_precision. Losses, metrics and optimizer state stay "
+                        "float32; saved models are float32")
+    p.add_argument("--init-from", default=None, metavar="PATH",
+                   help="start each stage from compatible weights: a .keras file, a stage "
+                        "folder or a workdir (e.g. a run pretrained on synthetic faces); "
+                        "layers are matched by name and shape (transfer learning)")
+    p.add_argument("--loss", default=None, choices=["rmse", "l1", "wing"],
+                   help="landmark loss of the fll and joint stages (default: the config's "
+                        "train.landmark_loss; the paper's is rmse)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -96,9 +108,15 @@ def main(argv=None):
     from fadenn_tf.config import load_config
     from fadenn_tf.errors import FadennError
     try:
-        overrides = {}
+        overrides = {"train": {}}
         if args.batch_size:
-            overrides["train"] = {"batch_size": args.batch_size}
+            overrides["train"]["batch_size"] = args.batch_size
+        if args.mixed_precision:
+            overrides["train"]["mixed_precision"] = args.mixed_precision
+        if args.loss:
+            overrides["train"]["landmark_loss"] = args.loss
+        if args.init_from:
+            overrides["train"]["init_from"] = args.init_from
         if args.format:
             overrides["data"] = {"format": args.format}
         cfg = load_config(args.config, overrides)
@@ -106,9 +124,10 @@ def main(argv=None):
         variant = normalize_variant(args.variant)
         from fadenn_tf.training.distribute import is_chief, make_strategy
         strategy = make_strategy(args.strategy, args.logical_cpus)
-        if args.mixed_precision or cfg.train.mixed_precision:
+        if cfg.train.mixed_precision != "none":
             import keras
-            keras.mixed_precision.set_global_policy("mixed_float16")
+            from fadenn_tf.config import PRECISIONS
+            keras.mixed_precision.set_global_policy(PRECISIONS[cfg.train.mixed_precision])
         from fadenn_tf.training import stages as st
         from fadenn_tf.training.data import load_splits
         workdir = Path(args.workdir or Path("runs") / cfg.name)
@@ -120,13 +139,14 @@ def main(argv=None):
             if rep.skipped:
                 print(rep.summary(), file=sys.stderr)
         print(f"config {cfg.name} | data {splits.description} | workdir {workdir} | "
-              f"strategy {args.strategy} ({strategy.num_replicas_in_sync} replica(s))")
+              f"strategy {args.strategy} ({strategy.num_replicas_in_sync} replica(s)) | "
+              f"precision {cfg.train.mixed_precision} | loss {cfg.train.landmark_loss}")
         ctx = st.StageContext(cfg=cfg, variant=variant,
                               workdir=workdir, strategy=strategy, train=splits.train,
                               val=splits.val, steps=args.steps, resume=args.resume,
                               chief=is_chief(strategy), progress=not args.no_progress,
-                              mixed_precision=args.mixed_precision or cfg.train.mixed_precision,
-                              jit=args.jit)
+                              mixed_precision=cfg.train.mixed_precision,
+                              jit=args.jit, init_from=cfg.train.init_from)
         for stage in todo:
             done = st.stage_outputs(workdir, stage, ctx.variant)
             if len(todo) > 1 and not args.resume and all(p.is_file() for p in done):

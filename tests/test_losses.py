@@ -85,3 +85,36 @@ def test_mtc_loss_is_ce_plus_lambda_l2(rng):
     got = losses.mtc_loss(logits, rec, labels, image, 0.5).numpy()
     np.testing.assert_allclose(got, ce + 0.5 * l2, rtol=1e-5)
     assert not np.allclose(losses.mtc_loss(logits, rec, labels, image, 2.0).numpy(), got)
+
+
+def test_landmark_l1_is_mean_absolute_coordinate_error(rng):
+    target = rng.uniform(0, 128, (4, 68, 2)).astype(np.float32)
+    pred = target + rng.normal(0, 3.0, target.shape).astype(np.float32)
+    got = losses.landmark_l1(pred, target).numpy()
+    np.testing.assert_allclose(got, np.abs(pred - target).reshape(4, -1).mean(axis=1), rtol=1e-5)
+
+
+def test_wing_loss_pieces_meet_and_follow_their_definition():
+    w, eps = 10.0, 2.0
+    c = w - w * np.log(1 + w / eps)
+    errors = np.array([0.0, 0.5, 3.0, 9.999, 10.0, 25.0], np.float32)
+    want = np.where(errors < w, w * np.log1p(errors / eps), errors - c)
+    for e, v in zip(errors, want):
+        pred = np.full((1, 68, 2), e, np.float32)
+        got = losses.landmark_wing(pred, np.zeros_like(pred), w, eps).numpy()[0]
+        np.testing.assert_allclose(got, v, rtol=1e-5, atol=1e-5)
+    # continuous at |x| = w, and steeper than L1 for small errors (slope w/eps at 0)
+    np.testing.assert_allclose(w * np.log1p(w / eps), w - c, rtol=1e-6)
+    small = np.full((1, 68, 2), 0.1, np.float32)
+    assert losses.landmark_wing(small, 0 * small).numpy()[0] > 4 * 0.1
+
+
+def test_landmark_loss_follows_the_config():
+    from fadenn_tf.config import TrainConfig
+    pred = np.full((1, 68, 2), 3.0, np.float32)
+    zero = np.zeros_like(pred)
+    for name, want in (("rmse", 3.0), ("l1", 3.0), ("wing", 10 * np.log1p(3.0 / 2.0))):
+        fn = losses.landmark_loss(TrainConfig(landmark_loss=name))
+        np.testing.assert_allclose(fn(pred, zero).numpy()[0], want, rtol=1e-4)
+    wide = losses.landmark_loss(TrainConfig(landmark_loss="wing", wing_w=20.0, wing_epsilon=5.0))
+    np.testing.assert_allclose(wide(pred, zero).numpy()[0], 20 * np.log1p(3.0 / 5.0), rtol=1e-4)

@@ -19,6 +19,7 @@ import yaml
 
 from fadenn_tf import train as train_cli
 from fadenn_tf.config import config_from_dict
+from fadenn_tf.models import load_model
 from fadenn_tf.training import stages as st
 from fadenn_tf.training.data import load_splits
 from fadenn_tf.training.distribute import make_strategy
@@ -246,7 +247,7 @@ def test_stage_joint_variant_d_fine_tunes_from_earlier_stages(trained, splits):
     result = run_stage(ctx, "joint")
     d = trained["workdir"] / "joint-D"
     assert_loss_falls(loss_curve(d))
-    assert_loss_falls(loss_curve(d, "train/rmse_fll_px"))
+    assert_loss_falls(loss_curve(d, "train/landmark_loss_fll_px"))
     assert_stage_dir(d, ["model.keras"], evals=(STEPS,))
     # the FLL alone before fine-tuning is reported beside the fine-tuned model
     assert {"nme_noisy", "fll_baseline_nme_noisy"} <= set(result)
@@ -531,3 +532,37 @@ def test_jit_train_step_runs(tmp_path, data_root, cli_yaml, capsys):
     curve = loss_curve(wd / "dae")
     assert len(curve) == 3 and np.all(np.isfinite(curve))
     assert (wd / "dae" / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_bf16_and_init_from_and_wing_from_the_cli(tmp_path, data_root, cli_yaml, capsys):
+    """bf16 trains without loss scaling and saves a float32 model; a second run started
+    --init-from the first copies every FLL layer and evaluates exactly as the first model
+    before its own training; the wing loss trains."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    try:
+        rc = train_cli.main(["--stage", "fll", "--config", str(cli_yaml), "--data",
+                             str(data_root), "--workdir", str(first), "--steps", "2",
+                             "--no-progress", "--mixed-precision", "bf16"])
+        policy = keras.mixed_precision.global_policy().name
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert policy == "mixed_bfloat16" and "precision bf16" in out.out
+    keys = tf.train.load_checkpoint(str(first / "fll" / "checkpoints" / "ckpt-2")) \
+        .get_variable_to_shape_map()
+    assert not [k for k in keys if "dynamic_scale" in k]
+    model = load_model(first / "fll" / "model.keras")
+    assert model.get_layer("backbone").get_layer("stem1").compute_dtype == "float32"
+    rc = train_cli.main(["--stage", "fll", "--config", str(cli_yaml), "--data", str(data_root),
+                         "--workdir", str(second), "--steps", "2", "--no-progress",
+                         "--init-from", str(first), "--loss", "wing"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    line = [ln for ln in out.out.splitlines() if "initialised" in ln][0]
+    copied, total = line.split("initialised ")[1].split(" layers")[0].split("/")
+    assert copied == total and str(first / "fll" / "model.keras") in line
+    assert "loss wing" in out.out
+    curve = loss_curve(second / "fll")
+    assert len(curve) == 2 and np.all(np.isfinite(curve))

@@ -64,7 +64,9 @@ def build_decoder(cfg: IIDConfig, name="decoder"):
         x = layers.ReLU(name=f"relu{j + 1}")(x)
         x = UpsampleNearest(2, name=f"up{j + 1}")(x)
         x = layers.Add(name=f"skip_add{j + 1}")([x, skips[n - 1 - j]])
-    out = layers.Conv2D(3, 3, padding="same", activation="tanh", name="deconv_out")(x)
+    # float32 even under a mixed policy: the image output feeds L2 losses and the FLL
+    out = layers.Conv2D(3, 3, padding="same", activation="tanh", name="deconv_out",
+                        dtype="float32")(x)
     return keras.Model([latent] + skips, out, name=name)
 
 

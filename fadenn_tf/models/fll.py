@@ -165,7 +165,8 @@ def build_fll(cfg: FLLConfig, mean_shape=None, name="fll"):
     x = build_fll_backbone(cfg)(image)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dropout(1.0 - cfg.dropout_keep, name="dropout")(x)
-    head = layers.Dense(2 * n, name="landmarks",
+    # float32 even under a mixed policy: bf16 would round 0-127 px coordinates to 0.5 px
+    head = layers.Dense(2 * n, name="landmarks", dtype="float32",
                         bias_initializer=keras.initializers.Constant((s - 1) / 2.0))
     model = keras.Model(image, head(x), name=name)
     if mean_shape is not None:

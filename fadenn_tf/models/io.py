@@ -4,6 +4,8 @@
 fadenn_tf.models registers the custom layers. Checkpoints (tf.train.Checkpoint of the model)
 hold weights only: restore them into a model built from the same config.
 """
+import json
+import zipfile
 from pathlib import Path
 
 import keras
@@ -22,7 +24,38 @@ def save_model(model, path):
         raise ValueError(f"{path}: a native Keras model file must end in .keras")
     with atomic_path(path) as tmp:
         model.save(tmp)
+        _float32_policies(tmp)
     return path
+
+
+def _float32_policies(keras_file):
+    """Rewrite the mixed-precision dtype policies of a saved `.keras` file to float32.
+
+    A model trained under mixed_float16/mixed_bfloat16 keeps float32 variables, but its
+    layers remember the mixed policy and would compute in 16 bits after loading. The saved
+    model is meant for inference and export, so it is stored as a plain float32 model (the
+    weights file is untouched)."""
+    with zipfile.ZipFile(keras_file) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    config = json.loads(entries["config.json"])
+
+    def fix(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy" and \
+                    str(node.get("config", {}).get("name", "")).startswith("mixed_"):
+                return "float32"
+            return {k: fix(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [fix(v) for v in node]
+        return node
+
+    fixed = fix(config)
+    if fixed == config:
+        return
+    entries["config.json"] = json.dumps(fixed).encode("utf-8")
+    with zipfile.ZipFile(keras_file, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
 
 
 def load_model(path, compile=False):

@@ -27,7 +27,9 @@ import yaml
 
 from fadenn_tf import losses, metrics
 from fadenn_tf.data.pipeline import load_eval_data, load_train_data, make_train_dataset
+from fadenn_tf.config import precision_mode
 from fadenn_tf.errors import ConfigError
+from fadenn_tf.models import transfer
 from fadenn_tf.models import (build_dae, build_expert_bank, build_fadenn, build_fll,
                               build_fll_baseline, build_mtc, build_stc, load_model,
                               logits_model, save_model, to_points)
@@ -61,8 +63,9 @@ class StageContext:
     resume: bool = False
     chief: bool = True
     progress: bool = False
-    mixed_precision: bool = False
+    mixed_precision: str = "none"   # none | fp16 | bf16 (config.precision_mode)
     jit: bool = False
+    init_from: str = ""             # weights to start each stage from (models.transfer)
     data_problems: list = dataclasses.field(default_factory=list)
     loaded: dict = dataclasses.field(default_factory=dict, init=False, repr=False)
 
@@ -110,15 +113,28 @@ def check_needs(workdir, stage, variant):
             f" or use --stage all --variant {variant}")
 
 
-def make_optimizer(train_cfg, mixed_precision=False):
-    """Adam with the staircase exponential decay of the config."""
+def make_optimizer(train_cfg, mixed_precision="none"):
+    """Adam with the staircase exponential decay of the config. Its state stays float32
+    (the variables are float32 under every mixed policy); fp16 adds dynamic loss scaling
+    (bf16 has float32's exponent range and needs none)."""
     schedule = keras.optimizers.schedules.ExponentialDecay(
         train_cfg.learning_rate, train_cfg.lr_decay_steps, train_cfg.lr_decay_rate,
         staircase=True)
     opt = keras.optimizers.Adam(schedule)
-    if mixed_precision:
+    if precision_mode(mixed_precision) == "fp16":
         opt = keras.optimizers.LossScaleOptimizer(opt)
     return opt
+
+
+def _init_weights(ctx, stage, *models):
+    """Start `models` from ctx.init_from (a .keras file, a stage folder or a workdir): every
+    layer whose name and weight shapes match is copied (models.transfer). Skipped when
+    resuming (the checkpoint holds the weights) or when no source is set."""
+    if not ctx.init_from or ctx.resume and (ctx.stage_dir(stage) / "checkpoints").is_dir():
+        return
+    sources = transfer.resolve_sources(ctx.init_from, stage, len(models))
+    for model, (source, desc) in zip(models, sources):
+        print(f"   {stage}: {transfer.copy_matching(model, source, desc)}")
 
 
 def _total_steps(ctx, stage):
@@ -217,13 +233,15 @@ def train_fll(ctx):
     mean_shape = _mean_shape(ctx.train, s)
     with ctx.strategy.scope():
         model = build_fll(cfg.model.fll, mean_shape=mean_shape)
+        _init_weights(ctx, "fll", model)
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(model.trainable_variables)
         step = _step_var()
+    landmark_loss = losses.landmark_loss(cfg.train)
 
     def compute_losses(batch):
         pred = to_points(model(batch["image"], training=True))
-        return losses.landmark_rmse(pred, batch["landmarks"]), {}
+        return landmark_loss(pred, batch["landmarks"]), {}
 
     predict = _inference_fn(lambda x: {"landmarks": to_points(model(x, training=False))}, s)
 
@@ -259,6 +277,7 @@ def train_dae(ctx):
     val = ctx.val_data(S)
     with ctx.strategy.scope():
         model = build_dae(cfg.model.iid)
+        _init_weights(ctx, "dae", model)
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(model.trainable_variables)
         step = _step_var()
@@ -285,6 +304,7 @@ def train_experts(ctx):
     val = ctx.val_data(S)
     with ctx.strategy.scope():
         experts = [build_dae(cfg.model.iid, name=f"expert_{k}") for k in range(1, 5)]
+        _init_weights(ctx, "experts", *experts)
         variables = [v for e in experts for v in e.trainable_variables]
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(variables)
@@ -340,6 +360,7 @@ def _train_classifier(ctx, stage):
     lam = float(cfg.train.mtc_lambda)
     with ctx.strategy.scope():
         model = build_stc(cfg.model.iid) if stage == "stc" else build_mtc(cfg.model.iid)
+        _init_weights(ctx, stage, model)
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(model.trainable_variables)
         step = _step_var()
@@ -415,12 +436,14 @@ def train_joint(ctx):
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(model.trainable_variables)
         step = _step_var()
+    landmark_loss = losses.landmark_loss(cfg.train)
 
     def compute_losses(batch):
         out = model(batch["image"], training=True)
-        rmse = losses.landmark_rmse(out["landmarks"], batch["landmarks"]) * ratio
+        # the FLL's loss in its own crop pixels (the landmarks come at the IID size S)
+        rmse = landmark_loss(out["landmarks"] * ratio, batch["landmarks"] * ratio)
         rec = losses.reconstruction_l2(out["denoised"], batch["clean"])
-        return rmse + JOINT_REC_WEIGHT * rec, {"rmse_fll_px": rmse, "l2_denoised": rec}
+        return rmse + JOINT_REC_WEIGHT * rec, {"landmark_loss_fll_px": rmse, "l2_denoised": rec}
 
     predict = _inference_fn(lambda x: model(x, training=False), S)
 
