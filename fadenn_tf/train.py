@@ -5,8 +5,8 @@
   python -m fadenn_tf.train --stage joint --variant S --workdir runs/cpu
 
 Stages: fll, dae, experts, stc, mtc, joint, all (see fadenn_tf/training/stages.py).
-Inputs: a config (experiments/*.yaml; default cpu), a dataset (--data; default the built-in
-synthetic faces). Outputs in WORKDIR/<stage>/: model.keras (experts: expert_k.keras),
+Inputs: a config (cpu (default), paper or real300w, shipped in fadenn_tf/configs/; or a YAML
+path), a dataset (--data; default the built-in synthetic faces). Outputs in WORKDIR/<stage>/: model.keras (experts: expert_k.keras),
 checkpoints/, config.yaml, metrics.json (a JSON line per evaluation), tb/ (TensorBoard).
 """
 import argparse
@@ -26,8 +26,8 @@ def build_parser():
                    "used by joint and all. fll with --stage joint: the control run (the FLL "
                    "fine-tuned on the same noisy data, no denoiser)")
     p.add_argument("--config", default="cpu",
-                   help="experiments/<name>.yaml or a YAML path (default: cpu; paper = the "
-                        "paper's settings)")
+                   help="a packaged config name (cpu, paper, real300w) or a YAML path "
+                        "(default: cpu; paper = the paper's settings)")
     p.add_argument("--data", default=None,
                    help="dataset folder (300-W, Menpo or folder of images + .pts); default: "
                         "the built-in synthetic dataset, generated once into the cache")
