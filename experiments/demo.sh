@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=runs/demo
 STEPS=${DEMO_STEPS:-1500}
-export TF_CPP_MIN_LOG_LEVEL=2 FADENN_PROGRESS=${FADENN_PROGRESS:-1}
+export TF_CPP_MIN_LOG_LEVEL=2
 mkdir -p "$OUT"
 
 echo "== 1. synthetic data (generated once into the cache) and FLL training ($STEPS steps)"
