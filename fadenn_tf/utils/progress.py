@@ -46,7 +46,7 @@ class LineProgress:
         self.every = every or (max(1, math.ceil(total / 10)) if total else None)
         self.n, self.postfix = 0, ""
         self._start = self._last_time = time.perf_counter()
-        self._base = None          # (time, count) of the first update: excludes warm-up
+        self._base = None          # (time, count) at the first unit done: excludes warm-up
         self._pending, self._last_n, self._closed = False, None, False
 
     def __iter__(self):
@@ -66,7 +66,7 @@ class LineProgress:
         self._flush()
         self.n += n
         now = time.perf_counter()
-        if self._base is None:
+        if self._base is None and self.n:
             self._base = (now, self.n)
         crossed = self.every and (self.n // self.every) > ((self.n - n) // self.every)
         if crossed or now - self._last_time >= self.seconds:
@@ -104,7 +104,8 @@ class LineProgress:
         rate = None
         if self._base is not None and self.n > self._base[1] and now > self._base[0]:
             rate = (self.n - self._base[1]) / (now - self._base[0])
-            parts.append(f"{rate:.0f} {self.unit}/s" if rate >= 100 else f"{rate:.2f} {self.unit}/s")
+            parts.append(f"{rate:.0f} {self.unit}/s" if rate >= 100
+                         else f"{rate:.2f} {self.unit}/s")
         parts.append(f"elapsed {_duration(now - self._start)}")
         if rate and self.total and self.n < self.total:
             parts.append(f"ETA {_duration((self.total - self.n) / rate)}")
