@@ -10,7 +10,6 @@ its input size), GFLOP/s = FLOPs x images/s / 1e9, "% peak" = GFLOP/s / measured
 matmul GFLOP/s of this machine. Models are freshly initialised (speed does not depend on the
 weights); the training batches are fixed random tensors (the pipeline is measured on its own).
 """
-import argparse
 import dataclasses
 import json
 import os

@@ -490,10 +490,11 @@ def _synthetic_check_inputs(size, n=4, seed=0):
     return tf.image.resize(small, (size, size)).numpy()
 
 
-def main(argv=None):
+def build_parser():
     from fadenn_tf.utils.cli import make_parser
     p = make_parser("export", __doc__, version_value=("serving_version", int))
-    p.add_argument("--model", required=True, help=".keras file or training workdir")
+    p.add_argument("--model", required=True, metavar="PATH",
+                   help=".keras file or training workdir")
     p.add_argument("--out", required=True, help="export root, e.g. exported/fadenn_m")
     p.add_argument("--serving-version", type=int, default=None, metavar="N",
                    help="TF Serving version folder OUT/N (default: the next free one)")
@@ -509,7 +510,11 @@ def main(argv=None):
     p.add_argument("--normalizer", default="diagonal", choices=("diagonal", "box", "interocular"),
                    help="NME normaliser of the parity report (diagonal)")
     p.add_argument("--repeats", type=int, default=30, help="latency repeats")
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    a = build_parser().parse_args(argv)
     variants = _parse_variants(a.tflite)
     try:
         model, src = load_export_model(a.model)

@@ -47,7 +47,7 @@ def bench(size=256, n=200, seed=0):
         cv2.setNumThreads(threads)
 
 
-def main(argv=None):
+def build_parser():
     from fadenn_tf.utils.cli import add_no_progress, make_parser
     ap = make_parser("synth", __doc__)
     ap.add_argument("--out", help="output folder (must not exist or be empty)")
@@ -63,6 +63,11 @@ def main(argv=None):
     ap.add_argument("--bench", action="store_true",
                     help="print images per second at --size (default 256) on one core and exit")
     add_no_progress(ap)
+    return ap
+
+
+def main(argv=None):
+    ap = build_parser()
     args = ap.parse_args(argv)
     if args.bench:
         size = args.size or 256

@@ -48,7 +48,8 @@ def version_text(prog):
 class _VersionOrValue(argparse.Action):
     def __call__(self, parser, namespace, value, option_string=None):
         if value is None:
-            parser.exit(message=version_text(parser.prog) + "\n")
+            print(version_text(parser.prog))
+            parser.exit()
         setattr(namespace, self.dest, value)
 
 
