@@ -5,7 +5,7 @@
   python -m fadenn_tf.train --stage joint --variant S --out runs/cpu
 
 Stages: fll, dae, experts, stc, mtc, joint, all (see fadenn_tf/training/stages.py).
-Inputs: a config (cpu (default), paper or real300w, shipped in fadenn_tf/configs/; or a YAML
+Inputs: a config (cpu (default), paper, real300w or demo, shipped in fadenn_tf/configs/; or a YAML
 path), a dataset (--data; default the built-in synthetic faces). Outputs in OUT/<stage>/
 (--out; --workdir is its former name): model.keras (experts: expert_k.keras), checkpoints/,
 config.yaml, metrics.json (a JSON line per evaluation), tb/ (TensorBoard).
@@ -28,7 +28,7 @@ def build_parser():
                    "used by joint and all. fll with --stage joint: the control run (the FLL "
                    "fine-tuned on the same noisy data, no denoiser)")
     p.add_argument("--config", default="cpu",
-                   help="a packaged config name (cpu, paper, real300w) or a YAML path "
+                   help="a packaged config name (cpu, paper, real300w, demo) or a YAML path "
                         "(default: cpu; paper = the paper's settings)")
     p.add_argument("--data", default=None,
                    help="dataset folder (300-W, Menpo or folder of images + .pts); default: "

@@ -1,5 +1,6 @@
 """The package is usable when installed from a wheel: named configs are package data, and the
 wheel carries them, the licence and the metadata."""
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,7 +14,7 @@ from fadenn_tf.config import available_configs, load_config, resolve_config_path
 from fadenn_tf.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMED = {"cpu", "paper", "real300w"}
+NAMED = {"cpu", "paper", "real300w", "demo"}
 
 
 def test_named_configs_are_package_resources():
@@ -41,8 +42,14 @@ def test_unknown_config_name_lists_the_shipped_ones():
 
 def test_wheel_ships_configs_licence_and_metadata(tmp_path):
     """Build the wheel as `pip install .` would and look inside it."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    scratch_existed = (ROOT / "build").exists()
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                        "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+                       check=True, capture_output=True)
+    finally:
+        if not scratch_existed:
+            shutil.rmtree(ROOT / "build", ignore_errors=True)   # setuptools' scratch folder
     (wheel,) = tmp_path.glob("fadenn_tf-*.whl")
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
