@@ -13,7 +13,9 @@ trap 'rm -rf "$TMP"' EXIT
 umask 022
 export TF_CPP_MIN_LOG_LEVEL=2
 
-"$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$TMP/dist" "$SRC"
+# the venv's setuptools builds offline; without it pip fetches one (from its cache once seen)
+"$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$TMP/dist" "$SRC" 2> /dev/null \
+    || "$PY" -m pip wheel -q --no-deps -w "$TMP/dist" "$SRC"
 rm -rf "$SRC/build"                                        # setuptools' scratch folder
 "$PY" -m venv --without-pip "$TMP/venv"
 V="$TMP/venv/bin/python"
