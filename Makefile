@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast demo bench clean
+.PHONY: install test test-fast install-check demo bench clean
 
 $(STAMP): requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+	PY=$(abspath $(BIN))/python bash .ci/install_check.sh
+
+# a non-editable install from the local wheel, used from another folder (about a minute)
+install-check: $(STAMP)
+	PY=$(abspath $(BIN))/python bash .ci/install_check.sh
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests

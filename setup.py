@@ -9,8 +9,13 @@ setup(
     version="0.1.0",
     description="FADeNN: face alignment (68 landmarks) with an internal de-noiser network, "
                 "TensorFlow/Keras reference implementation",
+    project_urls={"Paper authors' code": "https://github.com/deckyal/FADeNN"},
+    author="fadenn_tf maintainers",
+    license="Apache-2.0",
+    license_files=["LICENSE"],
     python_requires=">=3.10",
     packages=find_packages(include=["fadenn_tf", "fadenn_tf.*"]),
+    package_data={"fadenn_tf.configs": ["*.yaml"]},
     install_requires=[
         "tensorflow-cpu==2.21.*; platform_machine=='x86_64' or platform_machine=='AMD64'",
         "keras>=3.10,<4",

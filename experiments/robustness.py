@@ -59,7 +59,7 @@ def main(argv=None):
     variants = [v.strip().upper() for v in a.variants.split(",") if v.strip()]
     steps = a.steps or (3 if a.quick else 0)
     work = Path(a.workdir)
-    common = ["--config", a.config, "--workdir", work] + (["--data", a.data] if a.data else []) \
+    common = ["--config", a.config, "--out", work] + (["--data", a.data] if a.data else []) \
         + (["--format", a.format] if a.format != "auto" else []) \
         + (["--steps", steps] if steps else []) + (["--batch-size", 8] if a.quick else [])
     if not a.skip_train:

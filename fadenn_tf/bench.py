@@ -10,7 +10,6 @@ its input size), GFLOP/s = FLOPs x images/s / 1e9, "% peak" = GFLOP/s / measured
 matmul GFLOP/s of this machine. Models are freshly initialised (speed does not depend on the
 weights); the training batches are fixed random tensors (the pipeline is measured on its own).
 """
-import argparse
 import dataclasses
 import json
 import os
@@ -22,7 +21,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
+from fadenn_tf.utils.lazy import lazy_import
+tf = lazy_import("tensorflow")        # imported at first use: fast --help
 
 from fadenn_tf import flops as flops_mod
 
@@ -614,36 +614,58 @@ def _csv(text, allowed, what):
     return vals
 
 
-def main(argv=None):
-    from fadenn_tf.config import load_config
-    from fadenn_tf.models.fadenn import normalize_variant
-    p = argparse.ArgumentParser(prog="python -m fadenn_tf.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def _parser():
+    from fadenn_tf.utils.cli import add_alias, add_no_progress, make_parser
+    p = make_parser("bench", __doc__)
     p.add_argument("--config", default="cpu", help="comma list of configs (cpu,paper) or .yaml")
-    p.add_argument("--models", default="fll,D,S,M", help="inference variants")
-    p.add_argument("--paper-models", default="fll", help="inference variants for 'paper'")
-    p.add_argument("--train-models", default=",".join(TRAIN_MODELS))
+    p.add_argument("--variants", default="fll,D,S,M",
+                   help="inference variants: fll, D, S, M (default all; was --models)")
+    p.add_argument("--paper-variants", default="fll",
+                   help="inference variants for 'paper' (default fll; was --paper-models)")
+    p.add_argument("--train-models", default=",".join(TRAIN_MODELS),
+                   help=f"models whose train step is timed ({', '.join(TRAIN_MODELS)})")
     p.add_argument("--modes", default=",".join(TRAIN_MODES),
                    help="train step modes: eager, function (tf.function, float32), xla, bf16 "
                         "(tf.function under mixed_bfloat16: AVX512-BF16/AMX CPUs)")
     p.add_argument("--paper-modes", default="function,bf16",
                    help="train step modes for 'paper' (slow on CPU: XLA compiles for minutes)")
-    p.add_argument("--paths", default=",".join(INFER_PATHS), help="inference paths")
-    p.add_argument("--sections", default=",".join(SECTIONS))
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--paths", default=",".join(INFER_PATHS),
+                   help=f"inference paths ({', '.join(INFER_PATHS)})")
+    p.add_argument("--sections", default=",".join(SECTIONS),
+                   help=f"what to measure ({', '.join(SECTIONS)})")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median; 5)")
     p.add_argument("--train-steps", type=int, default=5, help="steps per timed group")
     p.add_argument("--paper-batch", type=int, default=8, help="train batch of 'paper'")
-    p.add_argument("--infer-batch", type=int, default=32)
+    p.add_argument("--infer-batch", type=int, default=32, help="inference batch (32)")
     p.add_argument("--threads", type=int, default=0, help="0 = all cores")
     p.add_argument("--images", type=int, default=32, help="test / calibration crops")
     p.add_argument("--data", default=None, help="dataset folder (default: synthetic)")
-    p.add_argument("--dlib-model", default=DLIB_MODEL)
-    p.add_argument("--out", default="runs/bench")
+    p.add_argument("--dlib-model", default=DLIB_MODEL,
+                   help="dlib's 68-point shape predictor .dat (the peer; skipped if absent)")
+    p.add_argument("--out", default="runs/bench",
+                   help="output folder for bench.json and bench.md (default runs/bench)")
     p.add_argument("--merge", nargs="+", metavar="BENCH_JSON",
                    help="merge earlier bench.json files into one table (runs nothing)")
     p.add_argument("--quick", action="store_true",
                    help="2 repeats, 2 steps, matmul 1024 (smoke run; figures are rough)")
-    a = p.parse_args(argv)
+    add_no_progress(p)
+    add_alias(p, "--models", "--variants")
+    add_alias(p, "--paper-models", "--paper-variants")
+    return p
+
+
+def main(argv=None):
+    a = _parser().parse_args(argv)
+    from fadenn_tf.errors import FadennError
+    try:
+        return _run(a)
+    except FadennError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(a):
+    from fadenn_tf.config import load_config
     if a.merge:
         result = merge_results(json.loads(Path(f).read_text()) for f in a.merge)
         print(write_results(result, a.out))
@@ -652,10 +674,15 @@ def main(argv=None):
     for c in _csv(a.config, None, "config"):
         cfg = load_config(c)
         configs[cfg.name if not c.endswith((".yaml", ".yml")) else Path(c).stem] = cfg
-    s = Settings(configs=configs,
-                 models=tuple(normalize_variant(v) for v in _csv(a.models, None, "models")),
-                 paper_models=tuple(normalize_variant(v)
-                                    for v in _csv(a.paper_models, None, "paper-models")),
+    from fadenn_tf.models.fadenn import normalize_variant
+    try:
+        variants = [tuple(normalize_variant(v) for v in _csv(text, None, flag))
+                    for text, flag in ((a.variants, "variants"),
+                                       (a.paper_variants, "paper-variants"))]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    s = Settings(configs=configs, models=variants[0], paper_models=variants[1],
                  sections=_csv(a.sections, SECTIONS, "sections"),
                  train_models=_csv(a.train_models, TRAIN_MODELS, "train-models"),
                  train_modes=_csv(a.modes, TRAIN_MODES, "modes"),
@@ -668,7 +695,8 @@ def main(argv=None):
         s = dataclasses.replace(s, repeats=2, warmup=1, train_steps=2, matmul_n=1024,
                                 n_images=8)
     t0 = time.perf_counter()
-    result = run_benchmark(s, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    result = run_benchmark(s, log=(lambda msg: print(msg, file=sys.stderr, flush=True))
+                           if not a.no_progress else (lambda msg: None))
     result["wall_s"] = time.perf_counter() - t0
     md = write_results(result, a.out)
     print(md)

@@ -2,19 +2,21 @@
 
 A config file has three sections, `model`, `data` and `train`, each mapping onto the
 dataclasses below. Unknown keys, wrong types and out-of-range values raise `ConfigError`
-naming the file and the key. `experiments/paper.yaml` holds the paper's settings (the
-documented default); `experiments/cpu.yaml` a small configuration that trains on 2 CPU cores.
+naming the file and the key. The named configs ship inside the package (`fadenn_tf/configs/`):
+`paper` holds the paper's settings (the documented default); `cpu` a small configuration that
+trains on 2 CPU cores.
 """
 import dataclasses
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from fadenn_tf.errors import ConfigError
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parents[1] / "experiments"
+CONFIGS_PACKAGE = "fadenn_tf.configs"    # named configs: package data, not the source tree
 NOISE_TYPES = ("clean", "downsample", "blur", "gaussian_noise", "color_scale")
 
 
@@ -240,7 +242,7 @@ def config_from_dict(data, where="<dict>"):
 
 
 def load_config(path_or_name="cpu", overrides=None):
-    """Load `experiments/<name>.yaml`, a packaged config of that name, or a YAML path.
+    """Load a named config shipped in `fadenn_tf/configs/` (e.g. "cpu") or a YAML path.
 
     `overrides` is a nested dict merged over the file before validation.
     Raises ConfigError naming the file and key on any problem.
@@ -256,12 +258,13 @@ def load_config(path_or_name="cpu", overrides=None):
 
 
 def resolve_config_path(path_or_name):
+    """A YAML path as given, or the packaged config `<name>.yaml` (a Traversable)."""
     p = Path(path_or_name)
     if p.suffix in (".yaml", ".yml"):
         if not p.is_file():
             raise ConfigError(f"{p}: config file not found")
         return p
-    named = EXPERIMENTS_DIR / f"{path_or_name}.yaml"
+    named = resources.files(CONFIGS_PACKAGE) / f"{path_or_name}.yaml"
     if named.is_file():
         return named
     raise ConfigError(f"{path_or_name}: no such config (give a .yaml path or one of "
@@ -269,7 +272,9 @@ def resolve_config_path(path_or_name):
 
 
 def available_configs():
-    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+    """Names of the configs shipped with the package."""
+    return sorted(e.name[:-5] for e in resources.files(CONFIGS_PACKAGE).iterdir()
+                  if e.name.endswith(".yaml"))
 
 
 def _merge(base, over):

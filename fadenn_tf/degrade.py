@@ -17,7 +17,6 @@ does not depend on the order or on which other files are processed. OUT/manifest
 the source, conditions, seed, formats and counts; each OUT/<condition> is itself a dataset
 the indexers read.
 """
-import argparse
 import json
 import os
 import shutil
@@ -27,8 +26,8 @@ from pathlib import Path
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m fadenn_tf.degrade", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    from fadenn_tf.utils.cli import add_no_progress, make_parser
+    p = make_parser("degrade", __doc__)
     p.add_argument("--data", default=None, help="dataset folder (default: synthetic stills)")
     p.add_argument("--out", required=True, help="output folder (must not hold a previous run "
                    "of the same conditions unless --overwrite)")
@@ -37,11 +36,12 @@ def build_parser():
                    "image / every video)")
     p.add_argument("--conditions", default="noisy",
                    help="noisy (the 12, default) | a type | comma list such as blur-2,blur-3")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="noise seed (default 0); each image's seed derives from it and its path")
     p.add_argument("--keep-format", action="store_true",
                    help="keep each image's format (JPEG stays JPEG: lossy on top of the noise)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--no-progress", action="store_true")
+    add_no_progress(p)
     return p
 
 

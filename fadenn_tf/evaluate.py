@@ -2,21 +2,21 @@
 
   python -m fadenn_tf.evaluate --model M=runs/cpu --model FLL=runs/cpu/fll/model.keras
   python -m fadenn_tf.evaluate --model M=runs/cpu --data 300W --split challenging --dlib
-  python -m fadenn_tf.evaluate --model M=runs/cpu --noisy-from noisy300w/ --boxes detector
+  python -m fadenn_tf.evaluate --model M=runs/cpu --noisy-from noisy300w/ --box-source detector
 
-Inputs: models as LABEL=PATH (a training workdir, a .keras file or an exported SavedModel);
-a dataset (--data; default the built-in synthetic faces, 300-W layout) and split (default:
+Inputs: models as --model [LABEL=]PATH (a training workdir, a .keras file or an exported
+SavedModel); a dataset (--data; default the built-in synthetic faces, 300-W layout) and split (default:
 300-W full test set / 300-VW test videos / the held-out part of a folder; "val" = exactly
 the validation split training picked with --config); noise conditions (default all 13,
 synthesised on the crops with --seed, or read from a `fadenn_tf.degrade` output with
---noisy-from). Face boxes: the tight ground-truth landmark box (paper) or the Haar detector.
+--noisy-from). Face boxes (--box-source): the tight ground-truth landmark box (paper) or the
+Haar detector. Progress: a bar on a terminal, lines in a log; --no-progress for neither.
 Outputs in --out: results.json (every figure with data set, split, noise type and level,
 normaliser, threshold, model; IID diagnostics; timing), errors.csv (per image, model and
 condition, NME under all three normalisers), results.md (the paper-style table),
 auc_vs_level.png (Figure 4), ced.png, landmarks_<model>.png (Figures 5-6),
 confusion_<model>.png (noise classifier).
 """
-import argparse
 import os
 import shlex
 import sys
@@ -25,10 +25,11 @@ import time
 
 def build_parser():
     from fadenn_tf import metrics
-    p = argparse.ArgumentParser(prog="python -m fadenn_tf.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", action="append", default=[], metavar="LABEL=PATH",
-                   help="a model to evaluate (repeatable); PATH: workdir, .keras or SavedModel")
+    from fadenn_tf.utils.cli import add_alias, add_no_progress, make_parser
+    p = make_parser("evaluate", __doc__)
+    p.add_argument("--model", action="append", default=[], metavar="[LABEL=]PATH",
+                   help="a model to evaluate (repeatable); PATH: workdir, .keras or SavedModel; "
+                        "LABEL names it in the tables (default: the folder or file name)")
     p.add_argument("--data", default=None,
                    help="dataset folder (300-W, 300-VW, Menpo or folder); default: synthetic")
     p.add_argument("--format", default="auto", help="auto|300w|300vw|menpo|folder")
@@ -46,14 +47,16 @@ def build_parser():
     p.add_argument("--normalizer", default=metrics.DEFAULT_NORMALIZER,
                    choices=metrics.NORMALIZERS, help="NME normaliser of the tables (default "
                    "diagonal, the paper's); the CSV has all three")
-    p.add_argument("--threshold", type=float, default=metrics.DEFAULT_THRESHOLD,
-                   help="AUC / failure threshold (default 0.08)")
-    p.add_argument("--boxes", default="gt", choices=["gt", "detector"],
+    p.add_argument("--nme-threshold", dest="threshold", type=float,
+                   default=metrics.DEFAULT_THRESHOLD,
+                   help="NME cut-off of AUC and failure rate (default 0.08; was --threshold)")
+    p.add_argument("--box-source", dest="boxes", default="gt", choices=["gt", "detector"],
                    help="face box: gt = tight ground-truth landmark box (paper); detector = "
                         "Haar box overlapping it most (no detection = failure, NME inf)")
     p.add_argument("--dlib", action="store_true",
                    help="add dlib's 68-point ERT predictor as a peer (needs dlib + its model)")
-    p.add_argument("--dlib-model", default=None, help="shape_predictor_68_face_landmarks.dat")
+    p.add_argument("--dlib-model", default=None,
+                   help="dlib's shape_predictor_68_face_landmarks.dat (for --dlib)")
     p.add_argument("--max-images", type=int, default=0,
                    help="evaluate at most N images, spread evenly over the split")
     p.add_argument("--frame-step", type=int, default=1,
@@ -63,9 +66,11 @@ def build_parser():
     p.add_argument("--grid-images", type=int, default=4,
                    help="images (columns) in the landmark figure")
     p.add_argument("--out", default="results/evaluate", help="output folder")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="crops per model call (32)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (on-the-fly noise)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(p)
+    add_alias(p, "--threshold", "--nme-threshold")
+    add_alias(p, "--boxes", "--box-source")
     return p
 
 

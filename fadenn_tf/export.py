@@ -23,13 +23,13 @@ TFLite (exported/NAME/tflite-<version>/fadenn_<variant>.tflite): the serving_def
 signature only (decoding is not a TFLite builtin), builtin ops only, float32 I/O for every
 variant. See exported/README.md and docs/export.md.
 """
-import argparse
 import base64
 import sys
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
+from fadenn_tf.utils.lazy import lazy_import
+tf = lazy_import("tensorflow")        # imported at first use: fast --help
 
 from fadenn_tf.data.crop import crop_and_resize_tf, crop_regions_tf, invert_points_tf
 from fadenn_tf.errors import DataError
@@ -116,7 +116,8 @@ def serving_function(model, batch_size=None):
                                                 name="images")])
     def serve(images):
         out = model(images / 127.5 - 1.0, training=False)
-        return {"landmarks": out["landmarks"], "noise_probs": out["noise_probs"],
+        return {"landmarks": out["landmarks"],
+                "noise_probs": _with_class_axis(out["noise_probs"], batch_size),
                 "denoised": (out["denoised"] + 1.0) * 127.5}
     return serve
 
@@ -185,8 +186,14 @@ def bytes_function(model, scale=CROP_SCALE):
                                  tf.TensorSpec([4], tf.float32)))
         out = model(crops / 127.5 - 1.0, training=False)
         return {"landmarks": invert_points_tf(out["landmarks"], regions, s),
-                "noise_probs": out["noise_probs"]}
+                "noise_probs": _with_class_axis(out["noise_probs"], None)}
     return predict_image_bytes
+
+
+def _with_class_axis(noise_probs, batch_size):
+    """noise_probs with its static shape [B, 5] in the signature (an FLL wrapped as the
+    baseline computes its uniform probabilities with a dynamic shape, shown as (-1, -1))."""
+    return tf.ensure_shape(noise_probs, [batch_size, 5])
 
 
 def build_archive(model):
@@ -483,12 +490,14 @@ def _synthetic_check_inputs(size, n=4, seed=0):
     return tf.image.resize(small, (size, size)).numpy()
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m fadenn_tf.export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help=".keras file or training workdir")
+def build_parser():
+    from fadenn_tf.utils.cli import make_parser
+    p = make_parser("export", __doc__, version_value=("serving_version", int))
+    p.add_argument("--model", required=True, metavar="PATH",
+                   help=".keras file or training workdir")
     p.add_argument("--out", required=True, help="export root, e.g. exported/fadenn_m")
-    p.add_argument("--version", type=int, default=None, help="default: next free version")
+    p.add_argument("--serving-version", type=int, default=None, metavar="N",
+                   help="TF Serving version folder OUT/N (default: the next free one)")
     p.add_argument("--tflite", default="", help="comma list of float32,float16,"
                                                 "dynamic_int8,int8 (or all)")
     p.add_argument("--tflite-batch", type=int, default=None,
@@ -498,15 +507,20 @@ def main(argv=None):
                                                 "crops (default: the synthetic dataset)")
     p.add_argument("--report", action="store_true", help="write the parity report")
     p.add_argument("--max-images", type=int, default=100, help="test / calibration crops")
-    p.add_argument("--normalizer", default="diagonal", choices=("diagonal", "box", "interocular"))
+    p.add_argument("--normalizer", default="diagonal", choices=("diagonal", "box", "interocular"),
+                   help="NME normaliser of the parity report (diagonal)")
     p.add_argument("--repeats", type=int, default=30, help="latency repeats")
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    a = build_parser().parse_args(argv)
     variants = _parse_variants(a.tflite)
     try:
         model, src = load_export_model(a.model)
         size = model_size(model)
         print(f"model {model.name} from {src}: input {size}x{size}")
-        vdir = export_saved_model(model, a.out, a.version)
+        vdir = export_saved_model(model, a.out, a.serving_version)
         print(f"SavedModel -> {vdir} (signatures {SERVING_SIGNATURE}, {BYTES_SIGNATURE})")
         tdir = Path(a.out) / f"tflite-{vdir.name}"
         rep = None

@@ -13,9 +13,12 @@ Both return FLOPs per image (one face) at batch 1. 1 multiply-add = 2 FLOPs.
 """
 import math
 
-import keras
 import numpy as np
-import tensorflow as tf
+
+from fadenn_tf.utils.lazy import lazy_import
+
+keras = lazy_import("keras")           # imported at first use: fast --help
+tf = lazy_import("tensorflow")
 
 _CONV = ("Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "Dense")
 

@@ -38,10 +38,10 @@ largest first), NAME_overlay.png (landmarks and box drawn), and DIR/summary.json
 faces, boxes, box source, noise class and probabilities, timing; images with no face and
 unreadable images with their problem). Images in folders are found recursively and keep
 their relative sub-folder under DIR. --boxes: a JSON or CSV boxes file
-(fadenn_tf.detect.load_boxes_file); images it does not list use the detector. Exit status 0
-when at least one image was processed, 1 otherwise, 2 on bad arguments or model.
+(fadenn_tf.detect.load_boxes_file); images it does not list use the detector. Exit status
+(the same rule as `track`): 0 when at least one face was found, 1 when no face was found in
+any input, 2 on bad arguments, model or boxes file.
 """
-import argparse
 import sys
 import time
 from dataclasses import dataclass, field
@@ -423,15 +423,16 @@ def find_images(inputs):
 
 
 def _parser():
-    p = argparse.ArgumentParser(
-        prog="python -m fadenn_tf.predict",
+    from fadenn_tf.utils.cli import EXIT_CODES_FACES, add_no_progress, make_parser
+    p = make_parser(
+        "predict", raw=False,
         description="68 facial landmarks for images (any size; faces found by a detector "
                     "unless --boxes gives them).",
         epilog="Writes NAME.pts (or NAME_k.pts per face, k = 0 largest), NAME_overlay.png and "
-               "summary.json into --out. Exit status 0 when at least one image was processed.")
+               "summary.json into --out. " + EXIT_CODES_FACES)
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR",
                    help="image files and/or folders (searched recursively)")
-    p.add_argument("--model", required=True,
+    p.add_argument("--model", required=True, metavar="PATH",
                    help="training workdir, .keras file or SavedModel folder")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--boxes", help="boxes file (.json {name: [x0,y0,x1,y1] or list of boxes} "
@@ -443,6 +444,7 @@ def _parser():
     p.add_argument("--batch-size", type=int, default=32, help="crops per model call (32)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
     p.add_argument("--device", default=None, help="TensorFlow device, e.g. /GPU:0")
+    add_no_progress(p)
     return p
 
 
@@ -514,7 +516,9 @@ def main(argv=None):
                 print(f"{entry['image']}: no face found ({prep.source})", file=sys.stderr)
         pending.clear()
 
-    for path, name in find_images(args.inputs):
+    from fadenn_tf.utils.progress import progress
+    for path, name in progress(find_images(args.inputs), desc="predicting", unit="img",
+                               enabled=not args.no_progress):
         entry = {"image": str(path), "name": name}
         entries.append(entry)
         if name is None:
@@ -555,7 +559,7 @@ def main(argv=None):
     n_faces = sum(e.get("n_faces", 0) for e in entries)
     print(f"{n_ok}/{len(entries)} images processed, {n_faces} faces, {n_no_face} without a "
           f"face, {n_err} errors in {total:.2f} s -> {out_dir / 'summary.json'}")
-    return 0 if n_ok > 0 else 1
+    return 0 if n_faces > 0 else 1
 
 
 if __name__ == "__main__":

@@ -47,9 +47,9 @@ def bench(size=256, n=200, seed=0):
         cv2.setNumThreads(threads)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m fadenn_tf.synth", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser():
+    from fadenn_tf.utils.cli import add_no_progress, make_parser
+    ap = make_parser("synth", __doc__)
     ap.add_argument("--out", help="output folder (must not exist or be empty)")
     ap.add_argument("--train", type=int, default=1200, help="train images (0 or >= 3; default 1200)")
     ap.add_argument("--test", type=int, default=300, help="test images, ~20%% of them ibug "
@@ -62,6 +62,12 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=1, help="processes for the stills (default 1)")
     ap.add_argument("--bench", action="store_true",
                     help="print images per second at --size (default 256) on one core and exit")
+    add_no_progress(ap)
+    return ap
+
+
+def main(argv=None):
+    ap = build_parser()
     args = ap.parse_args(argv)
     if args.bench:
         size = args.size or 256
@@ -74,7 +80,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     try:
         out = generate_dataset(args.out, args.train, args.test, args.videos, args.frames,
-                               args.seed, progress=True, image_size=args.size,
+                               args.seed, progress=not args.no_progress, image_size=args.size,
                                workers=args.workers)
     except (ValueError, FileExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)

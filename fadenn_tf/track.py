@@ -22,7 +22,7 @@ one on the synthetic data (or any dataset the indexers read) with
 Command line
 ------------
     python -m fadenn_tf.track VIDEO --model M --out DIR [--failure-detector FILE]
-        [--threshold P] [--detector haar] [--init-pts FILE | --init-box x0,y0,x1,y1]
+        [--failure-threshold P] [--detector haar] [--init-pts FILE | --init-box x0,y0,x1,y1]
         [--no-overlay] [--device /GPU:0]
 writes DIR/annot/%06d.pts (300-VW layout, 1-based frame numbers; frames with no face have
 no file and are listed in the log), DIR/overlay.avi (MJPG; box green = tracked, orange =
@@ -30,7 +30,7 @@ detector, blue = given) and DIR/track_log.json (per frame: box source, failure s
 reason, re-initialised yes/no, times), and prints frames/s with and without detector time.
 
     python -m fadenn_tf.track --evaluate ROOT --model M [--category 3 | --videos 410 411]
-        [--normalizer diagonal] [--threshold-nme 0.08] [--init-from-gt] [--out DIR]
+        [--normalizer diagonal] [--nme-threshold 0.08] [--init-from-gt] [--out DIR]
 tracks every video of a 300-VW layout (ROOT "synthetic" = the built-in synthetic videos)
 and prints per-video and pooled NME, AUC@0.08 and FR@0.08 (normaliser named; frames where
 tracking gave no face count as failures), writing DIR/tracking_results.json.
@@ -522,21 +522,24 @@ def _parse_box(text):
 
 
 def _parser():
-    p = argparse.ArgumentParser(
-        prog="python -m fadenn_tf.track",
+    from fadenn_tf.utils.cli import EXIT_CODES_FACES, add_alias, add_no_progress, make_parser
+    p = make_parser(
+        "track", raw=False,
         description="Model-free face tracking (paper IV-D): the box of frame t is the "
                     "landmark box of frame t-1; a failure detector and sanity checks "
                     "trigger re-initialisation by the face detector.",
         epilog="Train a failure detector with: python -m fadenn_tf.train_failure_detector "
-               "--out fd.npz [--data DIR]")
+               "--out fd.npz [--data DIR]. Tracking a video: " + EXIT_CODES_FACES
+               + " --evaluate exits 0 once the evaluation is written.")
     p.add_argument("video", nargs="?", help="video file to track (not with --evaluate)")
-    p.add_argument("--model", required=True,
+    p.add_argument("--model", required=True, metavar="PATH",
                    help="training workdir, .keras file or SavedModel folder")
     p.add_argument("--out", help="output folder (required for a video)")
     p.add_argument("--failure-detector", help="FailureDetector .npz (default: sanity "
                                               "checks only)")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="P(good fit) below which a fit fails (default: the detector's, 0.5)")
+    p.add_argument("--failure-threshold", dest="threshold", type=float, default=None,
+                   metavar="P", help="P(good fit) below which a fit fails (default: the "
+                                     "failure detector's, 0.5; was --threshold)")
     p.add_argument("--detector", default="haar", help="registered face detector (haar)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--init-pts", help=".pts file with the first frame's landmarks")
@@ -549,10 +552,13 @@ def _parser():
     p.add_argument("--videos", nargs="+", help="explicit video ids (override --category)")
     p.add_argument("--normalizer", default="diagonal",
                    choices=("diagonal", "box", "interocular"), help="NME normaliser (diagonal)")
-    p.add_argument("--threshold-nme", type=float, default=0.08,
-                   help="AUC/FR threshold (0.08)")
+    p.add_argument("--nme-threshold", dest="threshold_nme", type=float, default=0.08,
+                   help="NME cut-off of AUC and failure rate (0.08; was --threshold-nme)")
     p.add_argument("--init-from-gt", action="store_true",
                    help="evaluation: start each video from its first frame's ground truth")
+    add_no_progress(p)
+    add_alias(p, "--threshold", "--failure-threshold")
+    add_alias(p, "--threshold-nme", "--nme-threshold")
     return p
 
 
@@ -579,7 +585,7 @@ def _main_video(args):
     res = track_video(args.model, args.video, args.detector, args.failure_detector,
                       args.threshold, init_box=args.init_box, init_landmarks=init_lm,
                       out_dir=args.out, overlay=not args.no_overlay, device=args.device,
-                      progress=True)
+                      progress=not args.no_progress)
     nf = res.no_face_frames
     print(f"{args.video}: {len(res.frames) - len(nf)}/{len(res.frames)} frames with a face; "
           f"{len(res.reinit_frames)} re-initialisations, {len(res.failure_frames)} fit "
@@ -604,7 +610,8 @@ def _main_evaluate(args):
                             detector=args.detector, failure_detector=args.failure_detector,
                             threshold=args.threshold, normalizer=args.normalizer,
                             nme_threshold=args.threshold_nme, init_from_gt=args.init_from_gt,
-                            out_dir=args.out, device=args.device, progress=True)
+                            out_dir=args.out, device=args.device,
+                            progress=not args.no_progress)
     print(format_evaluation(res))
     if args.out:
         from fadenn_tf.utils.atomic import write_json_atomic

@@ -2,14 +2,16 @@
 
   python -m fadenn_tf.train --stage fll                      # FLL on the synthetic data, CPU config
   python -m fadenn_tf.train --stage all --variant M          # experts, mtc, fll, joint
-  python -m fadenn_tf.train --stage joint --variant S --workdir runs/cpu
+  python -m fadenn_tf.train --stage joint --variant S --out runs/cpu
 
 Stages: fll, dae, experts, stc, mtc, joint, all (see fadenn_tf/training/stages.py).
-Inputs: a config (experiments/*.yaml; default cpu), a dataset (--data; default the built-in
-synthetic faces). Outputs in WORKDIR/<stage>/: model.keras (experts: expert_k.keras),
-checkpoints/, config.yaml, metrics.json (a JSON line per evaluation), tb/ (TensorBoard).
+Inputs: a config (cpu (default), paper, real300w or demo, shipped in fadenn_tf/configs/; or a YAML
+path), a dataset (--data; default the built-in synthetic faces). Outputs in OUT/<stage>/
+(--out; --workdir is its former name): model.keras (experts: expert_k.keras), checkpoints/,
+config.yaml, metrics.json (a JSON line per evaluation), tb/ (TensorBoard).
+Progress: a bar on a terminal, else a line every 10% of the steps (step/total, loss,
+images/s, ETA); --no-progress for neither.
 """
-import argparse
 import os
 import sys
 import time
@@ -17,27 +19,29 @@ from pathlib import Path
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m fadenn_tf.train", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    from fadenn_tf.utils.cli import add_no_progress, make_parser
+    p = make_parser("train", __doc__)
     p.add_argument("--stage", required=True,
-                   choices=["fll", "dae", "experts", "stc", "mtc", "joint", "all"])
+                   choices=["fll", "dae", "experts", "stc", "mtc", "joint", "all"],
+                   help="what to train: one stage, or all (experts, mtc, fll, joint for M)")
     p.add_argument("--variant", default="M", help="D, S or M (FADeNN variant; default M); "
                    "used by joint and all. fll with --stage joint: the control run (the FLL "
                    "fine-tuned on the same noisy data, no denoiser)")
     p.add_argument("--config", default="cpu",
-                   help="experiments/<name>.yaml or a YAML path (default: cpu; paper = the "
-                        "paper's settings)")
+                   help="a packaged config name (cpu, paper, real300w, demo) or a YAML path "
+                        "(default: cpu; paper = the paper's settings)")
     p.add_argument("--data", default=None,
                    help="dataset folder (300-W, Menpo or folder of images + .pts); default: "
                         "the built-in synthetic dataset, generated once into the cache")
     p.add_argument("--format", default=None, help="auto|300w|menpo|folder (default: config)")
-    p.add_argument("--workdir", default=None, help="output folder (default runs/<config name>)")
+    p.add_argument("--out", "--workdir", dest="workdir", default=None,
+                   help="output folder (default runs/<config name>); --out is canonical, "
+                        "--workdir its former name")
     p.add_argument("--steps", type=int, default=0, help="steps for each stage run (default: "
                    "the config's train.steps)")
     p.add_argument("--batch-size", type=int, default=0, help="global batch size override")
     p.add_argument("--resume", action="store_true",
-                   help="continue from the last checkpoint in the workdir (after Ctrl-C or a kill)")
+                   help="continue from the last checkpoint in --out (after Ctrl-C or a kill)")
     p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"],
                    help="tf.distribute strategy: one device, all local GPUs, or TF_CONFIG workers")
     p.add_argument("--logical-cpus", type=int, default=0,
@@ -57,7 +61,7 @@ def build_parser():
     p.add_argument("--loss", default=None, choices=["rmse", "l1", "wing"],
                    help="landmark loss of the fll and joint stages (default: the config's "
                         "train.landmark_loss; the paper's is rmse)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(p)
     return p
 
 

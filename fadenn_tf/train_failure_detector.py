@@ -14,7 +14,6 @@ Output: FILE, a .npz model for fadenn_tf.failure_detector.FailureDetector.load (
 `python -m fadenn_tf.track`), and one printed line with the held-out accuracy, naming the
 data set and split.
 """
-import argparse
 import sys
 import time
 
@@ -22,10 +21,8 @@ import numpy as np
 
 
 def _parser():
-    p = argparse.ArgumentParser(
-        prog="python -m fadenn_tf.train_failure_detector",
-        description=__doc__.split("\n\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    from fadenn_tf.utils.cli import add_no_progress, make_parser
+    p = make_parser("train_failure_detector", __doc__.split("\n\n", 2)[2])
     p.add_argument("--data", default=None,
                    help="dataset root (300-W, 300-VW, Menpo 2D or folder of image + .pts); "
                         "default: the built-in synthetic data set")
@@ -42,6 +39,7 @@ def _parser():
     p.add_argument("--positives", type=int, default=2, help="good fits per image (default 2)")
     p.add_argument("--negatives", type=int, default=3, help="failures per image (default 3)")
     p.add_argument("--l2", type=float, default=1e-2, help="L2 regularisation (default 0.01)")
+    add_no_progress(p)
     return p
 
 
@@ -93,10 +91,12 @@ def main(argv=None):
     t0 = time.time()
     det = train_failure_detector(train, seed=args.seed, l2=args.l2,
                                  pos_per_sample=args.positives,
-                                 neg_per_sample=args.negatives, progress=True)
+                                 neg_per_sample=args.negatives,
+                                 progress=not args.no_progress)
     res = evaluate_failure_detector(det, held, seed=args.seed + 1,
                                     pos_per_sample=args.positives,
-                                    neg_per_sample=args.negatives, progress=True)
+                                    neg_per_sample=args.negatives,
+                                    progress=not args.no_progress)
     det.info.update({"data": where, "n_train_images": len(train),
                      "n_heldout_images": len(held), "heldout": res})
     det.save(args.out)

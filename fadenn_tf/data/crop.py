@@ -28,7 +28,8 @@ import math
 
 import cv2
 import numpy as np
-import tensorflow as tf
+from fadenn_tf.utils.lazy import lazy_import
+tf = lazy_import("tensorflow")        # imported at first use: fast --help
 
 # Field notes: x-min, x-max, y-min move by U(-0.25, 0.25) of the box size, y-max by U(0.05, 0.25).
 JITTER_LOW = np.array([-0.25, -0.25, -0.25, 0.05])

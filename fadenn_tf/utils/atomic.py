@@ -12,11 +12,14 @@ def atomic_path(final, is_dir=False):
     """Yield a temporary path beside `final`; rename it onto `final` only on success.
 
     For files the rename replaces an existing file atomically. For folders, `final` must not
-    exist yet (callers that must never overwrite check this first).
+    exist yet (callers that must never overwrite check this first). A folder gets the mode a
+    plain mkdir would give (0777 minus the umask), not mkdtemp's private 0700, so a process
+    running as another user (e.g. TF Serving) can read what is renamed into place.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())
     target = tmp if is_dir else tmp / final.name
     try:
         yield target
@@ -27,6 +30,20 @@ def atomic_path(final, is_dir=False):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def current_umask():
+    """The process umask, read without changing it where the OS allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)   # no read-only query elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
 
 
 def _refuse(final):
