@@ -219,12 +219,14 @@ def bench_pipeline(cfg, which, batch, data, steps=5, repeats=3):
     from fadenn_tf.data.pipeline import benchmark_pipeline, load_train_data, make_train_dataset
     mc = cfg.model
     size = mc.fll.input_size if which == "fll" else mc.iid.input_size
+    work = size if which == "fll" else cfg.noise.reference_size   # noisy streams: reference side
     samples, cache = data
-    if size not in cache:
-        cache[size] = load_train_data(samples, size)
-    ds = make_train_dataset(cache[size], size, batch, augment=cfg.data.augment,
+    if work not in cache:
+        cache[work] = load_train_data(samples, work)
+    ds = make_train_dataset(cache[work], size, batch, augment=cfg.data.augment,
                             clean_prob=cfg.data.clean_prob, noise=which != "fll",
-                            occlusion=which in ("fll", "joint-M"))
+                            occlusion=which in ("fll", "joint-M"),
+                            reference_size=cfg.noise.reference_size)
     rates = [benchmark_pipeline(ds, steps=steps, warmup=2)[0] for _ in range(repeats)]
     return {"images_per_s": statistics.median(rates), "crop": size, "batch": batch}
 
