@@ -259,10 +259,11 @@ def _run_jobs(jobs, workers, reporter):
 def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
                     keep_format=False, overwrite=False, progress=False, full_image=False,
                     reference_size=None, image_format="png", quality=95, workers=0,
-                    log_every=100):
+                    log_every=100, max_images=0):
     """Write OUT/<condition>/... for each (type, level) in `conditions` (default the 12
-    noisy ones) and, in crop mode, OUT/clean (see the module docstring). Returns the
-    manifest dict (also written to OUT/manifest.json)."""
+    noisy ones) and, in crop mode, OUT/clean (see the module docstring). max_images: at
+    most this many images, evenly spread (0 = all). Returns the manifest dict (also written
+    to OUT/manifest.json)."""
     from fadenn_tf.errors import DataError
     from fadenn_tf.noise import REFERENCE_SIZE, condition_name, noise_conditions
     from fadenn_tf.utils.atomic import write_json_atomic
@@ -302,6 +303,8 @@ def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
                                  " (use --keep-format)")
         targets[rel_out] = src
         items.append((s, rel, rel_out))
+    if max_images and len(items) > max_images:
+        items = items[::-(-len(items) // int(max_images))]
     videos = [it for it in items if it[0].frame is not None]
     jobs = [{"sample": s, "rel": rel.as_posix(), "rel_out": str(rel_out), "out": str(out),
              "conds": conds, "seed": int(seed), "full_image": full_image,
