@@ -378,14 +378,17 @@ def degrade_conditions(image_uint8, conditions, seeds):
     if not conditions:
         return []
     if _conditions_fn is None:
-        _conditions_fn = tf.function(apply_noise, input_signature=[
-            tf.TensorSpec([None, None, None, 3], tf.float32), tf.TensorSpec([None], tf.int32),
+        def fn(image, t, lv, raw_seeds):          # raw_seeds [n, 2]: _seed_tensor of each
+            x = tf.broadcast_to(image[None], tf.concat([tf.shape(t), tf.shape(image)], axis=0))
+            per_sample = tf.map_fn(lambda sd: sample_seeds(sd, 1)[0], raw_seeds)
+            return apply_noise(x, t, lv, per_sample)
+        _conditions_fn = tf.function(fn, input_signature=[
+            tf.TensorSpec([None, None, 3], tf.float32), tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 2], tf.int64)])
-    n = len(conditions)
-    x = tf.broadcast_to(tf.constant(arr, tf.float32)[None] / 255.0, (n,) + arr.shape)
-    per_sample = tf.concat([sample_seeds(_seed_tensor(s), 1) for s in seeds], axis=0)
-    t = tf.constant([c[0] for c in conditions], tf.int32)
-    lv = tf.constant([c[1] for c in conditions], tf.int32)
-    y = _conditions_fn(x, t, lv, per_sample).numpy()
+    raw = np.array([[int(s) & 0x7FFFFFFFFFFFFFFF, int(s) >> 63] for s in seeds], np.int64)
+    t = np.array([c[0] for c in conditions], np.int32)
+    lv = np.array([c[1] for c in conditions], np.int32)
+    x = tf.constant(arr, dtype=tf.float32) / 255.0     # as degrade_images: same bytes
+    y = _conditions_fn(x, t, lv, raw).numpy()
     out = np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
     return list(out)
