@@ -396,8 +396,6 @@ def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
             out["landmarks"] = noise_mod.rescale_points(batch["landmarks"], ref, size)
         if keep_reference:
             out["reference"] = noisy_ref
-        else:
-            out.pop("reference", None)
         return out
 
     ds = ds.map(degrade, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
