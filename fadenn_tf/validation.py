@@ -18,18 +18,26 @@ from fadenn_tf.data.pipeline import make_eval_dataset
 from fadenn_tf.noise import condition_name, noise_conditions
 
 
+CACHE_BYTES = 64 * 2 ** 20     # per condition dataset (64-px crops of ~1300 images)
+
+
 def _condition_dataset(eval_data, batch_size, noise_type, level, seed, size=None):
     """make_eval_dataset for one condition and model side `size` (default eval_data.size),
     built once per EvalData and reused: building it traces its map function (about half a
     second), and training evaluates the same conditions on the same crops again and again.
     The stream is a pure function of (data, condition, seed, size), so a reused dataset
-    yields the same batches."""
+    yields the same batches; when its float32 image + clean crops take at most
+    CACHE_BYTES it is also kept in memory after the first pass (noise at the reference side
+    is then computed once per condition, not at every validation)."""
     key = (int(size or eval_data.size), int(batch_size), int(noise_type), max(int(level), 1),
            int(seed))
     cache = getattr(eval_data, "__dict__", {}).setdefault("_condition_datasets", {})
     if key not in cache:
-        cache[key] = make_eval_dataset(eval_data, key[0], key[1], noise_type=key[2],
-                                       level=key[3], seed=key[4])
+        ds = make_eval_dataset(eval_data, key[0], key[1], noise_type=key[2], level=key[3],
+                               seed=key[4])
+        if 2 * len(eval_data) * key[0] * key[0] * 3 * 4 <= CACHE_BYTES:
+            ds = ds.cache()
+        cache[key] = ds
     return cache[key]
 
 
