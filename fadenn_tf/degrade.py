@@ -167,7 +167,7 @@ def _init_worker():
 def degrade_still(job):
     """Degrade one annotated still (runs in a worker). job: dict with sample, rel, rel_out,
     out, conds [((type, level), name)], seed, full_image, reference_size, ext, quality.
-    Returns (rel, problem or None, crop info dict or None, files written)."""
+    Returns (rel, problem or None, crop info dict or None, files written, worker pid)."""
     import numpy as np
     from fadenn_tf.data.crop import landmark_box
     from fadenn_tf.data.datasets import read_sample_image
@@ -180,22 +180,23 @@ def degrade_still(job):
     try:
         img = read_sample_image(s)
     except DataError as exc:
-        return rel, exc.problem, None, 0
+        return rel, exc.problem, None, 0, os.getpid()
     n = 0
     if job["full_image"]:
         for ((t, lv), name), sd in zip(conds, seeds):   # one at a time: full images are big
             _write_atomic(out / name / rel_out, _encode(degrade_image(img, t, lv, sd),
                                                         rel_out.suffix, job["quality"]))
             n += 1
-        return rel, None, None, n
+        return rel, None, None, n, os.getpid()
     lm = None if s.landmarks is None else np.asarray(s.landmarks, np.float64)
     if lm is None or lm.ndim != 2 or lm.shape[1] != 2 or not np.isfinite(lm).all():
-        return rel, "no usable landmarks for the face box (crop mode needs them)", None, 0
+        return (rel, "no usable landmarks for the face box (crop mode needs them)", None, 0,
+                os.getpid())
     try:
         crop, tr = reference_crop(img, s.box if s.box is not None else landmark_box(lm),
                                   job["reference_size"])
     except ValueError as exc:
-        return rel, str(exc), None, 0
+        return rel, str(exc), None, 0, os.getpid()
     pts = format_pts(tr.apply(lm))
     names = ["clean"] + [name for _, name in conds]
     images = [crop] + degrade_conditions(crop, [c for c, _ in conds], seeds)
@@ -205,7 +206,7 @@ def degrade_still(job):
         n += 2
     info = {"crop": rel_out.as_posix(), "source": rel,
             "region": [float(v) for v in tr.region], "size": int(job["reference_size"])}
-    return rel, None, info, n
+    return rel, None, info, n, os.getpid()
 
 
 class _Reporter:
@@ -218,11 +219,13 @@ class _Reporter:
         self.bar = bar(total=total, desc="degrading", enabled=enabled, unit=unit)
         self.lines = enabled and self.bar.disable
         self.done, self.t0 = 0, time.perf_counter()
-        self.warm = None      # (images done, time) once the workers are up (see steady_ms)
+        self.warm, self.pids = None, set()   # warm: (images done, time) once every worker
+                                             # has finished an image (see steady_ms)
 
-    def update(self, note=""):
+    def update(self, note="", pid=None):
         self.done += 1
-        if self.warm is None and self.done >= self.warm_after:
+        self.pids.add(pid)
+        if self.warm is None and len(self.pids) >= self.warm_after:
             self.warm = (self.done, time.perf_counter())
         self.bar.update(1)
         if note:
@@ -233,11 +236,11 @@ class _Reporter:
                   f"{1000 * dt / max(self.done * self.k, 1):.1f} ms wall per image-condition",
                   file=sys.stderr, flush=True)
 
-    warm_after = 2
+    warm_after = 1            # number of workers
 
     def steady_ms(self):
-        """Wall ms per image-condition after the first `warm_after` images (worker start-up
-        and tracing excluded), or None when too few images."""
+        """Wall ms per image-condition after every worker has finished its first image
+        (start-up and tracing excluded), or None when too few images."""
         if self.warm is None or self.done <= self.warm[0]:
             return None
         dt = time.perf_counter() - self.warm[1]
@@ -253,7 +256,7 @@ def _run_jobs(jobs, workers, reporter):
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             r = degrade_still(job)
-            reporter.update(r[0])
+            reporter.update(r[0], r[4])
             yield r
         return
     import multiprocessing
@@ -263,7 +266,7 @@ def _run_jobs(jobs, workers, reporter):
         futures = [pool.submit(degrade_still, job) for job in jobs]
         for f in as_completed(futures):
             r = f.result()
-            reporter.update(r[0])
+            reporter.update(r[0], r[4])
             yield r
 
 
@@ -327,14 +330,14 @@ def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
     t0 = time.perf_counter()
     rep = _Reporter(len(items), len(conds), progress, log_every,
                     unit="video" if videos else "img")
-    rep.warm_after = workers
+    rep.warm_after = min(workers, max(len(jobs), 1))
     try:
         for s, rel, rel_out in videos:
             _degrade_video(s.image_path, {n: out / n / rel_out for _, n in conds}, conds,
                            seed, rel.as_posix(), None)
             rep.update(rel.as_posix())
             n_written += 1
-        for rel, problem, info, n in _run_jobs(jobs, workers, rep):
+        for rel, problem, info, n, _ in _run_jobs(jobs, workers, rep):
             if problem is not None:
                 skipped.append((str(root / rel), problem))
                 continue
