@@ -97,6 +97,17 @@ class DataConfig:
         _check(0 <= self.clean_prob <= 1, where, "data.clean_prob", "must be in [0, 1]")
 
 
+@dataclass
+class NoiseConfig:
+    """Noise protocol (fadenn_tf.noise): conditions are applied to the 2x-box face crop
+    resampled to reference_size x reference_size pixels, then resized to each model's input."""
+    reference_size: int = 224             # pixels; the paper's IID input
+
+    def validate(self, where):
+        _check(32 <= self.reference_size <= 1024, where, "noise.reference_size",
+               f"{self.reference_size} is not in [32, 1024] pixels (blur-3 needs > 15)")
+
+
 STAGES = ("fll", "dae", "experts", "stc", "mtc", "joint")
 
 
@@ -159,11 +170,13 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
 
     def validate(self, where="<config>"):
         self.model.validate(where)
         self.data.validate(where)
         self.train.validate(where)
+        self.noise.validate(where)
         return self
 
     def to_dict(self):

@@ -8,9 +8,10 @@ Inputs: models as --model [LABEL=]PATH (a training workdir, a .keras file or an 
 SavedModel); a dataset (--data; default the built-in synthetic faces, 300-W layout) and split (default:
 300-W full test set / 300-VW test videos / the held-out part of a folder; "val" = exactly
 the validation split training picked with --config); noise conditions (default all 13,
-synthesised on the crops with --seed, or read from a `fadenn_tf.degrade` output with
---noisy-from). Face boxes (--box-source): the tight ground-truth landmark box (paper) or the
-Haar detector. Progress: a bar on a terminal, lines in a log; --no-progress for neither.
+synthesised with --seed on the reference crops of the fadenn_tf.noise protocol, or read from
+a `fadenn_tf.degrade` output with --noisy-from). Face boxes (--box-source): the tight
+ground-truth landmark box (paper) or the Haar detector. Progress: a bar on a terminal, lines
+in a log; --no-progress for neither.
 Outputs in --out: results.json (every figure with data set, split, noise type and level,
 normaliser, threshold, model; IID diagnostics; timing), errors.csv (per image, model and
 condition, NME under all three normalisers), results.md (the paper-style table),
@@ -21,6 +22,7 @@ import os
 import shlex
 import sys
 import time
+from pathlib import Path
 
 
 def build_parser():
@@ -62,7 +64,9 @@ def build_parser():
     p.add_argument("--frame-step", type=int, default=1,
                    help="300-VW: every k-th annotated frame of each video")
     p.add_argument("--crop-size", type=int, default=0,
-                   help="evaluation crop side (default: the largest model input)")
+                   help="reference crop side where noise is applied; each model gets it "
+                        "resized to its input (default: the config's noise.reference_size, "
+                        "224; with a degrade --crop folder its reference side)")
     p.add_argument("--grid-images", type=int, default=4,
                    help="images (columns) in the landmark figure")
     p.add_argument("--out", default="results/evaluate", help="output folder")
@@ -109,10 +113,18 @@ def _run(args, argv):
         raise ValueError("nothing to evaluate: give --model LABEL=PATH (and/or --dlib)")
     conditions = E.parse_conditions(args.conditions)
     progress = not args.no_progress
-    data = args.data
-    if args.noisy_from and data is None:
+    data, reference = args.data, args.crop_size or None
+    if args.noisy_from:
         from fadenn_tf.evaluation.engine import read_degrade_manifest
-        data = read_degrade_manifest(args.noisy_from).get("source")
+        manifest = read_degrade_manifest(args.noisy_from)
+        crops = manifest.get("mode") == "crop"    # degrade --crop: its clean crops are the data
+        if data is None:
+            data = str(Path(args.noisy_from) / "clean") if crops else manifest.get("source")
+        if crops and reference is None:
+            reference = manifest.get("reference_size")
+    if reference is None:
+        from fadenn_tf.config import load_config
+        reference = load_config(args.config).noise.reference_size
     entries = [E.model_entry(load_any(path, label)) for label, path in specs]
     if args.dlib:
         from fadenn_tf.evaluation.dlib_peer import DlibUnavailable, load_dlib_peer
@@ -138,7 +150,7 @@ def _run(args, argv):
               f"{len(eval_set.missed)} of {len(eval_set.samples) + len(eval_set.missed)} "
               "images; they count as failures (NME = inf)", file=sys.stderr)
     t0 = time.perf_counter()
-    ev = E.evaluate(entries, eval_set, conditions, crop_size=args.crop_size or None,
+    ev = E.evaluate(entries, eval_set, conditions, crop_size=reference,
                     noisy_from=args.noisy_from, batch_size=args.batch_size, seed=args.seed,
                     normalizer=args.normalizer, threshold=args.threshold,
                     grid_images=args.grid_images, progress=progress)

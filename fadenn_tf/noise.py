@@ -1,7 +1,24 @@
-"""The image degradations of the paper (section IV-A): 4 noise types x 3 levels, plus clean.
+"""The image degradations of the paper (section IV-A): 4 noise types x 3 levels, plus clean,
+and the one protocol that says WHERE they are applied.
 
 This is the ONE noise implementation of the project: training pipelines (inside `tf.data`,
-on batches), noisy test-set making (`fadenn_tf.degrade`) and evaluation all call it.
+on batches), training-time validation, `evaluate`, the dlib peer and noisy test-set making
+(`fadenn_tf.degrade`) all call it.
+
+Protocol (the same for every model, whatever its input size)
+------------------------------------------------------------
+1. Crop: the face box (the tight 68-point landmark box, or a detector box) is grown to 2x its
+   width and height, clipped to the image and resampled to a square of REFERENCE side R
+   (`reference_crop`; config key `noise.reference_size`, default 224 = the paper's IID input).
+   This is `fadenn_tf.data.crop.CropTransform`, area-filtered when shrinking.
+2. Degrade: the condition is applied to the R x R crop (`apply_noise`).
+3. Resize: the (noisy) crop is resized to the model's input side s (`to_model_size`:
+   bilinear, antialiased when shrinking; identity when s == R). Points map between the two
+   with `rescale_points`.
+`noisy_model_input` does steps 2 and 3: it is the one function that owns the protocol on
+batches. A "blur-2" image is therefore the same pixels at R for a 64-px model, a 224-px model
+and dlib (which is fed the R crop itself), and the same condition for the same image, seed
+and condition gives the same noisy reference crop in every tool.
 
 Classes (the noise classifier's labels) and levels 1..3:
 
@@ -31,6 +48,8 @@ import math
 
 import numpy as np
 import tensorflow as tf
+
+from fadenn_tf.data.crop import CropTransform, crop_image
 
 NOISE_NAMES = ("clean", "downsample", "blur", "gaussian_noise", "color_scale")
 NUM_TYPES = len(NOISE_NAMES)
@@ -290,3 +309,86 @@ def degrade_image(image_uint8, noise_type, level, seed):
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[-1] != 3:
         raise ValueError(f"expected a uint8 RGB image [H, W, 3], got {arr.dtype} {arr.shape}")
     return degrade_images(arr[None], [int(noise_type)], [int(level)], seed)[0]
+
+
+# ----------------------------------------------------------------------------- protocol
+
+REFERENCE_SIZE = 224            # default side R of the reference crop (config noise.reference_size)
+CROP_SCALE = 2.0                # the crop region is this many times the face box
+MODEL_RESIZE = "bilinear"       # reference -> model side: tf.image.resize, antialias=True
+
+
+def reference_crop(image, box, size=REFERENCE_SIZE):
+    """Protocol step 1: (crop, transform) of one image.
+
+    image: uint8 [H, W, 3]; box: face box (x0, y0, x1, y1) in pixel-edge coordinates (see
+    fadenn_tf.data.crop). Returns the [size, size, 3] uint8 crop of the 2x box clipped to the
+    image (area-filtered when shrinking) and its CropTransform (image -> crop points).
+    Raises ValueError when the box lies outside the image.
+    """
+    t = CropTransform.from_box(box, np.shape(image)[:2], int(size), scale=CROP_SCALE)
+    return crop_image(image, t), t
+
+
+def to_model_size(images, size):
+    """Protocol step 3: [B, R, R, C] float images -> [B, size, size, C] float32 (bilinear,
+    antialiased when shrinking, half-pixel centres). Returns the input as float32 when R is
+    already `size`."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    if images.shape[1] == int(size) and images.shape[2] == int(size):
+        return images
+    return tf.image.resize(images, [int(size), int(size)], method=MODEL_RESIZE,
+                           antialias=True)
+
+
+def rescale_points(points, from_size, to_size):
+    """Pixel-centre points (..., 2) of a from_size crop -> the same points in the to_size
+    resize of that crop: u' = (u + 0.5) * to / from - 0.5 (NumPy or tf, float)."""
+    f = float(to_size) / float(from_size)
+    return (points + 0.5) * f - 0.5
+
+
+def noisy_model_input(reference, noise_type, level, seed, size):
+    """Protocol steps 2 and 3 on a batch (graph- and tf.data-safe).
+
+    reference: float32 [B, R, R, 3] clean reference crops in [0, 1]; noise_type, level, seed:
+    as `apply_noise`; size: the model's input side s.
+    Returns (noisy [B, s, s, 3], clean [B, s, s, 3], noisy_reference [B, R, R, 3]), float32
+    in [0, 1]; noisy and clean went through the same resize.
+    """
+    noisy_ref = apply_noise(reference, noise_type, level, seed)
+    noisy = tf.clip_by_value(to_model_size(noisy_ref, size), 0.0, 1.0)
+    clean = tf.clip_by_value(to_model_size(reference, size), 0.0, 1.0)
+    return noisy, clean, noisy_ref
+
+
+_conditions_fn = None
+
+
+def degrade_conditions(image_uint8, conditions, seeds):
+    """One uint8 RGB image [H, W, 3] under several conditions in one batch -> list of uint8
+    [H, W, 3], equal to [degrade_image(image, t, lv, s) for (t, lv), s in zip(conditions,
+    seeds)]. Meant for small images (reference crops): memory is 12 float copies."""
+    global _conditions_fn
+    arr = np.asarray(image_uint8)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[-1] != 3:
+        raise ValueError(f"expected a uint8 RGB image [H, W, 3], got {arr.dtype} {arr.shape}")
+    if len(conditions) != len(seeds):
+        raise ValueError(f"{len(conditions)} conditions but {len(seeds)} seeds")
+    if not conditions:
+        return []
+    if _conditions_fn is None:
+        def fn(image, t, lv, raw_seeds):          # raw_seeds [n, 2]: _seed_tensor of each
+            x = tf.broadcast_to(image[None], tf.concat([tf.shape(t), tf.shape(image)], axis=0))
+            per_sample = tf.map_fn(lambda sd: sample_seeds(sd, 1)[0], raw_seeds)
+            return apply_noise(x, t, lv, per_sample)
+        _conditions_fn = tf.function(fn, input_signature=[
+            tf.TensorSpec([None, None, 3], tf.float32), tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 2], tf.int64)])
+    raw = np.array([[int(s) & 0x7FFFFFFFFFFFFFFF, int(s) >> 63] for s in seeds], np.int64)
+    t = np.array([c[0] for c in conditions], np.int32)
+    lv = np.array([c[1] for c in conditions], np.int32)
+    x = tf.constant(arr, dtype=tf.float32) / 255.0     # as degrade_images: same bytes
+    y = _conditions_fn(x, t, lv, raw).numpy()
+    out = np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
+    return list(out)

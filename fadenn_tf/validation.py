@@ -3,6 +3,11 @@
 The one evaluation engine behind training-time validation and `fadenn_tf.evaluate`:
 predictions are made on crops, mapped back to IMAGE pixel coordinates through the crop's
 inverse transform, and scored against the original annotations with `fadenn_tf.metrics`.
+
+Noise protocol (`fadenn_tf.noise`): `eval_data` holds the clean crops at the REFERENCE side R
+(load_eval_data(samples, R)); each condition is applied there and the crops are then resized
+to the model's side `size` (default R), so models of any input size are validated on the
+same noisy reference pixels.
 """
 import numpy as np
 import tensorflow as tf
@@ -13,29 +18,42 @@ from fadenn_tf.data.pipeline import make_eval_dataset
 from fadenn_tf.noise import condition_name, noise_conditions
 
 
-def _condition_dataset(eval_data, batch_size, noise_type, level, seed):
-    """make_eval_dataset for one condition, built once per EvalData and reused: building it
-    traces its map function (about half a second), and training evaluates the same
-    conditions on the same crops again and again. The stream is a pure function of
-    (data, condition, seed), so a reused dataset yields the same batches."""
-    key = (int(eval_data.size), int(batch_size), int(noise_type), max(int(level), 1), int(seed))
+CACHE_BYTES = 64 * 2 ** 20     # per condition dataset (64-px crops of ~1300 images)
+
+
+def _condition_dataset(eval_data, batch_size, noise_type, level, seed, size=None):
+    """make_eval_dataset for one condition and model side `size` (default eval_data.size),
+    built once per EvalData and reused: building it traces its map function (about half a
+    second), and training evaluates the same conditions on the same crops again and again.
+    The stream is a pure function of (data, condition, seed, size), so a reused dataset
+    yields the same batches; when its float32 image + clean crops take at most
+    CACHE_BYTES it is also kept in memory after the first pass (noise at the reference side
+    is then computed once per condition, not at every validation)."""
+    key = (int(size or eval_data.size), int(batch_size), int(noise_type), max(int(level), 1),
+           int(seed))
     cache = getattr(eval_data, "__dict__", {}).setdefault("_condition_datasets", {})
     if key not in cache:
-        cache[key] = make_eval_dataset(eval_data, key[0], key[1], noise_type=key[2],
-                                       level=key[3], seed=key[4])
+        ds = make_eval_dataset(eval_data, key[0], key[1], noise_type=key[2], level=key[3],
+                               seed=key[4])
+        if 2 * len(eval_data) * key[0] * key[0] * 3 * 4 <= CACHE_BYTES:
+            ds = ds.cache()
+        cache[key] = ds
     return cache[key]
 
 
 def predict_crops(predict_fn, eval_data, batch_size=32, noise_type=0, level=0, seed=0,
-                  keep=()):
+                  keep=(), size=None):
     """Run predict_fn over every crop of `eval_data` under one noise condition.
 
+    eval_data: EvalData of reference crops; size: the model's side S (default
+    eval_data.size): the condition is applied at the reference side, then resized to S.
     predict_fn: [B,S,S,3] float32 in [-1,1] -> dict with "landmarks" [B,68,2] in crop pixels
     (and optionally "noise_probs", "denoised"). Returns a dict of NumPy arrays:
     "landmarks" (N,68,2) in IMAGE pixels, "crop_landmarks" (N,68,2) and any key in `keep`
     stacked over the data set, plus "noisy"/"clean" crops if asked for in `keep`.
     """
-    ds = _condition_dataset(eval_data, batch_size, noise_type, level, seed)
+    size = int(size or eval_data.size)
+    ds = _condition_dataset(eval_data, batch_size, noise_type, level, seed, size)
     out = {"crop_landmarks": []}
     for k in keep:
         out[k] = []
@@ -48,7 +66,7 @@ def predict_crops(predict_fn, eval_data, batch_size=32, noise_type=0, level=0, s
             else:
                 out[k].append(np.asarray(res[k]))
     out = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in out.items()}
-    out["landmarks"] = np.stack([CropTransform(eval_data.regions[i], eval_data.size).invert(p)
+    out["landmarks"] = np.stack([CropTransform(eval_data.regions[i], size).invert(p)
                                  for i, p in enumerate(out["crop_landmarks"])])
     return out
 
@@ -60,10 +78,11 @@ def ground_truth(eval_data):
 
 def evaluate_landmarks(predict_fn, eval_data, conditions=None, batch_size=32, seed=0,
                        normalizer=metrics.DEFAULT_NORMALIZER,
-                       threshold=metrics.DEFAULT_THRESHOLD):
+                       threshold=metrics.DEFAULT_THRESHOLD, size=None):
     """Per-condition landmark figures.
 
     conditions: list of (type, level); default all 13 (clean + 4 types x 3 levels).
+    size: the model's input side (default eval_data.size; see predict_crops).
     Returns {"per_condition": {name: summary}, "errors": {name: (N,) NME array},
     "clean": summary, "noisy": summary pooled over every noisy condition given}.
     """
@@ -72,7 +91,8 @@ def evaluate_landmarks(predict_fn, eval_data, conditions=None, batch_size=32, se
     per, errs = {}, {}
     for t, lv in conditions:
         name = condition_name(t, lv)
-        pred = predict_crops(predict_fn, eval_data, batch_size, t, lv, seed)["landmarks"]
+        pred = predict_crops(predict_fn, eval_data, batch_size, t, lv, seed,
+                             size=size)["landmarks"]
         errs[name] = metrics.nme(pred, gt, normalizer)
         per[name] = metrics.summarize(errs[name], threshold, normalizer)
     result = {"per_condition": per, "errors": errs}
@@ -109,14 +129,16 @@ def ssim(a, b):
     return tf.image.ssim(a, b, max_val=2.0).numpy().astype(np.float64)
 
 
-def evaluate_denoiser(denoise_fn, eval_data, conditions=None, batch_size=32, seed=0):
-    """PSNR (dB) and SSIM (against the clean crop) of the noisy input and of denoise_fn's
-    output per condition. denoise_fn: [B,S,S,3] in [-1,1] -> same. Returns {name:
+def evaluate_denoiser(denoise_fn, eval_data, conditions=None, batch_size=32, seed=0,
+                      size=None):
+    """PSNR (dB) and SSIM (against the clean crop resized to S) of the noisy input and of
+    denoise_fn's output per condition. denoise_fn: [B,S,S,3] in [-1,1] -> same; size: S
+    (default eval_data.size; see predict_crops). Returns {name:
     {"psnr_input", "psnr_output", "ssim_input", "ssim_output"}} (means over images)."""
     conditions = conditions or noise_conditions()
     res = {}
     for t, lv in conditions:
-        ds = _condition_dataset(eval_data, batch_size, t, lv, seed)
+        ds = _condition_dataset(eval_data, batch_size, t, lv, seed, size)
         pin, pout, sin, sout = [], [], [], []
         for batch in ds:
             den = np.asarray(denoise_fn(batch["image"]))
@@ -131,14 +153,15 @@ def evaluate_denoiser(denoise_fn, eval_data, conditions=None, batch_size=32, see
     return res
 
 
-def evaluate_classifier(logits_fn, eval_data, conditions=None, batch_size=32, seed=0):
+def evaluate_classifier(logits_fn, eval_data, conditions=None, batch_size=32, seed=0,
+                        size=None):
     """Noise-classifier accuracy over the conditions (each image once per condition).
-    logits_fn: [B,S,S,3] -> [B,5]. Returns {"accuracy", "confusion" (5x5 counts, rows =
+    logits_fn: [B,S,S,3] -> [B,5]; size: S (default eval_data.size). Returns {"accuracy", "confusion" (5x5 counts, rows =
     true type), "n"}."""
     conditions = conditions or noise_conditions()
     conf = np.zeros((5, 5), np.int64)
     for t, lv in conditions:
-        ds = _condition_dataset(eval_data, batch_size, t, lv, seed)
+        ds = _condition_dataset(eval_data, batch_size, t, lv, seed, size)
         for batch in ds:
             pred = np.argmax(np.asarray(logits_fn(batch["image"])), axis=-1)
             np.add.at(conf, (np.full_like(pred, t), pred), 1)

@@ -19,7 +19,7 @@ def degraded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("degrade")
     written = make_300w(tmp / "300w", n_per_folder=1, size=(60, 72))
     assert main(["--data", str(tmp / "300w"), "--out", str(tmp / "noisy"), "--seed", "3",
-                 "--no-progress"]) == 0
+                 "--full-image", "--workers", "1", "--no-progress"]) == 0
     return tmp, written
 
 
@@ -63,7 +63,7 @@ def test_refuses_to_overwrite(degraded):
     from fadenn_tf.degrade import main
     tmp, _ = degraded
     assert main(["--data", str(tmp / "300w"), "--out", str(tmp / "noisy"), "--conditions",
-                 "blur-1", "--no-progress"]) == 2
+                 "blur-1", "--full-image", "--no-progress"]) == 2
 
 
 def test_videos(tmp_path):
@@ -104,3 +104,130 @@ def test_evaluate_reads_degraded_sets(degraded, tmp_path):
     assert ra["clean"] == pytest.approx(rb["clean"])
     # an image-dependent model sees different pixels from the two noise sources
     assert ra["gaussian_noise-3"] != pytest.approx(rb["gaussian_noise-3"], rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- crop mode
+
+R = 224
+
+
+def _best(candidates, err):
+    """The candidate with the smallest error, and all errors (for the failure message)."""
+    errs = {c: err(c) for c in candidates}
+    return min(errs, key=errs.get), errs
+
+
+def _downsample_cv2(img, f):
+    """Independent down-sampling by integer factor f: OpenCV area down, bilinear up."""
+    import cv2
+    small = cv2.resize(img, (R // f, R // f), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (R, R), interpolation=cv2.INTER_LINEAR)
+
+
+def _blur_cv2(img, sigma):
+    import cv2
+    k = 2 * int(np.ceil(3 * sigma)) + 1
+    return cv2.GaussianBlur(img, (k, k), sigma, borderType=cv2.BORDER_REFLECT_101)
+
+
+@pytest.fixture(scope="module")
+def cropped(tmp_path_factory):
+    """degrade --crop (the default) on a 300-W folder of 480x640 photos, both workers."""
+    from fadenn_tf.degrade import main
+    tmp = tmp_path_factory.mktemp("crop")
+    written = make_300w(tmp / "300w", n_per_folder=1, size=(480, 640), seed=5)
+    assert main(["--data", str(tmp / "300w"), "--out", str(tmp / "out"), "--seed", "1",
+                 "--no-progress"]) == 0
+    return tmp, written
+
+
+def test_crop_mode_writes_a_dataset_of_reference_crops(cropped):
+    from fadenn_tf.data.crop import landmark_box
+    from fadenn_tf.data.pts import read_pts
+    tmp, written = cropped
+    out = tmp / "out"
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(NOISY + ["clean"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["mode"] == "crop" and manifest["reference_size"] == R
+    assert manifest["n_images"] == 6 and manifest["n_skipped"] == 0
+    crops = json.loads((out / "crops.json").read_text())
+    for folder in ["clean"] + NOISY:
+        for split in ("train", "test"):                     # the indexers read every folder
+            got, report = index_300w(out / folder, split)
+            assert not report.skipped and len(got) == len(index_300w(tmp / "300w", split)[0])
+    for w in [w for ws in written.values() for w in ws]:
+        rel = w.image_path.relative_to(tmp / "300w").with_suffix(".png")
+        pts = read_pts(out / "clean" / rel.with_suffix(".pts"))
+        # the 2x box fits in these photos, so the landmark box is the crop's middle half
+        np.testing.assert_allclose(landmark_box(pts), [R / 4, R / 4, 3 * R / 4, 3 * R / 4],
+                                   atol=1e-6)
+        for folder in NOISY:
+            assert read_image(out / folder / rel).shape == (R, R, 3)
+            assert filecmp.cmp(out / "clean" / rel.with_suffix(".pts"),
+                               out / folder / rel.with_suffix(".pts"), shallow=False)
+        # the clean crop shows the source region (mean colour of the region, +-2 levels)
+        x0, y0, x1, y1 = np.round(crops[rel.as_posix()]["region"]).astype(int)
+        src = read_image(w.image_path)[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
+        clean = read_image(out / "clean" / rel).reshape(-1, 3).mean(axis=0)
+        np.testing.assert_allclose(clean, src, atol=2.0)
+
+
+def test_crop_mode_parameters_recovered_from_pixels(cropped):
+    """Each condition's parameter, recovered from the written pixels by an independent
+    check against the clean crop (OpenCV re-implementations and plain statistics)."""
+    from fadenn_tf.noise import LEVEL_PARAMS
+    tmp, written = cropped
+    out = tmp / "out"
+    for w in (written["afw"][0], written["ibug"][0]):
+        rel = w.image_path.relative_to(tmp / "300w").with_suffix(".png")
+        c = read_image(out / "clean" / rel).astype(np.float32)
+        get = lambda name: read_image(out / name / rel).astype(np.float32)  # noqa: E731
+        for lv in (1, 2, 3):
+            n = get(f"downsample-{lv}")
+            f, errs = _best((2, 4, 8, 16), lambda f: np.abs(_downsample_cv2(c, f) - n).mean())
+            assert f == 2 ** LEVEL_PARAMS[1][lv - 1] and errs[f] < 1.0, errs
+            n = get(f"blur-{lv}")
+            sig, errs = _best(np.arange(0.5, 6.01, 0.25),
+                              lambda s: np.abs(_blur_cv2(c, s) - n).mean())
+            assert sig == pytest.approx(LEVEL_PARAMS[2][lv - 1]) and errs[sig] < 1.0, errs
+            d = (get(f"gaussian_noise-{lv}") - c) / 255.0
+            mid = (c > 70) & (c < 185)                       # away from clipping
+            assert d[mid].var() == pytest.approx(LEVEL_PARAMS[3][lv - 1], rel=0.1)
+            assert abs(d[mid].mean()) < 0.01
+            n = get(f"color_scale-{lv}")
+            scale = float((n * c).sum() / (c * c).sum())
+            assert scale == pytest.approx(LEVEL_PARAMS[4][lv - 1], abs=0.01)
+
+
+def test_crop_mode_jpeg_bad_samples_and_evaluate(tmp_path):
+    """--image-format jpg writes JPEG crops; an unreadable photo is skipped and reported;
+    evaluate reads the crops with --data OUT/clean --noisy-from OUT and refuses the source."""
+    import keras
+    from fadenn_tf.degrade import main
+    from fadenn_tf.evaluate import main as evaluate
+    written = make_300w(tmp_path / "300w", n_per_folder=1, size=(240, 320), seed=2)
+    bad = written["ibug"][0].image_path
+    bad.write_bytes(b"not an image")
+    out = tmp_path / "out"
+    assert main(["--data", str(tmp_path / "300w"), "--out", str(out), "--conditions",
+                 "color_scale-3", "--image-format", "jpg", "--quality", "90", "--workers", "1",
+                 "--no-progress"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["image_encoding"] == "JPEG quality 90" and manifest["n_images"] == 5
+    assert [s["path"] for s in manifest["skipped"]] == [str(bad)]
+    assert not (out / "clean" / "ibug").exists()
+    rel = written["afw"][0].image_path.relative_to(tmp_path / "300w")
+    assert (out / "color_scale-3" / rel.with_suffix(".jpg")).is_file()
+    clean = read_image(out / "clean" / rel.with_suffix(".jpg")).astype(float)
+    dark = read_image(out / "color_scale-3" / rel.with_suffix(".jpg")).astype(float)
+    assert dark.mean() == pytest.approx(0.2 * clean.mean(), rel=0.05)
+    inp = keras.Input((32, 32, 3))
+    dense = keras.layers.Dense(136)
+    keras.Model(inp, dense(keras.layers.GlobalAveragePooling2D()(inp))).save(tmp_path / "m.keras")
+    args = ["--model", f"m={tmp_path / 'm.keras'}", "--conditions", "clean,color_scale-3",
+            "--noisy-from", str(out), "--split", "common", "--no-progress"]
+    assert evaluate(args + ["--data", str(out / "clean"), "--out", str(tmp_path / "e")]) == 0
+    res = json.loads((tmp_path / "e" / "results.json").read_text())
+    assert "degraded reference crops (224 px)" in res["meta"]["noise"]
+    assert res["meta"]["crop_size"] == R
+    assert evaluate(args + ["--data", str(tmp_path / "300w"), "--out", str(tmp_path / "f")]) == 2

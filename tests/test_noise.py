@@ -216,3 +216,118 @@ def test_unknown_spatial_shape_without_gaussian_noise_sample():
     assert without.shape == (2, 40, 50, 3) and with_noise.shape == (2, 40, 50, 3)
     assert float(tf.reduce_max(tf.abs(with_noise[0] - x[0]))) > 0.0
     assert bool(tf.reduce_all(with_noise[1] == x[1]))
+
+
+# ----------------------------------------------------------------------------- protocol
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    """Six annotated 150x190 face photos (a 300-W-style folder) as Samples."""
+    from fadenn_tf.data.datasets import index_folder
+    from tests.fixtures import make_folder
+    root = tmp_path_factory.mktemp("protocol")
+    make_folder(root, n=3, size=(150, 190), ext=".png")
+    samples, report = index_folder(root)
+    assert len(samples) == 6 and not report.skipped
+    return samples
+
+
+def _configs(fll_sizes):
+    from fadenn_tf.config import load_config
+    return [load_config("cpu", {"model": {"fll": {"input_size": s}, "iid": {"input_size": s}},
+                                "noise": {"reference_size": 96}}) for s in fll_sizes]
+
+
+def test_configs_with_other_input_sizes_get_the_same_noisy_reference_crops(faces, tmp_path):
+    """Training-time validation and training batches of two configurations whose models take
+    32 and 64 px get identical noisy 96-px reference crops; each model's input is that crop
+    resized, not noise applied at its own size."""
+    from fadenn_tf import validation
+    from fadenn_tf.data.pipeline import make_eval_dataset, make_train_dataset
+    from fadenn_tf.training.stages import StageContext
+    refs, trains, inputs = {}, {}, {}
+    for cfg in _configs([32, 64]):
+        s = cfg.model.fll.input_size
+        ctx = StageContext(cfg, "M", tmp_path, None, train=faces, val=faces)
+        val = ctx.val_data()
+        assert val.size == 96                                      # loaded at the reference
+        seen = []
+
+        def predict(x, seen=seen):
+            seen.append(np.asarray(x))
+            return {"landmarks": tf.zeros([tf.shape(x)[0], 68, 2])}
+        validation.evaluate_landmarks(predict, val, [(2, 2)], batch_size=4, size=s)
+        inputs[s] = np.concatenate(seen)
+        refs[s] = np.concatenate([b["reference"].numpy() for b in make_eval_dataset(
+            val, s, 4, noise_type=2, level=2, keep_reference=True)])
+        batch = next(iter(make_train_dataset(
+            ctx.train_data(ctx.reference_size), s, 8, seed=3, keep_reference=True,
+            reference_size=ctx.reference_size)))
+        trains[s] = (batch["reference"].numpy(), batch["image"].numpy())
+    np.testing.assert_array_equal(refs[32], refs[64])
+    np.testing.assert_array_equal(trains[32][0], trains[64][0])
+    assert refs[32].shape == (6, 96, 96, 3)
+    for s in (32, 64):
+        assert inputs[s].shape == (6, s, s, 3) and trains[s][1].shape == (8, s, s, 3)
+        want = N.to_model_size(refs[s], s).numpy() * 2 - 1
+        np.testing.assert_allclose(inputs[s], want, atol=1e-5)
+        np.testing.assert_allclose(trains[s][1], N.to_model_size(trains[s][0], s).numpy() * 2
+                                   - 1, atol=1e-5)
+    # blurring at 32 px with the same sigma would be a much stronger blur
+    clean32 = N.to_model_size(np.concatenate([b["reference"].numpy() for b in make_eval_dataset(
+        ctx.val_data(), 32, 4, noise_type=0, keep_reference=True)]), 32)
+    at_model_size = N.apply_noise(clean32, [2] * 6, [2] * 6, SEED).numpy() * 2 - 1
+    assert np.abs(at_model_size - inputs[32]).mean() > 0.02
+
+
+def test_evaluate_and_peer_see_the_same_reference_pixels(faces):
+    """evaluate feeds every model the same noisy reference crop: a size-free model (as the
+    dlib peer) sees the same pixels whichever other models are evaluated beside it, and a
+    sized model gets exactly that crop resized."""
+    from fadenn_tf.evaluation.engine import EvalSet, ModelEntry, evaluate
+
+    def recorder(size):
+        seen = []
+
+        def predict(images, start):
+            seen.append(np.asarray(images))
+            return {"landmarks": np.zeros((len(images), 68, 2))}
+        return ModelEntry(f"rec{size}", "-", "test", size, predict), seen
+
+    eval_set = EvalSet(faces, "fixture", faces[0].image_path, "folder", "all")
+    peers = []
+    for size in (32, 64):
+        peer, seen_peer = recorder(None)
+        model, seen_model = recorder(size)
+        evaluate([peer, model], eval_set, [(3, 3)], crop_size=96, batch_size=4,
+                 grid_images=0)
+        peers.append(np.concatenate(seen_peer))
+        got = np.concatenate(seen_model)
+        np.testing.assert_allclose(got, N.to_model_size(peers[-1], size).numpy(), atol=1e-5)
+    assert peers[0].shape == (6, 96, 96, 3)
+    np.testing.assert_array_equal(peers[0], peers[1])
+
+
+def test_reference_crop_and_points():
+    """reference_crop is the 2x landmark box resampled to R; rescale_points maps crop points
+    between sides exactly like resizing the crop."""
+    img = np.zeros((300, 400, 3), np.uint8)
+    box = (150.0, 100.0, 250.0, 200.0)                 # 100 x 100, the 2x region fits
+    crop, t = N.reference_crop(img, box, 64)
+    assert crop.shape == (64, 64, 3)
+    np.testing.assert_allclose(t.region, [100, 50, 300, 250])
+    np.testing.assert_allclose(t.apply([[149.5, 99.5]]), [[15.5, 15.5]])   # box corner
+    np.testing.assert_allclose(N.rescale_points(np.array([15.5, 47.5]), 64, 32),
+                               [7.5, 23.5])
+    with pytest.raises(ValueError, match="outside"):
+        N.reference_crop(img, (500, 500, 600, 600))
+
+
+def test_noise_config_validated():
+    from fadenn_tf.config import load_config
+    from fadenn_tf.errors import ConfigError
+    assert load_config("cpu").noise.reference_size == N.REFERENCE_SIZE == 224
+    with pytest.raises(ConfigError, match="noise.reference_size"):
+        load_config("cpu", {"noise": {"reference_size": 8}})
+    with pytest.raises(ConfigError, match="noise.rez"):
+        load_config("cpu", {"noise": {"rez": 8}})

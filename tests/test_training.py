@@ -37,6 +37,7 @@ TINY = {
                          "box_jitter": True}},
     "train": {"batch_size": 8, "learning_rate": 0.01, "eval_every": 15, "checkpoint_every": 10,
               "keep_checkpoints": 2, "log_every": 1, "seed": 0},
+    "noise": {"reference_size": 48},   # noise at a 48-px reference, resized to the 32-px models
 }
 STEPS = 30          # in-process stage runs: evaluations at 15 and 30, checkpoints 10, 20, 30
 

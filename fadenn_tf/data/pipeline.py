@@ -15,9 +15,15 @@ a per-epoch stateless permutation (seeded by (seed, epoch)) and all its random n
 stateless seeds derived from (seed, step). `start_step=N` therefore resumes the stream at
 batch N for free (tf.data.Dataset.range(N, ...)), with no replay.
 
+Noise follows the protocol of `fadenn_tf.noise`: a noisy stream crops (and augments) at the
+reference side R, applies the condition there and resizes to the network side S
+(`noise.noisy_model_input`), so its TrainData must be loaded for R; a clean stream (FLL
+stage) crops straight to S.
+
 Batches are dicts (train): image [B,S,S,3] float32 in [-1, 1] (noisy), clean (same crop
 without noise, [-1, 1]), landmarks [B,68,2] float32 crop pixel coords, noise_type [B] int32,
-noise_level [B] int32 (0 for clean), index [B] int32 (row of the loaded data).
+noise_level [B] int32 (0 for clean), index [B] int32 (row of the loaded data); with
+expert_noise: expert_images [B,4,S,S,3] in [-1, 1] (type k+1, random level, at index k).
 """
 import time
 import warnings
@@ -27,9 +33,9 @@ import numpy as np
 import tensorflow as tf
 
 from fadenn_tf.config import AugmentConfig
-from fadenn_tf.data.augment import augment_batch
+from fadenn_tf.data.augment import _seeds, flip_points, occlude, rotate_points
 from fadenn_tf.data.crop import (
-    CropTransform, crop_and_resize_tf, crop_image, crop_regions_tf, jitter_boxes_tf,
+    CropTransform, crop_image, crop_regions_tf, jitter_boxes_tf,
     landmark_box, transform_points_tf)
 from fadenn_tf.errors import DataError
 from fadenn_tf.utils.progress import progress as _progress
@@ -220,21 +226,73 @@ def _noise_module():
     return noise
 
 
+def _crop_augmented(images, idx, regions, points, size, seed, augment):
+    """Crop, rotation and flip of a training batch in ONE bilinear resample.
+
+    images: [N, P+2, P+2, 3] padded pre-crops; idx [B] rows; regions [B, 4] pre-crop edge
+    coordinates; points [B, 68, 2] pre-crop points. Draws the angles and flips of
+    `augment_batch` from the same `seed` and maps points with its functions; the image is
+    sampled once from the pre-crop through crop o rotation o flip (ImageProjectiveTransformV3,
+    REFLECT outside the pre-crop), so corners uncovered by the rotation show real image
+    content. Returns (crops [B, size, size, 3] float32 in [0, 255], points, occlusion seed).
+    """
+    b = tf.shape(idx)[0]
+    s_rot, s_flip, s_occ = _seeds(seed, 3)
+    pts = transform_points_tf(points, regions, size)
+    angles = tf.zeros([b])
+    if augment.rotation_deg > 0:
+        limit = np.radians(augment.rotation_deg)
+        angles = tf.random.stateless_uniform([b], s_rot, -limit, limit)
+    pts = rotate_points(pts, angles, size)
+    fs = tf.ones([b])                                       # u_pre-flip = fs * u + ft
+    if augment.flip:
+        do_flip = tf.random.stateless_uniform([b], s_flip) < 0.5
+        pts = tf.where(do_flip[:, None, None], flip_points(pts, size), pts)
+        fs = tf.where(do_flip, -1.0, 1.0)
+    ft = (1.0 - fs) * 0.5 * (size - 1.0)
+    c = (size - 1.0) / 2.0
+    cos, sin = tf.cos(angles), tf.sin(angles)
+    rx0, ry0, rx1, ry1 = tf.unstack(regions, axis=-1)
+    sx, sy = (rx1 - rx0) / size, (ry1 - ry0) / size          # pre-crop px per crop px
+    ox = 0.5 * sx + rx0 + 0.5                                 # crop index -> padded index
+    oy = 0.5 * sy + ry0 + 0.5
+    r0, r1 = c - cos * c - sin * c, c + sin * c - cos * c     # rotation about the centre
+    zero = tf.zeros_like(angles)
+    transforms = tf.stack([sx * cos * fs, sx * sin, sx * (cos * ft + r0) + ox,
+                           -sy * sin * fs, sy * cos, sy * (r1 - sin * ft) + oy,
+                           zero, zero], axis=-1)
+    crops = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.cast(tf.gather(images, idx), tf.float32), transforms=transforms,
+        output_shape=[size, size], fill_value=0.0, interpolation="BILINEAR",
+        fill_mode="REFLECT")
+    return crops, pts, s_occ
+
+
 def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, seed=0,
                        occlusion=True, noise=True, repeat=True, start_step=0,
-                       shard_index=0, num_shards=1, num_parallel_calls=tf.data.AUTOTUNE):
+                       shard_index=0, num_shards=1, num_parallel_calls=tf.data.AUTOTUNE,
+                       reference_size=None, expert_noise=False, keep_reference=False):
     """Training batches (dicts, see module docstring) from TrainData or a list of Samples.
 
     Per sample: landmark box jittered (augment.box_jitter) -> 2x region clipped -> bilinear
-    crop to `size` -> rotation / flip / occlusion (if `occlusion`) -> [0, 1]; per batch:
-    noise labels from noise.sample_noise_labels(B, seed, clean_prob) and
-    noise.apply_noise (if `noise`). Batch `step` depends only on (seed, step, shard), so
-    `start_step=N` continues an interrupted stream exactly. `shard_index`/`num_shards` give
-    each worker its own disjoint part of the global stream. repeat=False: one epoch of whole
-    batches (steps_per_epoch), starting at start_step.
+    crop to the working side W -> rotation / flip / occlusion (if `occlusion`) -> [0, 1];
+    per batch: noise labels from noise.sample_noise_labels(B, seed, clean_prob) and
+    noise.noisy_model_input (if `noise`: condition at W, then resized to `size`).
+    W = reference_size (default noise.REFERENCE_SIZE) when the stream is noisy (`noise` or
+    `expert_noise`), else `size`; TrainData should be loaded for W (load_train_data(.., W)).
+    expert_noise: also yield expert_images (each noise type 1..4 at a random level, for the
+    experts stage). keep_reference: also yield reference [B,W,W,3] (noisy crop at W, [0, 1]).
+    Batch `step` depends only on (seed, step, shard), so `start_step=N` continues an
+    interrupted stream exactly. `shard_index`/`num_shards` give each worker its own disjoint
+    part of the global stream. repeat=False: one epoch of whole batches (steps_per_epoch),
+    starting at start_step.
     """
     augment = augment if augment is not None else AugmentConfig()
-    data = _as_loaded(data, load_train_data, size, "make_train_dataset")
+    noise_mod = _noise_module() if (noise or expert_noise) else None
+    work = int(size)
+    if noise_mod is not None:
+        work = int(reference_size or noise_mod.REFERENCE_SIZE)
+    data = _as_loaded(data, load_train_data, work, "make_train_dataset")
     n = len(data)
     b = int(batch_size)
     p = data.precrop_size
@@ -242,7 +300,6 @@ def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, 
     images = tf.constant(data.images)
     landmarks = tf.constant(data.landmarks)
     boxes = tf.constant(data.boxes)
-    noise_mod = _noise_module() if noise else None
     seed = int(seed)
 
     def make_batch(step):
@@ -262,21 +319,38 @@ def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, 
         if augment.box_jitter:
             bx = jitter_boxes_tf(bx, keys[0])
         regions = crop_regions_tf(bx, [p, p], scale=2.0)
-        crops = crop_and_resize_tf(images, regions, size, box_indices=idx, prepadded=True)
-        pts = transform_points_tf(tf.gather(landmarks, idx), regions, size)
-        crops, pts = augment_batch(crops, pts, keys[1], augment, occlusion=occlusion)
+        crops, pts, s_occ = _crop_augmented(images, idx, regions, tf.gather(landmarks, idx),
+                                            work, keys[1], augment)
+        if occlusion and augment.occlusion_prob > 0:
+            crops = occlude(crops, s_occ, augment.occlusion_prob, 255.0)
         clean = tf.clip_by_value(crops / 255.0, 0.0, 1.0)
-        if noise_mod is not None:
+        out = {}
+        ntype = level = tf.zeros([b], tf.int32)
+        if work != size:
+            pts = noise_mod.rescale_points(pts, work, size)
+        if noise:
             ntype, level = noise_mod.sample_noise_labels(b, keys[2], clean_prob)
             ntype = tf.cast(ntype, tf.int32)
             level = tf.where(ntype == 0, 0, tf.cast(level, tf.int32))   # no level when clean
-            noisy = noise_mod.apply_noise(clean, ntype, level, keys[3])
+            noisy, clean_s, noisy_ref = noise_mod.noisy_model_input(clean, ntype, level,
+                                                                    keys[3], size)
         else:
-            ntype = level = tf.zeros([b], tf.int32)
-            noisy = clean
-        return {"image": noisy * 2.0 - 1.0, "clean": clean * 2.0 - 1.0,
-                "landmarks": pts, "noise_type": ntype, "noise_level": level,
-                "index": idx}
+            noisy_ref = clean
+            noisy = clean_s = clean if work == size else noise_mod.to_model_size(clean, size)
+        if expert_noise:
+            levels = tf.random.stateless_uniform([b, 4], keys[4], minval=1, maxval=4,
+                                                 dtype=tf.int32)
+            kinds = tf.tile(tf.range(1, 5, dtype=tf.int32)[None], [b, 1])
+            rep = tf.repeat(clean, 4, axis=0)                        # [4B, W, W, 3], k fastest
+            ex, _, _ = noise_mod.noisy_model_input(rep, tf.reshape(kinds, [-1]),
+                                                   tf.reshape(levels, [-1]), keys[5], size)
+            out["expert_images"] = tf.reshape(ex, [b, 4, size, size, 3]) * 2.0 - 1.0
+        if keep_reference:
+            out["reference"] = noisy_ref
+        out.update({"image": noisy * 2.0 - 1.0, "clean": clean_s * 2.0 - 1.0,
+                    "landmarks": pts, "noise_type": ntype, "noise_level": level,
+                    "index": idx})
+        return out
 
     stop = _INT64_MAX if repeat else steps_per_epoch(n, b, num_shards)
     ds = tf.data.Dataset.range(int(start_step), stop)
@@ -284,36 +358,44 @@ def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, 
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0):
-    """Evaluation batches from EvalData or a list of Samples, fixed noise condition.
+def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
+                      reference_size=None, keep_reference=False):
+    """Evaluation batches at model side `size` from reference crops, fixed noise condition.
 
-    Keys: image (noisy, [-1, 1]), clean, landmarks (crop coords, NaN if unannotated),
-    region [B, 4] float32 (image edge coords; CropTransform(region, size).invert maps
-    predictions back; EvalData.regions has them in float64), index [B] int32 (position in
-    the sample list), noise_type, noise_level [B] int32. Noise of batch k is seeded by
-    (seed, k), so a condition is reproducible. noise_type 0 = clean (level reported 0).
+    data: EvalData loaded at the reference side R (its .size; load_eval_data(samples, R)), or
+    a list of Samples (loaded at `reference_size`, default noise.REFERENCE_SIZE). The
+    condition is applied to the R crops and the result resized to `size`
+    (noise.noisy_model_input). Keys: image (noisy, [-1, 1]), clean, landmarks (crop coords at
+    `size`, NaN if unannotated), region [B, 4] float32 (image edge coords;
+    CropTransform(region, size).invert maps predictions back; EvalData.regions has them in
+    float64), index [B] int32 (position in the sample list), noise_type, noise_level [B]
+    int32; reference [B, R, R, 3] (noisy crop at R, [0, 1]) if keep_reference. Noise of
+    batch k is seeded by (seed, k), so a condition is reproducible. noise_type 0 = clean
+    (level reported 0).
     """
-    data = _as_loaded(data, load_eval_data, size, "make_eval_dataset")
-    noise_mod = _noise_module() if noise_type != 0 else None
+    from fadenn_tf import noise as noise_mod
+    data = _as_loaded(data, load_eval_data, int(reference_size or noise_mod.REFERENCE_SIZE),
+                      "make_eval_dataset")
+    ref, size = int(data.size), int(size)
     ds = tf.data.Dataset.from_tensor_slices({
         "image": data.images, "landmarks": data.landmarks,
         "region": data.regions.astype(np.float32), "index": data.indices})
     ds = ds.batch(int(batch_size)).enumerate()
 
     def degrade(k, batch):
-        clean = tf.cast(batch["image"], tf.float32) / 255.0
-        nb = tf.shape(clean)[0]
-        if noise_mod is not None:
-            ntype = tf.fill([nb], tf.constant(int(noise_type), tf.int32))
-            lev = tf.fill([nb], tf.constant(int(level), tf.int32))
-            noisy = noise_mod.apply_noise(clean, ntype, lev,
-                                          tf.stack([tf.constant(int(seed), tf.int64), k]))
-        else:
-            ntype = lev = tf.zeros([nb], tf.int32)
-            noisy = clean
+        reference = tf.cast(batch["image"], tf.float32) / 255.0
+        nb = tf.shape(reference)[0]
+        ntype = tf.fill([nb], tf.constant(int(noise_type), tf.int32))
+        lev = tf.fill([nb], tf.constant(int(level) if noise_type else 0, tf.int32))
+        noisy, clean, noisy_ref = noise_mod.noisy_model_input(
+            reference, ntype, lev, tf.stack([tf.constant(int(seed), tf.int64), k]), size)
         out = dict(batch)
         out.update(image=noisy * 2.0 - 1.0, clean=clean * 2.0 - 1.0,
                    noise_type=ntype, noise_level=lev)
+        if ref != size:
+            out["landmarks"] = noise_mod.rescale_points(batch["landmarks"], ref, size)
+        if keep_reference:
+            out["reference"] = noisy_ref
         return out
 
     ds = ds.map(degrade, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -5,7 +5,9 @@ shape_predictor_68_face_landmarks.dat (Debian/Ubuntu: `apt-get install libdlib-d
 in /usr/share/dlib/). `load_dlib_peer` raises DlibUnavailable with the reason otherwise.
 
 Fairness: dlib runs on the same noisy crops as the other models, started from the same face
-box. Its predictor expects the box of dlib's own HOG face detector, not the tight landmark
+box: it has no fixed input size, so the evaluation engine feeds it the reference crop itself
+(side R, noise applied there: the protocol of `fadenn_tf.noise`), the pixels every other
+model gets resized to its input. Its predictor expects the box of dlib's own HOG face detector, not the tight landmark
 box: the mapping between the two is measured from the predictor itself (on a flat image its
 cascade returns its mean shape inside the given rectangle; see `calibrate`). dlib returns
 integer pixel positions, so crops are enlarged (bilinear) to at least UPSCALE_TO px first and

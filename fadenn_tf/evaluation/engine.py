@@ -5,17 +5,18 @@
     ev = evaluate(entries, eval_set, noise_conditions())
     ev.summary("M", "blur-2")["auc"]                              # diagonal NME, AUC@0.08
 
-Protocol (paper section IV): each image is cropped once around its face box (the tight
-ground-truth landmark box, or the Haar detector's box closest to it), 2x the box, clipped,
-resized to the evaluation crop side S (default: the largest model input). Noise is either
-synthesised on that crop on the fly (fadenn_tf.noise through validation.predict_crops, seeded
-per batch, so every model sees the same noisy pixels) or read from a `fadenn_tf.degrade`
-output (noise applied to the full image, as the paper's noisy test sets were made).
-A model with a smaller input gets the S crop bilinearly resized (half-pixel centres, no
-antialias: what FADeNN does in front of its FLL) and its points mapped back with
-u_S = (u_s + 0.5) * S / s - 0.5, so all models see the same noisy pixels at the same scale.
-Predictions go back to IMAGE pixels and are scored against the original annotations with
-fadenn_tf.metrics under all three normalisers.
+Protocol (paper section IV; the noise protocol of `fadenn_tf.noise`): each image is cropped
+once around its face box (the tight ground-truth landmark box, or the Haar detector's box
+closest to it), 2x the box, clipped, resized to the REFERENCE side R (config
+noise.reference_size, default 224, whatever the models' inputs). Noise is either synthesised
+on that R crop on the fly (fadenn_tf.noise through validation.predict_crops, seeded per
+batch) or read from a `fadenn_tf.degrade` output (`degrade --crop`: the same R crops,
+degraded and stored; evaluate them with --data NOISY/clean; or full images degraded by
+`degrade --full-image`). Each model then gets the noisy R crop resized to its input side s
+(noise.to_model_size) and its points mapped back with u_R = (u_s + 0.5) * R / s - 0.5; a
+model of any size (the dlib peer) gets the R crop itself. So every model and the peer see
+the same noisy reference pixels. Predictions go back to IMAGE pixels and are scored against
+the original annotations with fadenn_tf.metrics under all three normalisers.
 """
 import dataclasses
 import time
@@ -30,7 +31,8 @@ from fadenn_tf import metrics
 from fadenn_tf.data.crop import landmark_box
 from fadenn_tf.data.pipeline import EvalData, load_eval_data
 from fadenn_tf.errors import DataError
-from fadenn_tf.noise import NOISE_NAMES, condition_name, noise_conditions, parse_condition
+from fadenn_tf.noise import (NOISE_NAMES, REFERENCE_SIZE, condition_name, noise_conditions,
+                             parse_condition, rescale_points, to_model_size)
 from fadenn_tf.validation import predict_crops, psnr, ssim
 
 
@@ -255,8 +257,8 @@ def noisy_sample_paths(samples, root, noisy_from, condition, manifest):
 # ------------------------------------------------------------------------------ running
 
 class _Tap:
-    """predict_fn for validation.predict_crops around a ModelEntry: resizes the S crop to the
-    model's side, maps points back to S, and records on the way (batches come in row order)
+    """predict_fn for validation.predict_crops around a ModelEntry: resizes the reference
+    crop (side `size`) to the model's side (noise.to_model_size), maps points back, and records on the way (batches come in row order)
     the IID diagnostics and the noisy crops of the grid rows."""
 
     def __init__(self, entry, size, clean_u8, keep_rows, bar, diagnostics=True):
@@ -272,18 +274,17 @@ class _Tap:
         s = self.entry.size or self.size
         x = images
         if s != self.size:
-            x = tf.image.resize(images, [s, s], method="bilinear", antialias=False)
+            x = to_model_size(images, s)
         res = self.entry.predict(x, self.start)
         lm = np.asarray(res["landmarks"], np.float64)
         if s != self.size:
-            lm = (lm + 0.5) * self.size / s - 0.5
+            lm = rescale_points(lm, s, self.size)
         if self.diag and self.entry.classifier and res.get("noise_probs") is not None:
             self.classes.append(np.argmax(np.asarray(res["noise_probs"]), axis=-1))
         if self.diag and self.entry.denoiser and res.get("denoised") is not None:
             clean = self.clean_u8[self.start:self.start + b].astype(np.float32) / 127.5 - 1.0
             if s != self.size:
-                clean = tf.image.resize(clean, [s, s], method="bilinear",
-                                        antialias=False).numpy()
+                clean = to_model_size(clean, s).numpy()
             xin, den = np.asarray(x), np.asarray(res["denoised"], np.float32)
             self.psnr_in.append(psnr(xin, clean))
             self.psnr_out.append(psnr(den, clean))
@@ -354,14 +355,14 @@ def evaluate(entries, eval_set, conditions=None, *, crop_size=None, noisy_from=N
              threshold=metrics.DEFAULT_THRESHOLD, grid_images=4, progress=False):
     """Evaluate every ModelEntry on `eval_set` under every (type, level) condition.
 
-    crop_size: evaluation crop side S (default the largest model input). noisy_from: a
+    crop_size: the reference crop side R where noise is applied (default
+    noise.REFERENCE_SIZE); every model gets the R crop resized to its input. noisy_from: a
     fadenn_tf.degrade output folder to read the noisy images from (else noise is synthesised
-    on the crops with `seed`). Returns an Evaluation.
+    on the R crops with `seed`). Returns an Evaluation.
     """
     from fadenn_tf.utils.progress import progress as bar_factory
     conditions = list(conditions or noise_conditions())
-    sizes = [e.size for e in entries if e.size]
-    size = int(crop_size or (max(sizes) if sizes else 128))
+    size = int(crop_size or REFERENCE_SIZE)
     if eval_set.samples:
         clean_ed = load_eval_data(eval_set.samples, size, progress=progress)
     else:  # the detector found no face at all: every image is a failure
@@ -371,6 +372,11 @@ def evaluate(entries, eval_set, conditions=None, *, crop_size=None, noisy_from=N
     gt = np.stack([np.asarray(s.landmarks, np.float64) for s in clean_ed.samples]) \
         if n_eval else np.zeros((0, 68, 2))
     manifest = read_degrade_manifest(noisy_from) if noisy_from else None
+    crops_mode = bool(manifest) and manifest.get("mode") == "crop"
+    if crops_mode and Path(eval_set.root).resolve() != (Path(noisy_from) / "clean").resolve():
+        raise DataError(noisy_from, f"holds face crops (degrade --crop) whose .pts are in crop "
+                                    f"pixels: evaluate them with --data {Path(noisy_from) / 'clean'}"
+                                    f" (not {eval_set.root})")
     n_batches = -(-n_eval // int(batch_size))
     rows = _grid_rows(n_eval, grid_images)
     missed = len(eval_set.missed)
@@ -443,9 +449,15 @@ def evaluate(entries, eval_set, conditions=None, *, crop_size=None, noisy_from=N
             out["denoiser"] = d["denoiser"]
         if out:
             iid[e.label] = out
-    noise_src = (f"degraded full images read from {noisy_from} (fadenn_tf.degrade, seed "
-                 f"{manifest.get('seed')})" if noisy_from else
-                 f"synthesised on the {size}x{size} crops by fadenn_tf.noise (seed {seed})")
+    if not noisy_from:
+        noise_src = (f"synthesised on the {size}x{size} reference crops by fadenn_tf.noise "
+                     f"(seed {seed}), then resized to each model's input")
+    elif crops_mode:
+        noise_src = (f"degraded reference crops ({manifest.get('reference_size')} px) read "
+                     f"from {noisy_from} (fadenn_tf.degrade --crop, seed {manifest.get('seed')})")
+    else:
+        noise_src = (f"degraded full images read from {noisy_from} (fadenn_tf.degrade "
+                     f"--full-image, seed {manifest.get('seed')})")
     meta = {
         "dataset": eval_set.dataset, "root": str(eval_set.root), "format": eval_set.format,
         "split": eval_set.split, "n_images": n_eval + missed, "n_evaluated": n_eval,
@@ -453,7 +465,8 @@ def evaluate(entries, eval_set, conditions=None, *, crop_size=None, noisy_from=N
         "boxes": ("detector (Haar box overlapping the ground-truth landmark box most)"
                   if eval_set.boxes == "detector"
                   else "ground truth (tight 68-point landmark box)"),
-        "crop": f"2x the box, clipped, resized to {size}x{size}", "crop_size": size,
+        "crop": f"2x the box, clipped, resized to the {size}x{size} reference crop (noise "
+                f"applied there), then to each model's input side", "crop_size": size,
         "noise": noise_src, "seed": int(seed),
         "normalizer": normalizer, "normalizer_info": metrics.NORMALIZER_INFO[normalizer],
         "threshold": float(threshold), "auc_method": "exact",

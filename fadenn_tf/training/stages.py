@@ -16,6 +16,10 @@ joint      FADeNN-V end to end from the   noisy crops at S, FLL aug.  landmark R
 Each stage writes WORKDIR/<stage>/ (joint: joint-<V>/): checkpoints/, config.yaml,
 metrics.json (one JSON line per evaluation), tb/ (TensorBoard) and the final model(s):
 model.keras (experts: expert_1.keras .. expert_4.keras).
+
+Noise (training and validation) follows `fadenn_tf.noise`'s protocol: conditions are applied
+at the reference side R = cfg.noise.reference_size and the crops then resized to the stage's
+input size, so validation figures of configurations with other input sizes compare.
 """
 import dataclasses
 from pathlib import Path
@@ -34,7 +38,7 @@ from fadenn_tf.models import (build_dae, build_expert_bank, build_fadenn, build_
                               build_fll_baseline, build_mtc, build_stc, load_model,
                               logits_model, save_model, to_points)
 from fadenn_tf.models.fadenn import normalize_variant
-from fadenn_tf.noise import LEVELS, apply_noise, noise_conditions
+from fadenn_tf.noise import LEVELS, noise_conditions
 from fadenn_tf.training.loop import LoopSpec, run_loop
 from fadenn_tf.utils.atomic import write_text_atomic
 from fadenn_tf import validation
@@ -69,8 +73,14 @@ class StageContext:
     data_problems: list = dataclasses.field(default_factory=list)
     loaded: dict = dataclasses.field(default_factory=dict, init=False, repr=False)
 
+    @property
+    def reference_size(self):
+        """Side R of the reference crops where noise is applied (config noise.reference_size)."""
+        return int(self.cfg.noise.reference_size)
+
     def train_data(self, size):
-        """Training pre-crops at `size`, decoded once for every stage run with this context
+        """Training pre-crops for working side `size` (the stage's input for clean streams,
+        reference_size for noisy ones), decoded once for every stage run with this context
         (skipped samples go to data_problems the first time)."""
         key = ("train", int(size))
         if key not in self.loaded:
@@ -78,12 +88,13 @@ class StageContext:
             self.data_problems.extend(self.loaded[key].problems)
         return self.loaded[key]
 
-    def val_data(self, size):
-        """Validation crops at `size`, loaded once (validation reuses their per-condition
-        datasets, so later stages skip rebuilding them)."""
-        key = ("val", int(size))
+    def val_data(self):
+        """Validation crops at the reference side, loaded once for every stage (validation
+        reuses their per-condition datasets, so later stages skip rebuilding them)."""
+        key = ("val", self.reference_size)
         if key not in self.loaded:
-            self.loaded[key] = load_eval_data(self.val, size, progress=self.progress)
+            self.loaded[key] = load_eval_data(self.val, self.reference_size,
+                                              progress=self.progress)
         return self.loaded[key]
 
     def stage_dir(self, stage):
@@ -157,10 +168,6 @@ def _inference_fn(fn, size):
     return tf.function(fn, input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
 
 
-def _to01(x):
-    return (tf.cast(x, tf.float32) + 1.0) * 0.5
-
-
 def _run(ctx, stage, trackables, compute_losses, variables, make_dataset, evaluate, optimizer):
     d = ctx.stage_dir(stage)
     d.mkdir(parents=True, exist_ok=True)
@@ -176,7 +183,7 @@ def _run(ctx, stage, trackables, compute_losses, variables, make_dataset, evalua
                     chief=ctx.chief, progress=ctx.progress)
 
 
-def _dataset_fn(ctx, data, size, *, noise, occlusion):
+def _dataset_fn(ctx, data, size, *, noise, occlusion, expert_noise=False):
     t, dc = ctx.cfg.train, ctx.cfg.data
 
     def make(start_step, input_context=None):
@@ -192,6 +199,8 @@ def _dataset_fn(ctx, data, size, *, noise, occlusion):
         streams = [make_train_dataset(data, size, batch, augment=dc.augment,
                                       clean_prob=dc.clean_prob, seed=t.seed,
                                       occlusion=occlusion, noise=noise, start_step=start_step,
+                                      reference_size=ctx.cfg.noise.reference_size,
+                                      expert_noise=expert_noise,
                                       shard_index=pipeline * replicas + r,
                                       num_shards=pipelines * replicas)
                    for r in range(replicas)]
@@ -229,7 +238,7 @@ def train_fll(ctx):
     cfg = ctx.cfg
     s = cfg.model.fll.input_size
     data = ctx.train_data(s)
-    val = ctx.val_data(s)
+    val = ctx.val_data()
     mean_shape = _mean_shape(ctx.train, s)
     with ctx.strategy.scope():
         model = build_fll(cfg.model.fll, mean_shape=mean_shape)
@@ -246,13 +255,14 @@ def train_fll(ctx):
     predict = _inference_fn(lambda x: {"landmarks": to_points(model(x, training=False))}, s)
 
     def evaluate(_step):
-        return _landmark_figures(validation.evaluate_landmarks(predict, val, VAL_CONDITIONS))
+        return _landmark_figures(validation.evaluate_landmarks(predict, val, VAL_CONDITIONS,
+                                                               size=s))
 
     result = _run(ctx, "fll", {"model": model, "step": step}, compute_losses,
                   lambda: model.trainable_variables,
                   _dataset_fn(ctx, data, s, noise=False, occlusion=True), evaluate, optimizer)
     baseline = validation.evaluate_landmarks(validation.mean_shape_predictor(mean_shape), val,
-                                             VAL_CONDITIONS)
+                                             VAL_CONDITIONS, size=s)
     result.update({f"mean_shape_{k}": v for k, v in _landmark_figures(baseline).items()
                    if k.startswith("nme") or k.startswith("auc")})
     if ctx.chief:
@@ -260,8 +270,8 @@ def train_fll(ctx):
     return result
 
 
-def _denoiser_eval(fn, val):
-    res = validation.evaluate_denoiser(fn, val, VAL_CONDITIONS)
+def _denoiser_eval(fn, val, size):
+    res = validation.evaluate_denoiser(fn, val, VAL_CONDITIONS, size=size)
     noisy = [v for k, v in res.items() if k != "clean"]
     return {"psnr_clean_output": res["clean"]["psnr_output"],
             "psnr_noisy_input": float(np.mean([v["psnr_input"] for v in noisy])),
@@ -273,8 +283,8 @@ def train_dae(ctx):
     """Stage dae: the general denoiser of FADeNN-D."""
     cfg = ctx.cfg
     S = cfg.model.iid.input_size
-    data = ctx.train_data(S)
-    val = ctx.val_data(S)
+    data = ctx.train_data(ctx.reference_size)
+    val = ctx.val_data()
     with ctx.strategy.scope():
         model = build_dae(cfg.model.iid)
         _init_weights(ctx, "dae", model)
@@ -289,7 +299,7 @@ def train_dae(ctx):
     result = _run(ctx, "dae", {"model": model, "step": step}, compute_losses,
                   lambda: model.trainable_variables,
                   _dataset_fn(ctx, data, S, noise=True, occlusion=False),
-                  lambda _s: _denoiser_eval(denoise, val), optimizer)
+                  lambda _s: _denoiser_eval(denoise, val, S), optimizer)
     if ctx.chief:
         save_model(model, ctx.stage_dir("dae") / "model.keras")
     return result
@@ -300,8 +310,8 @@ def train_experts(ctx):
     trains all four on the same clean batch, each with its own noise type and random level."""
     cfg = ctx.cfg
     S = cfg.model.iid.input_size
-    data = ctx.train_data(S)
-    val = ctx.val_data(S)
+    data = ctx.train_data(ctx.reference_size)
+    val = ctx.val_data()
     with ctx.strategy.scope():
         experts = [build_dae(cfg.model.iid, name=f"expert_{k}") for k in range(1, 5)]
         _init_weights(ctx, "experts", *experts)
@@ -309,21 +319,12 @@ def train_experts(ctx):
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(variables)
         step = _step_var()
-    seed = int(cfg.train.seed)
 
     def compute_losses(batch):
         clean = batch["clean"]
-        n = tf.shape(clean)[0]
-        clean01 = _to01(clean)
         total, logs = 0.0, {}
         for k, expert in enumerate(experts, start=1):
-            lv = tf.random.stateless_uniform([n], tf.stack([tf.constant(seed + k, tf.int64),
-                                                            step.read_value()]),
-                                             minval=LEVELS[0], maxval=LEVELS[-1] + 1,
-                                             dtype=tf.int32)
-            noisy = apply_noise(clean01, tf.fill([n], k), lv,
-                                tf.stack([tf.constant(1000 + seed + k, tf.int64),
-                                          step.read_value()])) * 2.0 - 1.0
+            noisy = batch["expert_images"][:, k - 1]   # type k at the reference side, resized
             loss_k = losses.reconstruction_l2(expert(noisy, training=True), clean)
             logs[f"l2_expert_{k}"] = loss_k
             total = total + loss_k
@@ -335,7 +336,7 @@ def train_experts(ctx):
         out = {}
         for k, fn in enumerate(fns, start=1):
             conds = [(k, lv) for lv in LEVELS]
-            res = validation.evaluate_denoiser(fn, val, conds)
+            res = validation.evaluate_denoiser(fn, val, conds, size=S)
             out[f"psnr_expert_{k}_input"] = float(np.mean([v["psnr_input"] for v in res.values()]))
             out[f"psnr_expert_{k}_output"] = float(np.mean([v["psnr_output"]
                                                            for v in res.values()]))
@@ -345,7 +346,8 @@ def train_experts(ctx):
     trackables = {f"expert_{k}": e for k, e in enumerate(experts, start=1)}
     trackables["step"] = step
     result = _run(ctx, "experts", trackables, compute_losses, lambda: variables,
-                  _dataset_fn(ctx, data, S, noise=False, occlusion=False), evaluate, optimizer)
+                  _dataset_fn(ctx, data, S, noise=False, occlusion=False, expert_noise=True),
+                  evaluate, optimizer)
     if ctx.chief:
         for k, e in enumerate(experts, start=1):
             save_model(e, ctx.stage_dir("experts") / f"expert_{k}.keras")
@@ -355,8 +357,8 @@ def train_experts(ctx):
 def _train_classifier(ctx, stage):
     cfg = ctx.cfg
     S = cfg.model.iid.input_size
-    data = ctx.train_data(S)
-    val = ctx.val_data(S)
+    data = ctx.train_data(ctx.reference_size)
+    val = ctx.val_data()
     lam = float(cfg.train.mtc_lambda)
     with ctx.strategy.scope():
         model = build_stc(cfg.model.iid) if stage == "stc" else build_mtc(cfg.model.iid)
@@ -378,7 +380,7 @@ def _train_classifier(ctx, stage):
     logits_fn = _inference_fn(lambda x: logits(x, training=False), S)
 
     def evaluate(_step):
-        res = validation.evaluate_classifier(logits_fn, val, VAL_CONDITIONS)
+        res = validation.evaluate_classifier(logits_fn, val, VAL_CONDITIONS, size=S)
         return {"accuracy": res["accuracy"], "confusion": res["confusion"],
                 "accuracy_over": "13 conditions (clean + 4 types x 3 levels), each image once"}
 
@@ -423,8 +425,8 @@ def train_joint(ctx):
     check_needs(ctx.workdir, "joint", variant)
     S = cfg.model.iid.input_size
     ratio = cfg.model.fll.input_size / S
-    data = ctx.train_data(S)
-    val = ctx.val_data(S)
+    data = ctx.train_data(ctx.reference_size)
+    val = ctx.val_data()
     with ctx.strategy.scope():
         parts = load_parts(ctx.workdir, variant)
         baseline_fll = load_model(ctx.workdir / "fll" / "model.keras")
@@ -448,11 +450,13 @@ def train_joint(ctx):
     predict = _inference_fn(lambda x: model(x, training=False), S)
 
     def evaluate(_step):
-        return _landmark_figures(validation.evaluate_landmarks(predict, val, VAL_CONDITIONS))
+        return _landmark_figures(validation.evaluate_landmarks(predict, val, VAL_CONDITIONS,
+                                                               size=S))
 
     baseline = build_fll_baseline(cfg.model, baseline_fll)
     base_fn = _inference_fn(lambda x: baseline(x, training=False), S)
-    before = _landmark_figures(validation.evaluate_landmarks(base_fn, val, VAL_CONDITIONS))
+    before = _landmark_figures(validation.evaluate_landmarks(base_fn, val, VAL_CONDITIONS,
+                                                             size=S))
     result = _run(ctx, "joint", {"model": model, "step": step}, compute_losses,
                   lambda: model.trainable_variables,
                   _dataset_fn(ctx, data, S, noise=True, occlusion=True), evaluate, optimizer)
