@@ -60,6 +60,7 @@ class Settings:
     api_model: object = None              # trained model for the api rows (None: untrained)
     detector: str = "default"             # api rows: face detector
     failure_detector: object = None       # api rows: failure detector .npz for tracking
+    api_frames: int = 100                 # api rows: frames of the synthetic 640x360 clip
 
 
 # ----------------------------------------------------------------------------- machine
@@ -363,22 +364,28 @@ def bench_dlib(samples, model_path=DLIB_MODEL, repeats=5):
 
 # --------------------------------------------------------------------------- API rows
 
-def synthetic_clip(n_frames=100, size=(360, 640), face_px=110.0, seed=0):
-    """(frames (N, H, W, 3) uint8 RGB, box of frame 0): one frontal synthetic face about
-    face_px wide drifting slowly (a shift of <= 1.5 px per frame) over a 640x360 frame."""
+def synthetic_clip(n_frames=100, size=(360, 640), face_px=110.0, seed=0, detector=None,
+                   tries=20):
+    """(frames (N, H, W, 3) uint8 RGB, box of frame 0, seed): one frontal synthetic face
+    about face_px wide drifting slowly (a shift of <= 1.5 px per frame) over a 640x360
+    frame. With a detector, the first of `tries` seeds from `seed` whose face it finds."""
     import cv2
     from fadenn_tf.data.crop import landmark_box
     from fadenn_tf.data.synthetic import render_face
     h, w = size
     params = {"pose": {"yaw": 0.0, "pitch": 0.0, "roll": 0.0}, "occluders": [],
               "others": [], "scale": face_px / 2, "center": [w / 2, h / 2]}
-    img, lm, _ = render_face(seed, params=params, image_size=(h, w))
+    for s in range(seed, seed + (tries if detector is not None else 1)):
+        img, lm, _ = render_face(s, params=params, image_size=(h, w))
+        if detector is None or len(detector(img)):
+            seed = s
+            break
     frames = []
     for t in range(n_frames):
         dx, dy = 40 * np.sin(t / 30), 15 * np.sin(t / 45)
         m = np.float32([[1, 0, dx], [0, 1, dy]])
         frames.append(cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT))
-    return np.stack(frames), landmark_box(lm)
+    return np.stack(frames), landmark_box(lm), seed
 
 
 def bench_api(model_path, detector="default", repeats=5, num_threads=None, n_frames=100,
@@ -390,13 +397,15 @@ def bench_api(model_path, detector="default", repeats=5, num_threads=None, n_fra
     from fadenn_tf.predict import load
     from fadenn_tf.tflite_runner import median_latency_ms
     from fadenn_tf.track import Tracker, _as_detector, _as_failure_detector
-    frames, box = synthetic_clip(n_frames)
-    rows = []
     det = _as_detector(detector)
+    frames, box, seed = synthetic_clip(n_frames, detector=det)
+    rows = []
     det_name = detector if isinstance(detector, str) else type(detector).__name__
     ms = median_latency_ms(lambda: det(frames[0]), repeats * 4, 2)
     rows.append(_row("api", "-", f"detector {det_name}", "detect(640x360 frame)",
-                     batch=1, latency_ms_b1=ms, note=f"{len(det(frames[0]))} face(s) found"))
+                     batch=1, latency_ms_b1=ms,
+                     note=f"{len(det(frames[0]))} face(s) found in the clip's first frame "
+                          f"(synthetic face seed {seed})"))
     fd = _as_failure_detector(failure_detector)
     for backend in ("keras", "litert"):
         try:
@@ -565,7 +574,7 @@ def run_benchmark(settings, log=None):
             note = "; untrained model (pass --model for tracking figures)"
         log(f"api rows: {model_path} ...")
         rows.extend(bench_api(model_path, settings.detector, settings.repeats, threads,
-                              failure_detector=settings.failure_detector, note=note))
+                              settings.api_frames, settings.failure_detector, note))
     if result["peak"] is not None and len(settings.configs) and secs - {"peak", "flops"}:
         # contention only lowers the peak: re-measure at the end, keep the higher median
         again = measure_matmul_peak(settings.matmul_n, max(settings.repeats, 5))
