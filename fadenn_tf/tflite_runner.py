@@ -123,7 +123,9 @@ class LiteRTModel:
     The interpreter is driven directly (set_tensor / invoke / get_tensor): no signature
     runner and no resize while the batch size stays the same, so one face costs little more
     than the model's compute. A fixed-batch file (e.g. batch 1, the fastest on CPU) runs
-    larger batches one crop at a time. kind = "litert".
+    larger batches one crop at a time. kind = "litert". tflite_bytes: the model's bytes when
+    it was converted while loading (write them to a .tflite file to skip the conversion
+    next time), else None.
     """
 
     kind = "litert"
@@ -132,6 +134,7 @@ class LiteRTModel:
     def __init__(self, interpreter, path="<tflite bytes>", label="litert"):
         self.interpreter = interpreter
         self.path, self.label = str(path), label
+        self.tflite_bytes = None
         sig = interpreter._get_full_signature_list().get(SIGNATURE)
         if sig is None or len(sig["inputs"]) != 1:
             raise DataError(path, f"TFLite model has no one-input {SIGNATURE} signature")
@@ -186,4 +189,6 @@ def load_litert(path, num_threads=None):
     data = convert_tflite(None, "float32", batch_size=1, model=model)
     interpreter = load_tflite(data, num_threads)
     check_builtin_only(interpreter, f"{source} (float32 TFLite)")
-    return LiteRTModel(interpreter, source, p.name)
+    m = LiteRTModel(interpreter, source, p.name)
+    m.tflite_bytes = data
+    return m
