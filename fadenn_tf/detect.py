@@ -57,20 +57,32 @@ from fadenn_tf.errors import DataError, FadennError
 # (cx, cy) and size (w, h), the landmark box has centre (cx + dcx * w, cy + dcy * h) and size
 # (sx * w, sy * h) (apply_box_correction). The constants and default parameters below were
 # fitted by experiments/fit_detectors.py on real faces: the 300-W training folders
-# (afw + helen/trainset + lfpw/trainset, 2,012 images, one face each), the project's held-out
-# split (split_holdout(val_fraction=0.15, seed=0): FIT_COUNTS["train"] images to fit,
-# FIT_COUNTS["heldout"] to report), each image scaled so its face is 64-192 px wide and pasted
-# into a 640x480 canvas (a stand-in for full-resolution photos). Command:
-#   python experiments/fit_detectors.py --data /work/shared/data/300w-train
-# The held-out table is in README.md ("Landmarks on any image or video").
-FIT_COUNTS = {"train": 1710, "heldout": 302}
-HAAR_TO_LANDMARK_BOX = (0.0, 0.15, 0.88, 0.88)
-HAAR_DEFAULTS = {"scale_factor": 1.1, "min_neighbors": 5, "min_size": 30, "equalize": True,
-                 "detect_width": None}
-PROFILE_TO_LANDMARK_BOX = (0.0, 0.15, 0.88, 0.88)
-PROFILE_DEFAULTS = {"scale_factor": 1.1, "min_neighbors": 5, "min_size": 30,
-                    "equalize": False, "detect_width": None}
-DLIB_TO_LANDMARK_BOX = (0.0, 0.0, 1.0, 1.0)
+# (afw + helen/trainset + lfpw/trainset, 2,012 images, one face each) divided by the
+# project's held-out split (split_holdout(val_fraction=0.15, seed=0): 1,710 training images,
+# 302 held out). Each image was scaled so its face is 64-192 px wide and pasted into a
+# 640x480 canvas (a stand-in for full-resolution photos). Parameters: a grid over 60
+# training images (equalisation, scale factor 1.05/1.1/1.2, detection at full width or
+# shrunk to 320 px, min neighbours 2-6, min size 20/40/60 px), best detection rate within
+# 30 ms on a 640x360 frame (extrapolated from loaded-machine timings), then the faster;
+# corrections: fit_box_correction on 300 training images (matched boxes: haar 263, profile
+# 152 (both sides, mirror-side boxes fitted in mirrored coordinates), dlib 282). Command:
+#   python experiments/fit_detectors.py --data /work/shared/data/300w-train \
+#       --grid-images 60 --fit-images 300
+# Findings: equalisation LOWERS the rate on real faces (grid best 0.85 with vs 0.92
+# without); detecting on a 320-px-wide copy of the 640-px canvases loses nothing at faces
+# >= 64 px and is ~3x cheaper. The defaults generalise that without a fixed width:
+# detect_width "auto" shrinks the image by min_size / the cascade's window (24 px), so no
+# face of min_size or more becomes too small for the cascade; min_size 48 makes that the
+# measured 2x on 640-px frames (the grid's 60 had the same rate: its canvases had no face
+# below 64 px) and keeps faces of 48 px. The held-out table is in README.md ("Landmarks
+# on any image or video").
+HAAR_TO_LANDMARK_BOX = (0.008, 0.147, 0.841, 0.823)
+HAAR_DEFAULTS = {"scale_factor": 1.1, "min_neighbors": 4, "min_size": 48, "equalize": False,
+                 "detect_width": "auto"}
+PROFILE_TO_LANDMARK_BOX = (-0.109, 0.159, 0.766, 0.739)
+PROFILE_DEFAULTS = {"scale_factor": 1.1, "min_neighbors": 5, "min_size": 40,
+                    "equalize": False, "detect_width": "auto"}
+DLIB_TO_LANDMARK_BOX = (0.013, 0.092, 0.936, 0.917)
 DLIB_DEFAULTS = {"upsample": 0, "detect_width": None}
 
 DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
@@ -214,15 +226,21 @@ def _load_cascade(cascade):
     return clf
 
 
-def _scaled_gray(image, equalize, detect_width):
-    """(grayscale uint8 image for detection, factor) where factor maps detection pixels back
-    to image pixels: the image is shrunk (area interpolation) to `detect_width` pixels wide
-    when it is wider (None: never), and optionally histogram-equalised."""
+def _scaled_gray(image, equalize, detect_width, auto_factor=1.0):
+    """(grayscale uint8 image for detection, factor) where factor (>= 1) maps detection
+    pixels back to image pixels: the image is shrunk (area interpolation) to `detect_width`
+    pixels wide when it is wider (None: never; "auto": by auto_factor), and optionally
+    histogram-equalised."""
     gray = _gray_uint8(image)
-    factor = 1.0
-    if detect_width is not None and gray.shape[1] > int(detect_width):
+    if detect_width == "auto":
+        factor = max(1.0, float(auto_factor))
+    elif detect_width is not None and gray.shape[1] > int(detect_width):
         factor = gray.shape[1] / float(detect_width)
-        size = (int(detect_width), max(1, int(round(gray.shape[0] / factor))))
+    else:
+        factor = 1.0
+    if factor > 1.0:
+        size = (max(1, int(round(gray.shape[1] / factor))),
+                max(1, int(round(gray.shape[0] / factor))))
         gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
     if equalize:
         gray = cv2.equalizeHist(gray)
@@ -230,10 +248,11 @@ def _scaled_gray(image, equalize, detect_width):
 
 
 def _check_detect_width(detect_width):
-    if detect_width is None:
-        return None
+    if detect_width is None or detect_width == "auto":
+        return detect_width
     if int(detect_width) < 32:
-        raise ValueError(f"detect_width must be >= 32 pixels or None, got {detect_width}")
+        raise ValueError(f"detect_width must be >= 32 pixels, 'auto' or None, got "
+                         f"{detect_width}")
     return int(detect_width)
 
 
@@ -262,12 +281,13 @@ class HaarFaceDetector:
         of min(H, W).
     cascade: a file name in cv2.data.haarcascades or a path to a cascade XML.
     correction: (dcx, dcy, sx, sy) for apply_box_correction, None for raw Haar boxes.
-    equalize: histogram-equalise the grayscale image first (helps very dark faces; on the
-        real faces it lowers the detection rate, see HAAR_TO_LANDMARK_BOX).
+    equalize: histogram-equalise the grayscale image first (can help very dark faces; on
+        the real faces it lowers the detection rate, see HAAR_TO_LANDMARK_BOX).
     detect_width: run the cascade on the image shrunk to this width (pixels) when it is
-        wider, None for full resolution; boxes come back in image pixels. Cost falls about
-        with the square of the shrink factor; faces smaller than ~24 px after shrinking are
-        missed.
+        wider; "auto": shrunk by min_size / the cascade's window side (24 px for the
+        frontal cascade), so faces of min_size still fit the window; 0 or None: full
+        resolution. Boxes come back in image pixels. Cost falls about with the square of
+        the shrink factor.
     Defaults: HAAR_DEFAULTS (fitted on real faces). Calling it returns (K, 4) float64 boxes,
     largest first, clipped; (0, 4) if none.
     """
@@ -314,8 +334,14 @@ class HaarFaceDetector:
     def raw_boxes(self, image):
         """Uncorrected Haar boxes (K, 4) edge coords (image pixels) and their neighbour
         counts (K,), in OpenCV's order."""
-        gray, factor = _scaled_gray(image, self.equalize, self.detect_width)
+        gray, factor = self._gray(image)
         return self._detect(gray, factor, np.shape(image)[:2])
+
+    def _gray(self, image):
+        """(grayscale detection image, factor back to image pixels)."""
+        window = min(self._cascade.getOriginalWindowSize())
+        auto = min(self._min_size_px(np.shape(image)[:2])) / max(1, window)
+        return _scaled_gray(image, self.equalize, self.detect_width, auto)
 
     def __call__(self, image):
         return _finish(self.raw_boxes(image)[0], image, self.correction)
@@ -342,7 +368,7 @@ class ProfileFaceDetector(HaarFaceDetector):
     def raw_boxes(self, image, mirrored=False):
         """Uncorrected boxes of one side: the image as is, or (mirrored=True) its mirror
         image with the boxes mapped back to image coordinates. (K, 4), (K,) neighbours."""
-        gray, factor = _scaled_gray(image, self.equalize, self.detect_width)
+        gray, factor = self._gray(image)
         if not mirrored:
             return self._detect(gray, factor, np.shape(image)[:2])
         boxes, n = self._detect(np.ascontiguousarray(gray[:, ::-1]), factor,
@@ -501,7 +527,7 @@ def default_detector_name():
 
 
 # Chosen from the held-out table in README.md ("Landmarks on any image or video").
-DEFAULT_DETECTOR = "haar+profile"
+DEFAULT_DETECTOR = "dlib+haar+profile"
 DEFAULT_DETECTOR_WITHOUT_DLIB = "haar+profile"
 
 
@@ -647,6 +673,17 @@ def lookup_boxes(boxes_by_name, image_path):
 
 # ------------------------------------------------------------------- command-line options
 
+def _width_arg(text):
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        import argparse
+        raise argparse.ArgumentTypeError(f"--detect-width wants pixels or 'auto', got "
+                                         f"{text!r}") from None
+
+
 def add_detector_arguments(parser):
     """Add --detector and the detector options to an argparse parser (predict, track)."""
     g = parser.add_argument_group("face detector")
@@ -665,9 +702,10 @@ def add_detector_arguments(parser):
                    help=f"Haar neighbours needed (default {HAAR_DEFAULTS['min_neighbors']})")
     g.add_argument("--min-size", type=int, default=None,
                    help=f"Haar smallest face, pixels (default {HAAR_DEFAULTS['min_size']})")
-    g.add_argument("--detect-width", type=int, default=None,
-                   help="run the detector on the frame shrunk to this width in pixels, 0 = "
-                        "full resolution (default: the detector's)")
+    g.add_argument("--detect-width", type=_width_arg, default=None,
+                   help="run the detector on the frame shrunk to this width in pixels; "
+                        "auto = by min size / the detector's window; 0 = full resolution "
+                        "(default: the detector's, auto for haar and profile)")
     g.add_argument("--upsample", type=int, default=None,
                    help=f"dlib: times the image is doubled (default {DLIB_DEFAULTS['upsample']})")
     return g

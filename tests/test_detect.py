@@ -198,8 +198,10 @@ def test_load_boxes_missing_file(tmp_path):
 # ------------------------------------------------ downscaled detection, profile, chains, dlib
 
 def test_detection_on_a_shrunk_image_returns_boxes_in_image_pixels():
-    full_det = detect.HaarFaceDetector(detect_width=0, min_size=20, equalize=False)
-    small_det = detect.HaarFaceDetector(detect_width=200, min_size=20, equalize=False)
+    full_det = detect.HaarFaceDetector(detect_width=0, min_size=20, equalize=False,
+                                       min_neighbors=5)
+    small_det = detect.HaarFaceDetector(detect_width=200, min_size=20, equalize=False,
+                                        min_neighbors=5)
     both = 0
     for seed in range(12):
         img, lm, _ = render_face(seed, params=dict(FRONTAL, scale=90.0,
@@ -215,6 +217,12 @@ def test_detection_on_a_shrunk_image_returns_boxes_in_image_pixels():
     assert len(detect.HaarFaceDetector(detect_width=200, min_size=290)(img)) == 0
     with pytest.raises(ValueError, match="detect_width"):
         detect.HaarFaceDetector(detect_width=8)
+    # "auto": shrunk so that min_size becomes the cascade's 24 px window
+    auto = detect.HaarFaceDetector(detect_width="auto", min_size=48)
+    gray, factor = auto._gray(np.zeros((360, 640, 3), np.uint8))
+    assert factor == 2.0 and gray.shape == (180, 320)
+    assert detect.HaarFaceDetector(detect_width="auto", min_size=20)._gray(
+        np.zeros((360, 640, 3), np.uint8))[1] == 1.0                 # never enlarged
 
 
 def test_profile_detector_mirror_side_maps_back_to_the_image():
