@@ -409,15 +409,10 @@ def make_training_set(samples, rng, pos_per_sample=2, neg_per_sample=3, feature_
     Returns X (n, D) float32 and y (n,) int8 (1 = good fit, 0 = failure); samples without
     68-point landmarks are skipped.
     """
-    from fadenn_tf.utils.progress import progress as bar
     rng = np.random.default_rng(rng)
     cfg = feature_config or FeatureConfig()
-    samples = list(samples)
     X, y = [], []
-    for image, gt in bar(_iter_items(samples), total=len(samples), desc="features",
-                         enabled=progress, unit="img"):
-        if gt.shape != (cfg.n_points, 2):
-            continue
+    for image, gt in _usable_items(samples, cfg, "features", progress):
         gray = _to_gray(image)
         for _ in range(pos_per_sample):
             X.append(extract_features(gray, perturb_good(gt, rng), cfg))
@@ -427,6 +422,20 @@ def make_training_set(samples, rng, pos_per_sample=2, neg_per_sample=3, feature_
             if bad is not None:
                 X.append(extract_features(gray, bad, cfg))
                 y.append(0)
+    return _stacked(X, y, cfg)
+
+
+def _usable_items(samples, cfg, desc, progress):
+    """(image, landmarks) of the samples with cfg.n_points landmarks, with a progress bar."""
+    from fadenn_tf.utils.progress import progress as bar
+    samples = list(samples)
+    for image, gt in bar(_iter_items(samples), total=len(samples), desc=desc,
+                         enabled=progress, unit="img"):
+        if gt.shape == (cfg.n_points, 2):
+            yield image, gt
+
+
+def _stacked(X, y, cfg):
     if not X:
         return np.zeros((0, cfg.dim), np.float32), np.zeros((0,), np.int8)
     return np.stack(X), np.asarray(y, np.int8)
@@ -460,15 +469,10 @@ def make_model_fit_set(samples, predictor, rng, n_good=1, n_bad=2, feature_confi
     landmarks in boxes from model_fit_boxes; a fit with NME < max_good_nme is a good fit
     (label 1), one with NME > min_bad_nme a failure (0), the ones in between are dropped.
     These are the estimates a tracker really sees. Returns X (n, D) float32, y (n,) int8."""
-    from fadenn_tf.utils.progress import progress as bar
     cfg = feature_config or FeatureConfig()
     rng = np.random.default_rng(rng)
-    samples = list(samples)
     X, y = [], []
-    for image, gt in bar(_iter_items(samples), total=len(samples), desc="model fits",
-                         enabled=progress, unit="img"):
-        if gt.shape != (cfg.n_points, 2):
-            continue
+    for image, gt in _usable_items(samples, cfg, "model fits", progress):
         img = np.asarray(image)
         if img.ndim == 2:
             img = np.repeat(img[:, :, None], 3, axis=2)
@@ -485,9 +489,7 @@ def make_model_fit_set(samples, predictor, rng, n_good=1, n_bad=2, feature_confi
             if err < max_good_nme or err > min_bad_nme:
                 X.append(extract_features(gray, face.landmarks, cfg))
                 y.append(int(err < max_good_nme))
-    if not X:
-        return np.zeros((0, cfg.dim), np.float32), np.zeros((0,), np.int8)
-    return np.stack(X), np.asarray(y, np.int8)
+    return _stacked(X, y, cfg)
 
 
 def train_failure_detector(samples, seed=0, l2=1e-2, pos_per_sample=2, neg_per_sample=3,
