@@ -511,11 +511,7 @@ class LandmarkBoxProvider:
 
 # -------------------------------------------------------------------------------- registry
 
-def _dlib_factory(**kwargs):
-    return DlibHogDetector(**kwargs)
-
-
-_REGISTRY = {"haar": HaarFaceDetector, "profile": ProfileFaceDetector, "dlib": _dlib_factory}
+_REGISTRY = {"haar": HaarFaceDetector, "profile": ProfileFaceDetector, "dlib": DlibHogDetector}
 
 
 def default_detector_name():
@@ -556,8 +552,9 @@ def get_detector(name="default", **kwargs):
 
     name: a registered name ("haar", "profile", "dlib" when installed, or your own),
     "default" (default_detector_name()), or a chain "a+b" (FallbackDetector: b runs only
-    when a finds nothing; kwargs go to the FIRST detector of the chain only), e.g.
-    get_detector("haar", min_neighbors=3) or get_detector("haar+profile", equalize=False).
+    when a finds nothing; each detector of a chain gets the kwargs its factory takes, and a
+    kwarg no detector takes raises TypeError), e.g. get_detector("haar", min_neighbors=3)
+    or get_detector("dlib+haar", equalize=False).
     """
     if name == "default":
         name = default_detector_name()
@@ -569,8 +566,24 @@ def get_detector(name="default", **kwargs):
                              f"haar+profile; add one with register_detector)")
     if len(parts) == 1:
         return _REGISTRY[name](**kwargs)
-    return FallbackDetector([_REGISTRY[p](**(kwargs if i == 0 else {}))
-                             for i, p in enumerate(parts)])
+    taken = [_accepted(_REGISTRY[p], kwargs) for p in parts]
+    unused = set(kwargs) - set().union(*taken)
+    if unused:
+        raise TypeError(f"no detector of {name!r} takes {sorted(unused)}")
+    return FallbackDetector([_REGISTRY[p](**kw) for p, kw in zip(parts, taken)])
+
+
+def _accepted(factory, kwargs):
+    """The kwargs that `factory`'s signature takes (all of them for **kwargs or when the
+    signature cannot be read)."""
+    import inspect
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return dict(kwargs)
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return dict(kwargs)
+    return {k: v for k, v in kwargs.items() if k in params}
 
 
 # ------------------------------------------------------------------------------ boxes file
@@ -693,7 +706,7 @@ def add_detector_arguments(parser):
                         "dlib (needs pip install dlib-bin), a chain such as haar+profile "
                         "(the next runs when one finds nothing), or a registered name")
     g.add_argument("--no-equalize", dest="equalize", action="store_const", const=False,
-                   default=None, help="Haar: no histogram equalisation")
+                   default=None, help="Haar: no histogram equalisation (the default)")
     g.add_argument("--equalize", dest="equalize", action="store_const", const=True,
                    help="Haar: histogram-equalise the image first")
     g.add_argument("--scale-factor", type=float, default=None,

@@ -269,11 +269,15 @@ def test_fallback_chain_and_registry_names():
     np.testing.assert_allclose(chain(img), [[1, 2, 30, 40]])
     assert chain.last_used == 1 and none.calls == 1
     assert detect.FallbackDetector([none])(img).shape == (0, 4)
-    built = detect.get_detector("haar+profile", min_neighbors=2)
+    built = detect.get_detector("haar+profile", min_neighbors=2, equalize=True)
     assert isinstance(built, detect.FallbackDetector)
-    assert built.detectors[0].min_neighbors == 2                  # kwargs: first only
     assert isinstance(built.detectors[1], detect.ProfileFaceDetector)
-    assert built.detectors[1].min_neighbors == detect.PROFILE_DEFAULTS["min_neighbors"]
+    assert [(d.min_neighbors, d.equalize) for d in built.detectors] == [(2, True)] * 2
+    if detect.dlib_available():   # each detector of a chain takes the options it knows
+        chain = detect.get_detector("dlib+haar", equalize=True, upsample=1)
+        assert chain.detectors[0].upsample == 1 and chain.detectors[1].equalize is True
+    with pytest.raises(TypeError, match="colour"):
+        detect.get_detector("haar+profile", colour=1)
     assert detect.get_detector("default")(img).shape == (0, 4)
     with pytest.raises(ValueError, match="'nope'"):
         detect.get_detector("haar+nope")
