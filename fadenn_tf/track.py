@@ -220,8 +220,7 @@ def sanity_problem(landmarks, image_hw, fit_box=None, min_face=8.0, max_outside=
 class ShotCutDetector:
     """Flags shot cuts between consecutive frames (the tracked face cannot survive a cut).
 
-    Each frame is reduced to a `width`-pixel-wide grayscale thumbnail (area interpolation,
-    about 0.1 ms for 640x360). A cut is declared when, against the previous frame's
+    Each frame is reduced to a `width`-pixel-wide grayscale thumbnail (area interpolation). A cut is declared when, against the previous frame's
     thumbnail, the Bhattacharyya distance of their 32-bin intensity histograms (0 = same,
     1 = disjoint) exceeds `hist_threshold`, or their mean absolute difference (intensities
     in [0, 1]) exceeds `diff_threshold`. The first frame is never a cut. Calling it with a
