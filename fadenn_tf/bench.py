@@ -26,7 +26,7 @@ tf = lazy_import("tensorflow")        # imported at first use: fast --help
 
 from fadenn_tf import flops as flops_mod
 
-SECTIONS = ("peak", "flops", "train", "pipeline", "inference", "peer", "degrade")
+SECTIONS = ("peak", "flops", "train", "pipeline", "inference", "peer", "degrade", "api")
 TRAIN_MODELS = ("fll", "dae", "mtc", "joint-M")
 TRAIN_MODES = ("eager", "function", "xla", "bf16")  # bf16: tf.function, mixed_bfloat16
 INFER_PATHS = ("keras", "saved_model", "tflite_float32", "tflite_float16",
@@ -57,6 +57,10 @@ class Settings:
     data: object = None                   # dataset folder; None = the synthetic default
     dlib_model: str = DLIB_MODEL
     train_batch: dict = dataclasses.field(default_factory=dict)
+    api_model: object = None              # trained model for the api rows (None: untrained)
+    detector: str = "default"             # api rows: face detector
+    failure_detector: object = None       # api rows: failure detector .npz for tracking
+    api_frames: int = 100                 # api rows: frames of the synthetic 640x360 clip
 
 
 # ----------------------------------------------------------------------------- machine
@@ -386,6 +390,81 @@ def bench_degrade(data=None, n_images=32, workers=2):
                               "reference_size", "n_skipped")}
 
 
+# --------------------------------------------------------------------------- API rows
+
+def synthetic_clip(n_frames=100, size=(360, 640), face_px=110.0, seed=0, detector=None,
+                   tries=20):
+    """(frames (N, H, W, 3) uint8 RGB, box of frame 0, seed): one frontal synthetic face
+    about face_px wide drifting slowly (a shift of <= 1.5 px per frame) over a 640x360
+    frame. With a detector, the first of `tries` seeds from `seed` whose face it finds."""
+    import cv2
+    from fadenn_tf.data.crop import landmark_box
+    from fadenn_tf.data.synthetic import render_face
+    h, w = size
+    params = {"pose": {"yaw": 0.0, "pitch": 0.0, "roll": 0.0}, "occluders": [],
+              "others": [], "scale": face_px / 2, "center": [w / 2, h / 2]}
+    for s in range(seed, seed + (tries if detector is not None else 1)):
+        img, lm, _ = render_face(s, params=params, image_size=(h, w))
+        if detector is None or len(detector(img)):
+            seed = s
+            break
+    frames = []
+    for t in range(n_frames):
+        dx, dy = 40 * np.sin(t / 30), 15 * np.sin(t / 45)
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        frames.append(cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT))
+    return np.stack(frames), landmark_box(lm), seed
+
+
+def bench_api(model_path, detector="default", repeats=5, num_threads=None, n_frames=100,
+              failure_detector=None, note=""):
+    """API rows: one face from image to landmarks at batch 1 (Predictor.predict(image,
+    boxes=box) on a 640x360 frame: crop + model + uncrop), Keras vs LiteRT; the detector on
+    a 640x360 frame; tracking frames/s (Tracker.step, detector and checks included) on a
+    synthetic 640x360 clip with each backend. Returns a list of row dicts."""
+    from fadenn_tf.predict import load
+    from fadenn_tf.tflite_runner import median_latency_ms
+    from fadenn_tf.track import Tracker, _as_detector, _as_failure_detector
+    det = _as_detector(detector)
+    frames, box, seed = synthetic_clip(n_frames, detector=det)
+    rows = []
+    det_name = detector if isinstance(detector, str) else type(detector).__name__
+    ms = median_latency_ms(lambda: det(frames[0]), repeats * 4, 2)
+    rows.append(_row("api", "-", f"detector {det_name}", "detect(640x360 frame)",
+                     batch=1, latency_ms_b1=ms,
+                     note=f"{len(det(frames[0]))} face(s) found in the clip's first frame "
+                          f"(synthetic face seed {seed})"))
+    fd = _as_failure_detector(failure_detector)
+    for backend in ("keras", "litert"):
+        try:
+            pred = load(model_path, detector=None, backend=backend, num_threads=num_threads)
+        except Exception as exc:  # e.g. no LiteRT, conversion failure: report, continue
+            rows.append(_row("api", "-", str(model_path), f"{backend}: predict(image, box)",
+                             error=f"{type(exc).__name__}: {str(exc)[:300]}"))
+            continue
+        pred.warm_up()
+        ms = median_latency_ms(lambda: pred.predict(frames[0], boxes=box), repeats * 10, 3)
+        rows.append(_row("api", "-", str(model_path), f"{backend}: predict(image, box)",
+                         batch=1, latency_ms_b1=ms, crop=pred.size,
+                         note=f"one face, 640x360 image to landmarks{note}"))
+        fps = []
+        for _ in range(max(1, repeats // 2)):
+            tracker = Tracker(pred, det, fd)
+            tracker.warm_up()
+            t0 = time.perf_counter()
+            recs = [tracker.step(f) for f in frames]
+            fps.append(len(frames) / (time.perf_counter() - t0))
+        counts = {k: sum(r.status == k for r in recs) for k in ("tracked", "re-detected",
+                                                                "lost")}
+        rows.append(_row("api", "-", str(model_path), f"{backend}: track 640x360 clip",
+                         images_per_s=statistics.median(fps), crop=pred.size,
+                         note=f"frames/s over {len(frames)} synthetic frames, detector "
+                              f"{det_name}, failure detector "
+                              f"{'yes' if fd is not None else 'no'}; last run: "
+                              + ", ".join(f"{v} {k}" for k, v in counts.items()) + note))
+    return rows
+
+
 # ----------------------------------------------------------------------------- driver
 
 def _row(section, config, model, path, **kw):
@@ -525,6 +604,17 @@ def run_benchmark(settings, log=None):
                                f"test stills incl. worker start-up ("
                                + (f"{steady:.1f} ms after it" if steady else "no steady figure")
                                + "; target <= 20 ms); images/s = image-conditions/s")))
+    if "api" in secs:
+        model_path, note = settings.api_model, ""
+        if model_path is None:  # speed only: a freshly initialised FLL of the first config
+            from fadenn_tf.models import build_variant
+            cfg = next(iter(settings.configs.values()))
+            model_path = Path(tempfile.mkdtemp(prefix="fadenn_bench_")) / "fll.keras"
+            build_variant(cfg.model, "fll").save(model_path)
+            note = "; untrained model (pass --model for tracking figures)"
+        log(f"api rows: {model_path} ...")
+        rows.extend(bench_api(model_path, settings.detector, settings.repeats, threads,
+                              settings.api_frames, settings.failure_detector, note))
     if result["peak"] is not None and len(settings.configs) and secs - {"peak", "flops"}:
         # contention only lowers the peak: re-measure at the end, keep the higher median
         again = measure_matmul_peak(settings.matmul_n, max(settings.repeats, 5))
@@ -678,6 +768,12 @@ def _parser():
                    help="output folder for bench.json and bench.md (default runs/bench)")
     p.add_argument("--merge", nargs="+", metavar="BENCH_JSON",
                    help="merge earlier bench.json files into one table (runs nothing)")
+    p.add_argument("--model", default=None,
+                   help="api rows: a trained model (workdir, .keras, .tflite for litert); "
+                        "default an untrained FLL (speed of predict only)")
+    p.add_argument("--detector", default="default", help="api rows: face detector")
+    p.add_argument("--failure-detector", default=None,
+                   help="api rows: failure detector .npz used while tracking")
     p.add_argument("--quick", action="store_true",
                    help="2 repeats, 2 steps, matmul 1024 (smoke run; figures are rough)")
     add_no_progress(p)
@@ -722,7 +818,9 @@ def _run(a):
                  infer_paths=_csv(a.paths, None, "paths"),
                  repeats=a.repeats, train_steps=a.train_steps, infer_batch=a.infer_batch,
                  num_threads=a.threads, n_images=a.images, data=a.data,
-                 dlib_model=a.dlib_model, train_batch={"paper": a.paper_batch})
+                 dlib_model=a.dlib_model, train_batch={"paper": a.paper_batch},
+                 api_model=a.model, detector=a.detector,
+                 failure_detector=a.failure_detector)
     if a.quick:
         s = dataclasses.replace(s, repeats=2, warmup=1, train_steps=2, matmul_n=1024,
                                 n_images=8)

@@ -25,13 +25,19 @@ resized to the model's input side), the crops of all images are batched through 
 and the predicted crop landmarks are mapped back through the exact inverse transform.
 
 Images without a face give an ImageResult with `landmarks is None` and `faces == []`, never
-an exception. The default face detector is OpenCV's Haar cascade (fadenn_tf.detect,
-`detector="haar"`); pass any BoxProvider callable or a registered name instead.
+an exception. The default face detector is fadenn_tf.detect.DEFAULT_DETECTOR
+(`detector="default"`, chosen from measurements on real faces, see the README); pass
+"haar", "dlib", "haar+profile", any BoxProvider callable or a registered name instead.
+
+Fast single-face path: `fadenn_tf.load(path, backend="litert")` runs a float32 TFLite copy
+of the model with LiteRT (a .tflite path, or the model converted when loading); the Keras
+backend runs one crop through a compiled fixed-shape [1, S, S, 3] function.
 
 Command line
 ------------
     python -m fadenn_tf.predict IMAGE_OR_DIR... --model M --out DIR
-        [--boxes FILE] [--detector haar] [--all-faces] [--batch-size 32] [--no-overlay]
+        [--boxes FILE] [--detector default] [--no-equalize] [--detect-width PX] ...
+        [--backend keras|litert] [--all-faces] [--batch-size 32] [--no-overlay]
 
 Writes, per image NAME: NAME.pts (one face) or NAME_0.pts, NAME_1.pts ... (several faces,
 largest first), NAME_overlay.png (landmarks and box drawn), and DIR/summary.json (per image:
@@ -217,19 +223,24 @@ class Predictor:
     device string ("/CPU:0", "/GPU:0") the model runs on, None for TensorFlow's choice.
     """
 
-    def __init__(self, model, detector="haar", device=None, detector_kwargs=None):
+    def __init__(self, model, detector="default", device=None, detector_kwargs=None):
         self.model = model
         self.size = int(model.size)
         self.device = device
         self._detector = detector
         self._detector_kwargs = dict(detector_kwargs or {})
+        self._one = None           # concrete function for one crop [1, S, S, 3] (Keras)
 
     @property
     def detector(self):
         """The BoxProvider (a registered name is built here, on first use)."""
         if isinstance(self._detector, str):
             from fadenn_tf.detect import get_detector
-            self._detector = get_detector(self._detector, **self._detector_kwargs)
+            try:
+                self._detector = get_detector(self._detector, **self._detector_kwargs)
+            except TypeError as exc:
+                raise ValueError(f"detector {self._detector!r} does not take the options "
+                                 f"{sorted(self._detector_kwargs)}: {exc}") from None
         return self._detector
 
     @property
@@ -295,17 +306,40 @@ class Predictor:
                  np.zeros((0, self.size, self.size, 3), np.float32))
         return _Prepared(img, b, source, crops, transforms, t1 - t0, time.perf_counter() - t1)
 
+    def _one_crop_function(self):
+        """The model's function traced once for [1, S, S, 3] float32 (a concrete function:
+        no retracing and no argument dispatch per call), or None for models without a
+        tf.function (LiteRT, SavedModel)."""
+        if self._one is None:
+            fn = getattr(self.model, "fn", None)
+            if not hasattr(fn, "get_concrete_function"):
+                self._one = False
+            else:
+                import tensorflow as tf
+                self._one = fn.get_concrete_function(
+                    tf.TensorSpec([1, self.size, self.size, 3], tf.float32))
+        return self._one or None
+
+    def _call_model(self, crops):
+        one = self._one_crop_function() if len(crops) == 1 else None
+        if one is None:
+            out = self.model(crops)
+            return out["landmarks"], out["noise_probs"]
+        import tensorflow as tf
+        out = one(tf.constant(crops, tf.float32))
+        return out["landmarks"], out.get("noise_probs")
+
     def run_crops(self, crops):
         """Model outputs for (N, S, S, 3) float32 crops in [-1, 1] (one call, no batching):
-        (landmarks (N, 68, 2) crop pixels, noise_probs (N, 5) or None)."""
+        (landmarks (N, 68, 2) crop pixels, noise_probs (N, 5) or None). One crop runs
+        through a function compiled for [1, S, S, 3] (the fast single-face path)."""
         if self.device is None:
-            out = self.model(crops)
+            lm, probs = self._call_model(crops)
         else:
             import tensorflow as tf
             with tf.device(self.device):
-                out = self.model(crops)
-        probs = out["noise_probs"]
-        return (np.asarray(out["landmarks"], np.float64),
+                lm, probs = self._call_model(crops)
+        return (np.asarray(lm, np.float64),
                 None if probs is None else np.asarray(probs, np.float64))
 
     def run(self, prepared, batch_size=32):
@@ -375,15 +409,29 @@ class Predictor:
         return self.predict(read_image(path), boxes=boxes, all_faces=all_faces)[0]
 
 
-def load(path, detector="haar", device=None, **detector_kwargs):
+BACKENDS = ("keras", "litert")
+
+
+def load(path, detector="default", device=None, backend="keras", num_threads=None,
+         **detector_kwargs):
     """Load a model for prediction -> Predictor.
 
     path: a training workdir, a .keras file or an exported SavedModel
-    (fadenn_tf.inference.load_any). detector: "haar" (OpenCV's built-in cascade), another
-    registered name, a BoxProvider callable, or None (always pass boxes). device: e.g.
-    "/CPU:0" or "/GPU:0", None for TensorFlow's default. detector_kwargs go to the named
-    detector (e.g. min_neighbors=3). Raises fadenn_tf.errors.DataError if no model is found.
+    (fadenn_tf.inference.load_any); with backend="litert" also a .tflite file.
+    detector: "default" (fadenn_tf.detect.DEFAULT_DETECTOR), "haar" (OpenCV's cascade),
+    "dlib", a chain like "haar+profile", another registered name, a BoxProvider callable,
+    or None (always pass boxes). device: e.g. "/CPU:0" or "/GPU:0", None for TensorFlow's
+    default (keras backend only). backend: "keras" (TensorFlow) or "litert" (a float32
+    TFLite model run by LiteRT: a .tflite path, or the model at `path` converted at batch 1
+    when loading; num_threads: LiteRT threads, None = every usable core). detector_kwargs
+    go to the named detector (e.g. min_neighbors=3). Raises fadenn_tf.errors.DataError if
+    no model is found.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "litert":
+        from fadenn_tf.tflite_runner import load_litert
+        return Predictor(load_litert(path, num_threads), detector, None, detector_kwargs)
     from fadenn_tf.inference import load_any
     if device is None:
         model = load_any(path)
@@ -437,13 +485,16 @@ def _parser():
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--boxes", help="boxes file (.json {name: [x0,y0,x1,y1] or list of boxes} "
                                    "or .csv image,x0,y0,x1,y1); unlisted images use the detector")
-    p.add_argument("--detector", default="haar",
-                   help="registered face detector name (default haar: OpenCV's cascade)")
     p.add_argument("--all-faces", action="store_true",
                    help="landmarks for every detected face (default: the largest only)")
     p.add_argument("--batch-size", type=int, default=32, help="crops per model call (32)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
     p.add_argument("--device", default=None, help="TensorFlow device, e.g. /GPU:0")
+    p.add_argument("--backend", default="keras", choices=BACKENDS,
+                   help="keras (TensorFlow) or litert (float32 TFLite; --model may be a "
+                        ".tflite file)")
+    from fadenn_tf.detect import add_detector_arguments
+    add_detector_arguments(p)
     add_no_progress(p)
     return p
 
@@ -486,7 +537,11 @@ def main(argv=None):
     out_dir = Path(args.out)
     try:
         boxes_by_name = load_boxes_file(args.boxes) if args.boxes else None
-        predictor = load(args.model, detector=args.detector, device=args.device)
+        from fadenn_tf.detect import detector_kwargs_from_args
+        predictor = load(args.model, detector=args.detector, device=args.device,
+                         backend=args.backend, **detector_kwargs_from_args(args))
+        if not args.boxes:
+            predictor.detector  # build it now: unknown names or options fail here, clearly
     except (FadennError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -547,7 +602,9 @@ def main(argv=None):
     summary = {
         "model": predictor.model.path, "model_kind": predictor.model.kind,
         "input_size": predictor.size,
-        "detector": args.detector, "boxes_file": args.boxes, "all_faces": args.all_faces,
+        "detector": args.detector,
+        "detector_options": detector_kwargs_from_args(args), "backend": args.backend,
+        "boxes_file": args.boxes, "all_faces": args.all_faces,
         "coordinates": ".pts files are 1-based (ibug convention; fadenn_tf.data.pts.read_pts "
                        "returns 0-based pixel centres); boxes are (x0, y0, x1, y1) pixel-edge "
                        "coordinates",

@@ -9,11 +9,16 @@ Protocol, per frame t (`track_video`):
    the box it was fitted in) and, when a failure detector is given, its probability of a
    good fit (fadenn_tf.failure_detector, logistic regression over patches around the
    landmarks) must be >= its threshold.
-3. On a failed check, at the first frame, or when the face was lost, the face detector
-   re-initialises (source "detector"; at the first frame a given --init-box / --init-pts is
-   used instead, source "given"). Its fit is written even if it fails the check, but then
-   the next frame asks the detector again. A detector that finds nothing marks the frame
-   "no face" (no landmarks, no .pts) and the next frame tries the detector again.
+3. A shot cut (ShotCutDetector: histogram distance or frame difference to the previous
+   frame) drops the track before step 1.
+4. On a failed check, a cut, at the first frame, or when the face was lost, the face
+   detector re-initialises (source "detector"; at the first frame a given --init-box /
+   --init-pts is used instead, source "given"), and its fit is checked the same way. A fit
+   that fails the check, or a detector that finds nothing, marks the frame "lost" (no
+   landmarks, no .pts): a face is never reported where the check says there is none. The
+   next frame asks the detector again.
+Each frame's status is "tracked", "re-detected" or "lost"; the log and the printed summary
+count them (they sum to the number of frames).
 
 Without a failure detector only the sanity checks catch failures (the log says so). Train
 one on the synthetic data (or any dataset the indexers read) with
@@ -22,8 +27,8 @@ one on the synthetic data (or any dataset the indexers read) with
 Command line
 ------------
     python -m fadenn_tf.track VIDEO --model M --out DIR [--failure-detector FILE]
-        [--failure-threshold P] [--detector haar] [--init-pts FILE | --init-box x0,y0,x1,y1]
-        [--no-overlay] [--device /GPU:0]
+        [--failure-threshold P] [--detector default] [--no-equalize] [--detect-width PX] ...
+        [--init-pts FILE | --init-box x0,y0,x1,y1] [--no-shot-cuts] [--no-overlay]
 writes DIR/annot/%06d.pts (300-VW layout, 1-based frame numbers; frames with no face have
 no file and are listed in the log), DIR/overlay.avi (MJPG; box green = tracked, orange =
 detector, blue = given) and DIR/track_log.json (per frame: box source, failure score and
@@ -45,6 +50,7 @@ from typing import List, Optional
 import numpy as np
 
 SOURCES = ("tracked", "detector", "given")
+STATUSES = ("tracked", "re-detected", "lost")
 NO_FD_NOTE = ("no failure detector given: failures are caught by the sanity checks only "
               "(train one with: python -m fadenn_tf.train_failure_detector --out fd.npz)")
 
@@ -73,6 +79,7 @@ class FrameRecord:
     failure: Optional[str] = None
     reinit: bool = False
     event: str = "no face"
+    cut: bool = False
     t_detect: float = 0.0
     t_fit: float = 0.0
     t_check: float = 0.0
@@ -81,8 +88,16 @@ class FrameRecord:
     def t_total(self):
         return self.t_detect + self.t_fit + self.t_check
 
+    @property
+    def status(self):
+        """"tracked", "re-detected" or "lost" (see the class docstring)."""
+        if self.landmarks is None:
+            return "lost"
+        return "tracked" if self.source == "tracked" else "re-detected"
+
     def to_dict(self):
-        return {"frame": self.frame, "event": self.event, "source": self.source,
+        return {"frame": self.frame, "status": self.status, "event": self.event,
+                "cut": self.cut, "source": self.source,
                 "box": None if self.box is None else [round(float(v), 2) for v in self.box],
                 "score": None if self.score is None else round(float(self.score), 4),
                 "failure": self.failure, "reinit": self.reinit,
@@ -113,6 +128,21 @@ class TrackResult:
     @property
     def failure_frames(self):
         return [r.frame for r in self.frames if r.failure]
+
+    @property
+    def cut_frames(self):
+        """1-based numbers of the frames that start a new shot (detected cuts)."""
+        return [r.frame for r in self.frames if r.cut]
+
+    def counts(self):
+        """{"tracked", "re-detected", "lost": frames per status (they sum to the frame
+        count), "shot_cuts", "fit_failures": rejected fits, "detector_calls"}."""
+        out = {k: 0 for k in STATUSES}
+        for r in self.frames:
+            out[r.status] += 1
+        out.update(shot_cuts=len(self.cut_frames), fit_failures=len(self.failure_frames),
+                   detector_calls=sum(r.t_detect > 0 for r in self.frames))
+        return out
 
     def landmarks(self):
         """(N, 68, 2) float64, NaN on frames without a face."""
@@ -147,7 +177,8 @@ class TrackResult:
 
     def to_log(self):
         return {"video": self.video, "failure_check": self.failure_check, **self.info,
-                "n_frames": len(self.frames), "no_face_frames": self.no_face_frames,
+                "n_frames": len(self.frames), "counts": self.counts(),
+                "no_face_frames": self.no_face_frames, "cut_frames": self.cut_frames,
                 "reinit_frames": self.reinit_frames, "failure_frames": self.failure_frames,
                 "speed": self.speed(), "frames": [r.to_dict() for r in self.frames]}
 
@@ -184,6 +215,52 @@ def sanity_problem(landmarks, image_hw, fit_box=None, min_face=8.0, max_outside=
     return None
 
 
+# ---------------------------------------------------------------------------- shot cuts
+
+class ShotCutDetector:
+    """Flags shot cuts between consecutive frames (the tracked face cannot survive a cut).
+
+    Each frame is reduced to a `width`-pixel-wide grayscale thumbnail (area interpolation). A cut is declared when, against the previous frame's
+    thumbnail, the Bhattacharyya distance of their 32-bin intensity histograms (0 = same,
+    1 = disjoint) exceeds `hist_threshold`, or their mean absolute difference (intensities
+    in [0, 1]) exceeds `diff_threshold`. The first frame is never a cut. Calling it with a
+    frame returns None (no cut) or a short description of the cut, and stores the frame.
+    """
+
+    def __init__(self, hist_threshold=0.3, diff_threshold=0.2, width=64):
+        if not (0 < hist_threshold <= 1 and 0 < diff_threshold <= 1):
+            raise ValueError(f"shot-cut thresholds must be in (0, 1], got {hist_threshold}, "
+                             f"{diff_threshold}")
+        self.hist_threshold = float(hist_threshold)
+        self.diff_threshold = float(diff_threshold)
+        self.width = int(width)
+        self._prev = None
+
+    def reset(self):
+        self._prev = None
+
+    def _thumb(self, frame):
+        import cv2
+        img = np.asarray(frame)
+        gray = img if img.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(img[:, :, :3]),
+                                                      cv2.COLOR_RGB2GRAY)
+        h = max(1, int(round(gray.shape[0] * self.width / gray.shape[1])))
+        small = cv2.resize(gray, (self.width, h), interpolation=cv2.INTER_AREA)
+        hist = np.bincount((small >> 3).ravel(), minlength=32) / small.size
+        return small.astype(np.float32) / 255.0, hist
+
+    def __call__(self, frame):
+        cur = self._thumb(frame)
+        prev, self._prev = self._prev, cur
+        if prev is None or prev[0].shape != cur[0].shape:
+            return None
+        hist = float(np.sqrt(max(0.0, 1.0 - np.sum(np.sqrt(prev[1] * cur[1])))))
+        diff = float(np.mean(np.abs(prev[0] - cur[0])))
+        if hist > self.hist_threshold or diff > self.diff_threshold:
+            return f"shot cut (histogram distance {hist:.2f}, frame difference {diff:.2f})"
+        return None
+
+
 # ------------------------------------------------------------------------------ tracker
 
 def _as_predictor(model, device=None):
@@ -195,11 +272,15 @@ def _as_predictor(model, device=None):
     return load(model, detector=None, device=device)
 
 
-def _as_detector(detector):
+def _as_detector(detector, options=None):
     if detector is None or callable(detector):
         return detector
     from fadenn_tf.detect import get_detector
-    return get_detector(detector)
+    try:
+        return get_detector(detector, **(options or {}))
+    except TypeError as exc:
+        raise ValueError(f"detector {detector!r} does not take the options "
+                         f"{sorted(options or {})}: {exc}") from None
 
 
 def _as_failure_detector(fd):
@@ -218,10 +299,14 @@ class Tracker:
     None (then only init_box can start the track). failure_detector: a FailureDetector or
     None. threshold: P(good fit) below which a fit fails (default the detector's own).
     init_box: (x0, y0, x1, y1) for the first frame (source "given").
+    cut_detector: a ShotCutDetector (default), or None to never look for shot cuts; on a
+    cut the track is dropped and the detector asked.
+    A frame reports landmarks only when they passed the checks: a detector fit that fails
+    them marks the frame "lost", it is never written.
     """
 
     def __init__(self, predictor, detector=None, failure_detector=None, threshold=None,
-                 init_box=None, min_face=8.0):
+                 init_box=None, min_face=8.0, cut_detector="default"):
         from fadenn_tf.data.crop import CropTransform, crop_image, landmark_box
         self._crop, self._cropper, self._lbox = CropTransform, crop_image, landmark_box
         self.predictor = predictor
@@ -231,6 +316,7 @@ class Tracker:
                           float(failure_detector.threshold if threshold is None else threshold))
         self.init_box = None if init_box is None else np.asarray(init_box, np.float64).reshape(4)
         self.min_face = float(min_face)
+        self.cuts = ShotCutDetector() if cut_detector == "default" else cut_detector
         self.prev = None            # accepted landmarks of the previous frame
         self.n = 0                  # frames seen
         self._buf = np.zeros((1, predictor.size, predictor.size, 3), np.float32)
@@ -283,6 +369,15 @@ class Tracker:
         self.n += 1
         rec = FrameRecord(frame=self.n)
         first = self.n == 1
+        if self.cuts is not None:
+            t0 = time.perf_counter()
+            cut = self.cuts(frame)
+            rec.t_check += time.perf_counter() - t0
+            if cut is not None:
+                rec.cut = True
+                if self.prev is not None:
+                    rec.failure = cut
+                self.prev = None
         if self.prev is not None:
             box = self._lbox(self.prev)
             lm, problem, score = self._fit_checked(frame, box, rec)
@@ -306,16 +401,15 @@ class Tracker:
                 return rec
             box, source = boxes[0], "detector"
         lm, problem, score = self._fit_checked(frame, box, rec)
-        if lm is None:
-            rec.failure = rec.failure or problem
+        if problem is not None:  # the check says there is no face: report none
+            msg = f"{source}: {problem}"
+            rec.failure = f"{rec.failure}; then {msg}" if rec.failure else msg
             return rec
         rec.landmarks, rec.source, rec.score = lm, source, score
         rec.box = np.asarray(box, np.float64)
         rec.reinit = not first
         rec.event = "init" if first else "reinit"
-        if problem is not None:
-            rec.failure = f"{rec.failure}; then {source}: {problem}" if rec.failure else problem
-        self.prev = lm if problem is None else None
+        self.prev = lm
         return rec
 
 
@@ -329,32 +423,36 @@ def _video_fps(path):
 
 def draw_frame(frame, rec, fd_used=True):
     """Overlay of one tracked frame (RGB uint8): box coloured by source, landmarks, and a
-    caption with the frame number, source, failure score and re-initialisation."""
-    from fadenn_tf.drawing import RED, WHITE, YELLOW, draw_face, draw_text
+    caption with the frame number, status (tracked / re-detected / lost), failure score and
+    a shot-cut mark."""
+    from fadenn_tf.drawing import GREEN, RED, WHITE, YELLOW, draw_face, draw_text
     img = frame
     if rec.landmarks is not None:
         img = draw_face(img, rec.landmarks, rec.box, rec.source, rec.source)
-    cap = f"#{rec.frame} {rec.event}"
+    cap = f"#{rec.frame} {rec.status.upper()}"
     if rec.score is not None:
         cap += f" p={rec.score:.2f}"
-    img = draw_text(img, cap, (6, 20), WHITE if rec.landmarks is not None else RED)
-    if rec.landmarks is None:
-        img = draw_text(img, "NO FACE", (6, 44), RED)
-    elif rec.reinit:
-        img = draw_text(img, "RE-INIT", (6, 44), YELLOW)
-    elif rec.failure:
-        img = draw_text(img, "FIT FAILED", (6, 44), RED)
+    if rec.cut:
+        cap += " CUT"
+    colour = {"tracked": GREEN, "re-detected": YELLOW, "lost": RED}[rec.status]
+    img = draw_text(img, cap, (6, 20), colour)
+    if rec.failure:
+        img = draw_text(img, rec.failure[:60], (6, 44), WHITE if rec.landmarks is not None
+                        else RED)
     return img
 
 
-def track_video(model, video_path, detector="haar", failure_detector=None, threshold=None,
+def track_video(model, video_path, detector="default", failure_detector=None, threshold=None,
                 init_box=None, init_landmarks=None, out_dir=None, overlay=True, device=None,
-                min_face=8.0, progress=False):
+                min_face=8.0, progress=False, shot_cuts=True, detector_options=None):
     """Track the face of a video -> TrackResult (frames, speed).
 
     model: a Predictor, a LoadedModel or a model path (fadenn_tf.inference.load_any).
-    detector: a registered detector name ("haar"), a BoxProvider callable, or None.
+    detector: a registered detector name ("default", "haar", ...), a BoxProvider callable,
+    or None.
     failure_detector: a FailureDetector, a path to its .npz, or None (sanity checks only).
+    shot_cuts: True (a ShotCutDetector with its defaults), a ShotCutDetector, or False.
+    detector_options: kwargs for a detector given by name (e.g. {"equalize": False}).
     threshold: P(good fit) below which a fit fails (default: the failure detector's).
     init_box (x0, y0, x1, y1) or init_landmarks (68, 2) (its landmark box): the first frame's
     box instead of the detector's.
@@ -369,11 +467,12 @@ def track_video(model, video_path, detector="haar", failure_detector=None, thres
     from fadenn_tf.utils.progress import progress as bar
     t_start = time.perf_counter()
     predictor = _as_predictor(model, device)
-    det = _as_detector(detector)
+    det = _as_detector(detector, detector_options)
     fd = _as_failure_detector(failure_detector)
     if init_landmarks is not None:
         init_box = landmark_box(np.asarray(init_landmarks, np.float64))
-    tracker = Tracker(predictor, det, fd, threshold, init_box, min_face)
+    cuts = ShotCutDetector() if shot_cuts is True else (shot_cuts or None)
+    tracker = Tracker(predictor, det, fd, threshold, init_box, min_face, cut_detector=cuts)
     result = TrackResult(str(video_path))
     warm = tracker.warm_up()
     t_start = time.perf_counter()  # speed figures exclude loading and tracing
@@ -383,10 +482,14 @@ def track_video(model, video_path, detector="haar", failure_detector=None, thres
     result.info = {"model": str(getattr(predictor.model, "path", "")),
                    "detector": detector if isinstance(detector, str) or detector is None
                    else type(detector).__name__,
+                   "detector_options": dict(detector_options or {}),
                    "failure_detector": (str(failure_detector) if isinstance(
                        failure_detector, (str, Path)) else
                        (None if fd is None else type(fd).__name__)),
                    "threshold": tracker.threshold,
+                   "shot_cuts": None if cuts is None else {
+                       "hist_threshold": cuts.hist_threshold,
+                       "diff_threshold": cuts.diff_threshold},
                    "init_box": None if init_box is None else [float(v) for v in init_box],
                    "warm_up_s": round(warm, 3)}
     frames = read_video_frames(video_path)
@@ -425,10 +528,10 @@ def track_video(model, video_path, detector="haar", failure_detector=None, thres
 
 # --------------------------------------------------------------------------- evaluation
 
-def evaluate_tracking(model, root, category=3, videos=None, detector="haar",
+def evaluate_tracking(model, root, category=3, videos=None, detector="default",
                       failure_detector=None, threshold=None, normalizer="diagonal",
                       nme_threshold=0.08, init_from_gt=False, out_dir=None, overlay=False,
-                      device=None, progress=False):
+                      device=None, progress=False, shot_cuts=True, detector_options=None):
     """Track every video of a 300-VW layout and score the annotated frames.
 
     root: 300-VW root (<id>/vid.avi + <id>/annot/%06d.pts). category: 1, 2, 3, "test",
@@ -447,7 +550,7 @@ def evaluate_tracking(model, root, category=3, videos=None, detector="haar",
     for s in samples:
         by_video.setdefault(s.subset, []).append(s)
     predictor = _as_predictor(model, device)
-    det = _as_detector(detector)
+    det = _as_detector(detector, detector_options)
     fd = _as_failure_detector(failure_detector)
     per_video, pooled = {}, []
     for vid, ss in by_video.items():
@@ -456,7 +559,7 @@ def evaluate_tracking(model, root, category=3, videos=None, detector="haar",
         res = track_video(predictor, ss[0].image_path, det, fd, threshold,
                           init_landmarks=first_gt if init_from_gt else None,
                           out_dir=None if out_dir is None else Path(out_dir) / vid,
-                          overlay=overlay, progress=progress)
+                          overlay=overlay, progress=progress, shot_cuts=shot_cuts)
         pred = res.landmarks()
         errs = []
         for s in ss:
@@ -540,7 +643,9 @@ def _parser():
     p.add_argument("--failure-threshold", dest="threshold", type=float, default=None,
                    metavar="P", help="P(good fit) below which a fit fails (default: the "
                                      "failure detector's, 0.5; was --threshold)")
-    p.add_argument("--detector", default="haar", help="registered face detector (haar)")
+    p.add_argument("--no-shot-cuts", action="store_true",
+                   help="do not look for shot cuts (by default a cut drops the track and "
+                        "asks the detector)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--init-pts", help=".pts file with the first frame's landmarks")
     g.add_argument("--init-box", type=_parse_box, help="first frame's box x0,y0,x1,y1")
@@ -556,6 +661,8 @@ def _parser():
                    help="NME cut-off of AUC and failure rate (0.08; was --threshold-nme)")
     p.add_argument("--init-from-gt", action="store_true",
                    help="evaluation: start each video from its first frame's ground truth")
+    from fadenn_tf.detect import add_detector_arguments
+    add_detector_arguments(p)
     add_no_progress(p)
     add_alias(p, "--threshold", "--failure-threshold")
     add_alias(p, "--threshold-nme", "--nme-threshold")
@@ -581,15 +688,19 @@ def _main_video(args):
     if not args.out:
         print("error: --out DIR is required", file=sys.stderr)
         return 2
+    from fadenn_tf.detect import detector_kwargs_from_args
     init_lm = read_pts(args.init_pts, 68) if args.init_pts else None
     res = track_video(args.model, args.video, args.detector, args.failure_detector,
                       args.threshold, init_box=args.init_box, init_landmarks=init_lm,
                       out_dir=args.out, overlay=not args.no_overlay, device=args.device,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, shot_cuts=not args.no_shot_cuts,
+                      detector_options=detector_kwargs_from_args(args))
     nf = res.no_face_frames
-    print(f"{args.video}: {len(res.frames) - len(nf)}/{len(res.frames)} frames with a face; "
-          f"{len(res.reinit_frames)} re-initialisations, {len(res.failure_frames)} fit "
-          f"failures; {res.failure_check}")
+    c = res.counts()
+    print(f"{args.video}: {len(res.frames) - len(nf)}/{len(res.frames)} frames with a face "
+          f"({c['tracked']} tracked, {c['re-detected']} re-detected, {c['lost']} lost); "
+          f"{c['shot_cuts']} shot cuts, {c['fit_failures']} rejected fits; "
+          f"{res.failure_check}")
     if nf:
         shown = ", ".join(map(str, nf[:20])) + (" ..." if len(nf) > 20 else "")
         print(f"no face in {len(nf)} frames: {shown}", file=sys.stderr)
@@ -606,12 +717,14 @@ def _main_evaluate(args):
         root = resolve_data(None, "300vw")
     cat = args.category
     cat = int(cat) if str(cat).isdigit() else cat
+    from fadenn_tf.detect import detector_kwargs_from_args
     res = evaluate_tracking(args.model, root, category=cat, videos=args.videos,
-                            detector=args.detector, failure_detector=args.failure_detector,
+                            detector=args.detector,
+                            detector_options=detector_kwargs_from_args(args), failure_detector=args.failure_detector,
                             threshold=args.threshold, normalizer=args.normalizer,
                             nme_threshold=args.threshold_nme, init_from_gt=args.init_from_gt,
                             out_dir=args.out, device=args.device,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, shot_cuts=not args.no_shot_cuts)
     print(format_evaluation(res))
     if args.out:
         from fadenn_tf.utils.atomic import write_json_atomic

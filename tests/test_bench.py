@@ -2,6 +2,7 @@
 and finite, FLOP counters agreeing. No assertion here depends on how fast the machine is."""
 import json
 import math
+import re
 import os
 import subprocess
 import sys
@@ -128,6 +129,28 @@ def test_bench_tflite_and_joint_tiny(tmp_path):
     got = {(r["section"], r["model"], r["path"]) for r in rows}
     assert {("train", "joint-M", "eager"), ("inference", "M", "saved_model"),
             ("inference", "M", "tflite_int8@1thread")} <= got
+    _check_rows(rows)
+
+
+def test_bench_api_rows_keras_and_litert(tmp_path):
+    if not _isolated("test_bench_api_rows_keras_and_litert"):
+        return
+    from fadenn_tf import detect
+    box = [250.0, 110.0, 370.0, 240.0]
+    s = _settings(tmp_path, sections=("api",), api_frames=6,
+                  detector=detect.FixedBoxes(box))
+    rows = bench.run_benchmark(s)["rows"]
+    by_path = {r["path"]: r for r in rows}
+    assert set(by_path) == {"detect(640x360 frame)", "keras: predict(image, box)",
+                            "litert: predict(image, box)", "keras: track 640x360 clip",
+                            "litert: track 640x360 clip"}
+    for backend in ("keras", "litert"):
+        assert by_path[f"{backend}: predict(image, box)"]["latency_ms_b1"] > 0
+        track = by_path[f"{backend}: track 640x360 clip"]
+        assert track["images_per_s"] > 0 and "untrained model" in track["note"]
+        counts = [int(n) for n in re.findall(r"(\d+) (?:tracked|re-detected|lost)",
+                                             track["note"])]
+        assert len(counts) == 3 and sum(counts) == 6
     _check_rows(rows)
 
 

@@ -193,3 +193,136 @@ def test_load_boxes_bad_files_name_the_file(tmp_path, name, text, match):
 def test_load_boxes_missing_file(tmp_path):
     with pytest.raises(DataError, match="not found"):
         detect.load_boxes_file(tmp_path / "none.json")
+
+
+# ------------------------------------------------ downscaled detection, profile, chains, dlib
+
+def test_detection_on_a_shrunk_image_returns_boxes_in_image_pixels():
+    full_det = detect.HaarFaceDetector(detect_width=0, min_size=20, equalize=False,
+                                       min_neighbors=5)
+    small_det = detect.HaarFaceDetector(detect_width=200, min_size=20, equalize=False,
+                                        min_neighbors=5)
+    both = 0
+    for seed in range(12):
+        img, lm, _ = render_face(seed, params=dict(FRONTAL, scale=90.0,
+                                                   center=[200.0, 150.0]),
+                                 image_size=(300, 400))
+        full, small = full_det(img), small_det(img)
+        if len(full) and len(small):
+            both += 1
+            assert iou(full[0], small[0]) > 0.6                  # same face, image pixels
+            assert iou(small[0], detect.landmark_box(lm)) > 0.5
+    assert both >= 2
+    # min_size is in pixels of the original image, also when detecting on a shrunk copy
+    assert len(detect.HaarFaceDetector(detect_width=200, min_size=290)(img)) == 0
+    with pytest.raises(ValueError, match="detect_width"):
+        detect.HaarFaceDetector(detect_width=8)
+    # "auto": shrunk so that min_size becomes the cascade's 24 px window
+    auto = detect.HaarFaceDetector(detect_width="auto", min_size=48)
+    gray, factor = auto._gray(np.zeros((360, 640, 3), np.uint8))
+    assert factor == 2.0 and gray.shape == (180, 320)
+    assert detect.HaarFaceDetector(detect_width="auto", min_size=20)._gray(
+        np.zeros((360, 640, 3), np.uint8))[1] == 1.0                 # never enlarged
+
+
+def test_profile_detector_mirror_side_maps_back_to_the_image():
+    # The profile cascade rarely fires on synthetic faces: the frontal cascade exercises the
+    # same two-sided code (image + mirror image, mirrored correction).
+    prof = detect.ProfileFaceDetector(cascade=detect.DEFAULT_CASCADE, min_size=20,
+                                      min_neighbors=3, equalize=False,
+                                      correction=(0.1, 0.0, 1.0, 1.0))
+    seen = 0
+    for seed in range(10):
+        img, _, _ = render_face(seed, params=FRONTAL, image_size=200)
+        mirror = np.ascontiguousarray(img[:, ::-1])
+        a, _ = prof.raw_boxes(img, mirrored=True)
+        b, _ = prof.raw_boxes(mirror, mirrored=False)
+        assert len(a) == len(b)
+        if len(a):
+            seen += 1
+            w = img.shape[1]
+            np.testing.assert_allclose(
+                detect.sort_boxes(a), detect.sort_boxes(np.stack(
+                    [w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)))
+            # the correction moves image-side boxes right, mirror-side boxes left
+            got = prof(img)
+            want = detect.sort_boxes(np.concatenate([
+                detect.apply_box_correction(prof.raw_boxes(img)[0], (0.1, 0, 1, 1)),
+                detect.apply_box_correction(a, (-0.1, 0, 1, 1))]))
+            np.testing.assert_allclose(got, detect.clip_boxes(want, img.shape))
+    assert seen >= 2
+
+
+class Fixed:
+    def __init__(self, boxes):
+        self.boxes, self.calls = detect.as_boxes(boxes), 0
+
+    def __call__(self, image):
+        self.calls += 1
+        return self.boxes.copy()
+
+
+def test_fallback_chain_and_registry_names():
+    img = np.zeros((50, 60, 3), np.uint8)
+    none, some = Fixed([]), Fixed([1, 2, 30, 40])
+    chain = detect.FallbackDetector([none, some, Fixed([0, 0, 5, 5])])
+    np.testing.assert_allclose(chain(img), [[1, 2, 30, 40]])
+    assert chain.last_used == 1 and none.calls == 1
+    assert detect.FallbackDetector([none])(img).shape == (0, 4)
+    built = detect.get_detector("haar+profile", min_neighbors=2, equalize=True)
+    assert isinstance(built, detect.FallbackDetector)
+    assert isinstance(built.detectors[1], detect.ProfileFaceDetector)
+    assert [(d.min_neighbors, d.equalize) for d in built.detectors] == [(2, True)] * 2
+    if detect.dlib_available():   # each detector of a chain takes the options it knows
+        chain = detect.get_detector("dlib+haar", equalize=True, upsample=1)
+        assert chain.detectors[0].upsample == 1 and chain.detectors[1].equalize is True
+    with pytest.raises(TypeError, match="colour"):
+        detect.get_detector("haar+profile", colour=1)
+    assert detect.get_detector("default")(img).shape == (0, 4)
+    with pytest.raises(ValueError, match="'nope'"):
+        detect.get_detector("haar+nope")
+    with pytest.raises(ValueError, match="'\\+'"):
+        detect.register_detector("a+b", Fixed)
+
+
+def test_defaults_come_from_the_fitted_constants():
+    det = detect.HaarFaceDetector()
+    d = detect.HAAR_DEFAULTS
+    assert (det.scale_factor, det.min_neighbors, det.min_size, det.equalize,
+            det.detect_width) == (d["scale_factor"], d["min_neighbors"], d["min_size"],
+                                  d["equalize"], d["detect_width"])
+    assert det.correction == detect.HAAR_TO_LANDMARK_BOX
+    assert detect.default_detector_name() in (detect.DEFAULT_DETECTOR,
+                                              detect.DEFAULT_DETECTOR_WITHOUT_DLIB)
+
+
+def test_dlib_detector_when_installed():
+    if not detect.dlib_available():
+        with pytest.raises(detect.DetectorUnavailableError, match="dlib-bin"):
+            detect.get_detector("dlib")
+        assert "dlib" not in detect.available_detectors()
+        return
+    det = detect.get_detector("dlib")
+    assert det(np.full((120, 160, 3), 128, np.uint8)).shape == (0, 4)
+    found = []
+    for seed in range(10):
+        img, lm, _ = render_face(seed, params=dict(FRONTAL, scale=70.0,
+                                                   center=[150.0, 150.0]), image_size=300)
+        boxes = det(img)
+        if len(boxes):
+            found.append(iou(boxes[0], detect.landmark_box(lm)))
+    assert found and np.mean(found) > 0.5
+
+
+def test_cli_detector_options(tmp_path):
+    import argparse
+    p = argparse.ArgumentParser()
+    detect.add_detector_arguments(p)
+    a = p.parse_args(["--detector", "haar", "--no-equalize", "--detect-width", "320",
+                      "--min-neighbors", "3"])
+    kw = detect.detector_kwargs_from_args(a)
+    assert kw == {"equalize": False, "detect_width": 320, "min_neighbors": 3}
+    det = detect.get_detector(a.detector, **kw)
+    assert det.equalize is False and det.detect_width == 320 and det.min_neighbors == 3
+    assert detect.detector_kwargs_from_args(p.parse_args([])) == {}
+    assert p.parse_args([]).detector == "default"

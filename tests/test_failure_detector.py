@@ -141,3 +141,38 @@ def test_cli_reports_missing_dataset(tmp_path, capsys):
     assert main(["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x.npz")]) == 1
     assert "nope" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_model_fit_set_labels_a_real_models_fits_by_their_error(tmp_path):
+    from fadenn_tf.data.crop import CropTransform, landmark_box
+    from fadenn_tf.predict import load
+    from test_predict import SIZE, constant_shape_model
+    img, lm, _ = render_face(3, params={"pose": {"yaw": 0.0, "pitch": 0.0, "roll": 0.0},
+                                        "occluders": [], "others": [], "scale": 25.0,
+                                        "center": [200.0, 200.0]}, image_size=(400, 400))
+    # a model that is exact in the landmark box: its fits move with the box they get (the
+    # face is small and central, so no crop is clipped by the image border)
+    shape = CropTransform.from_box(landmark_box(lm), img.shape[:2], SIZE).apply(lm)
+    predictor = load(constant_shape_model(tmp_path / "m.keras", shape.astype(np.float32)),
+                     detector=None)
+    n = 6
+    X, y = fd.make_model_fit_set([(img, lm)] * n, predictor, 0, max_good_nme=0.12)
+    assert X.shape == (3 * n, fd.FeatureConfig().dim)
+    assert (y == 1).sum() == n and (y == 0).sum() == 2 * n   # 1 near box, 2 far boxes
+    boxes = fd.model_fit_boxes(lm, np.random.default_rng(1), 1, 2)
+    lb = landmark_box(lm)
+    near = np.abs((boxes[0, :2] + boxes[0, 2:]) / 2 - (lb[:2] + lb[2:]) / 2)
+    assert (near <= 0.08 * (lb[2:] - lb[:2]) + 1e-9).all()
+    far = np.hypot(*((boxes[1:, :2] + boxes[1:, 2:]) / 2 - (lb[:2] + lb[2:]) / 2).T)
+    assert (far >= 0.35 * min(lb[2:] - lb[:2])).all()
+    # the trainer reports the accuracy on such fits of held-out images
+    from fadenn_tf.train_failure_detector import main
+    root = tmp_path / "faces"
+    make_folder(root, n=8, subfolders=("",), size=(120, 120))
+    out = tmp_path / "fd.npz"
+    assert main(["--data", str(root), "--split", "all", "--out", str(out),
+                 "--model", str(tmp_path / "m.keras"), "--good-nme", "0.05"]) == 0
+    info = fd.FailureDetector.load(out).info
+    assert info["model"] == str(tmp_path / "m.keras") and "model_fits" in info["heldout"]
+    assert info["heldout"]["model_fits"]["n_failure"] > 0
+    assert info["heldout_split"] == "split_holdout(0.15, seed 0)"

@@ -284,3 +284,51 @@ def test_cli_all_faces_numbering_and_exit_code_without_images(
                  str(out)]) == 1
     assert main([str(path), "--model", str(tmp_path / "nomodel"), "--out", str(out)]) == 2
     assert "nomodel" in capsys.readouterr().err
+
+
+def test_one_face_uses_one_compiled_function_without_retracing(models):
+    p = fadenn_tf.load(models["fadenn"], detector=None)
+    img = np.zeros((120, 160, 3), np.uint8)
+    boxes = [[10, 12, 50, 48], [60, 30, 130, 100], [5, 5, 150, 110]]
+    singles = [p.predict(img, boxes=b)[0].landmarks for b in boxes]
+    for _ in range(3):
+        p.predict(img, boxes=boxes[0])
+    assert p.model.fn.experimental_get_tracing_count() == 1      # [1, S, S, 3] only
+    batch = p.predict(img, boxes=boxes, all_faces=True)[0]
+    for face, one, box in zip(batch.faces, singles, boxes):
+        np.testing.assert_allclose(face.landmarks, one, atol=1e-4)
+        np.testing.assert_allclose(one, expected(box, img.shape[:2], models["shape"]),
+                                   atol=1e-3)
+
+
+def test_litert_backend_matches_keras(models, tmp_path):
+    from fadenn_tf.errors import DataError
+    from fadenn_tf.tflite_runner import load_litert
+    img = np.zeros((150, 200, 3), np.uint8)
+    boxes = [[10, 12, 50, 48], [60, 30, 130, 100], [100.5, 40.25, 190.0, 140.0]]
+    lite = fadenn_tf.load(models["fadenn"], detector=None, backend="litert")
+    assert lite.model.kind == "litert" and lite.size == SIZE and lite.has_classifier
+    probs = np.exp(LOGITS) / np.exp(LOGITS).sum()
+    one = lite.predict(img, boxes=boxes[1])[0]
+    np.testing.assert_allclose(one.landmarks, expected(boxes[1], img.shape[:2],
+                                                       models["shape"]), atol=1e-3)
+    np.testing.assert_allclose(one.noise_probs, probs, atol=1e-5)
+    # three faces through a batch-1 model: one crop at a time, same answers
+    res = lite.predict([img, img, img], boxes=boxes)
+    for r, box in zip(res, boxes):
+        np.testing.assert_allclose(r.landmarks, expected(box, img.shape[:2], models["shape"]),
+                                   atol=1e-3)
+    # an FLL alone and a .tflite file
+    fll = load_litert(models["fll"])
+    out = fll(np.zeros((2, SIZE, SIZE, 3), np.float32))
+    np.testing.assert_allclose(out["landmarks"][1], models["shape"], atol=1e-3)
+    path = tmp_path / "m.tflite"
+    path.write_bytes(fll.tflite_bytes)      # the float32 conversion, saved for reuse
+    from_file = fadenn_tf.load(path, detector=None, backend="litert")
+    assert from_file.model.fixed_batch == 1 and from_file.model.tflite_bytes is None
+    np.testing.assert_allclose(from_file.predict(img, boxes=boxes[0])[0].landmarks,
+                               expected(boxes[0], img.shape[:2], models["shape"]), atol=1e-3)
+    with pytest.raises(DataError, match="nope.tflite"):
+        fadenn_tf.load(tmp_path / "nope.tflite", backend="litert")
+    with pytest.raises(ValueError, match="backend"):
+        fadenn_tf.load(models["fll"], backend="onnx")

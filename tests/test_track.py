@@ -69,7 +69,9 @@ def test_face_lost_and_found_again_is_logged_and_reinitialised(scene, tmp_path):
     predictor = load(scene["model"], detector=None)
     det = OracleDetector(scene["box"])
     out = tmp_path / "out"
-    res = track_video(predictor, scene["video"], det, scene["fd"], out_dir=out)
+    # shot cuts off: here the failure detector alone must notice the loss
+    res = track_video(predictor, scene["video"], det, scene["fd"], out_dir=out,
+                      shot_cuts=False)
     assert len(res.frames) == N
     assert res.no_face_frames == BLANK_FRAMES
     assert res.reinit_frames == [COMEBACK]
@@ -117,12 +119,19 @@ def test_face_lost_and_found_again_is_logged_and_reinitialised(scene, tmp_path):
 
 
 def test_without_failure_detector_only_sanity_checks_run(scene):
-    res = track_video(scene["model"], scene["video"], OracleDetector(scene["box"]), None)
+    res = track_video(scene["model"], scene["video"], OracleDetector(scene["box"]), None,
+                      shot_cuts=False)
     # the constant model 'tracks' through the blank frames: nothing can notice the loss
     assert res.no_face_frames == [] and res.reinit_frames == []
     assert all(r.score is None for r in res.frames)
     assert "sanity checks only" in res.failure_check
     assert "train_failure_detector" in res.failure_check
+    # with the shot-cut check (default) the switch to the blank frames drops the track
+    res = track_video(scene["model"], scene["video"], OracleDetector(scene["box"]), None)
+    assert res.cut_frames == [BLANK_FRAMES[0], COMEBACK]
+    assert res.no_face_frames == BLANK_FRAMES and res.reinit_frames == [COMEBACK]
+    assert res.counts() == {"tracked": N - N_BLANK - 2, "re-detected": 2, "lost": N_BLANK,
+                            "shot_cuts": 2, "fit_failures": 1, "detector_calls": 2 + N_BLANK}
 
 
 def test_given_init_box_and_no_detector(scene):
@@ -187,6 +196,10 @@ def test_cli_track_and_evaluate(scene, tmp_path, capsys, oracle_registered):
     assert code == 0
     assert "frames/s without detector time" in cap.out and "frames/s with it" in cap.out
     assert f"no face in {N_BLANK} frames" in cap.err
+    assert f"{N - N_BLANK - 2} tracked, 2 re-detected, {N_BLANK} lost" in cap.out
+    log = json.loads((out / "track_log.json").read_text())
+    assert [fr["status"] for fr in log["frames"]].count("lost") == N_BLANK
+    assert sum(log["counts"][k] for k in ("tracked", "re-detected", "lost")) == N
     assert (out / "overlay.avi").is_file() and (out / "track_log.json").is_file()
     assert len(list((out / "annot").glob("*.pts"))) == N - N_BLANK
 
@@ -207,3 +220,95 @@ def test_cli_track_and_evaluate(scene, tmp_path, capsys, oracle_registered):
     assert "nope.avi" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([str(scene["video"]), "--model", "m", "--init-box", "1,2,3"])
+
+
+# ------------------------------------------------------------ shot cuts and a face leaving
+
+class SceneDetector:
+    """Finds a face box only in frames it was told about (matched by pixel content)."""
+
+    def __init__(self, pairs, default=None):
+        self.pairs = [(np.asarray(img, np.float32), np.asarray(b, np.float64))
+                      for img, b in pairs]
+        self.default = default
+        self.calls = 0
+
+    def __call__(self, image):
+        self.calls += 1
+        for img, box in self.pairs:
+            if np.abs(img - image).mean() < 0.5:
+                return box[None].copy()
+        return (detect.empty_boxes() if self.default is None
+                else np.asarray(self.default, np.float64)[None])
+
+
+@pytest.fixture(scope="module")
+def shots(scene):
+    params_b = dict(FRONTAL, center=[120.0, 95.0])
+    img_b, lm_b, _ = render_face(23, params=params_b, image_size=scene["hw"])
+    img_a, _, _ = render_face(11, params=FRONTAL, image_size=scene["hw"])
+    return img_a, img_b, landmark_box(lm_b)
+
+
+def test_shot_cut_detector():
+    from fadenn_tf.track import ShotCutDetector
+    img_a, _, _ = render_face(11, params=FRONTAL, image_size=(160, 180))
+    img_b, _, _ = render_face(23, params=FRONTAL, image_size=(160, 180))
+    cuts = ShotCutDetector()
+    assert cuts(img_a) is None                                  # first frame: never a cut
+    assert cuts(img_a) is None
+    assert cuts(np.roll(img_a, 2, axis=1)) is None              # small motion: no cut
+    assert "shot cut" in cuts(img_b)                            # another scene
+    assert "shot cut" in cuts((img_b * 0.2).astype(np.uint8))   # lights out
+    with pytest.raises(ValueError, match="thresholds"):
+        ShotCutDetector(hist_threshold=0)
+
+
+def test_shot_cut_reinitialises_the_track(scene, shots):
+    from fadenn_tf.track import Tracker, TrackResult
+    img_a, img_b, box_b = shots
+    frames = [img_a] * 4 + [img_b] * 4
+    runs = {}
+    for name, cuts in (("default", "default"), ("off", None)):
+        det = SceneDetector([(img_a, scene["box"]), (img_b, box_b)])
+        tracker = Tracker(load(scene["model"], detector=None), det, cut_detector=cuts)
+        runs[name] = (TrackResult("clip", [tracker.step(f) for f in frames]), det)
+    res, det = runs["default"]
+    assert res.cut_frames == [5] and res.reinit_frames == [5]
+    assert [r.status for r in res.frames] == (["re-detected"] + ["tracked"] * 3
+                                              + ["re-detected"] + ["tracked"] * 3)
+    assert "shot cut" in res.frames[4].failure and det.calls == 2
+    np.testing.assert_allclose(res.frames[4].box, box_b)
+    # the new face's box is followed after the cut, not the old one
+    for r in res.frames[4:]:
+        assert np.allclose(landmark_box(r.landmarks), box_b, atol=25)
+    assert res.counts()["tracked"] == 6 and res.counts()["re-detected"] == 2
+    # without the check the stale box of the first shot is 'tracked' through the cut
+    off, det_off = runs["off"]
+    assert off.cut_frames == [] and off.reinit_frames == [] and det_off.calls == 1
+    assert not np.allclose(landmark_box(off.frames[4].landmarks), box_b, atol=25)
+
+
+def test_face_leaving_is_lost_and_a_detector_box_failing_the_check_is_not_reported(
+        scene, shots):
+    from fadenn_tf.track import Tracker, TrackResult
+    img_a, _, _ = shots
+    x0, y0, x1, y1 = (int(v) for v in scene["box"])
+    gone = img_a.copy()   # the face leaves: its region shows background colour
+    gone[max(0, y0 - 15):y1 + 10, max(0, x0 - 10):x1 + 10] = np.median(
+        img_a[:8].reshape(-1, 3), axis=0).astype(np.uint8)
+    frames = [img_a] * 3 + [gone] * 3 + [img_a] * 3
+    # a detector that always 'finds' the face box, also where there is none
+    det = SceneDetector([], default=scene["box"])
+    tracker = Tracker(load(scene["model"], detector=None), det, scene["fd"])
+    res = TrackResult("clip", [tracker.step(f) for f in frames])
+    assert res.cut_frames == []                    # no cut: only the face region changed
+    assert [r.status for r in res.frames] == (["re-detected"] + ["tracked"] * 2
+                                              + ["lost"] * 3
+                                              + ["re-detected"] + ["tracked"] * 2)
+    for r in res.frames[3:6]:
+        assert r.landmarks is None and r.source is None and r.score is None
+        assert "detector: failure score" in r.failure
+    assert res.no_face_frames == [4, 5, 6] and res.reinit_frames == [7]
+    assert res.counts() == {"tracked": 4, "re-detected": 2, "lost": 3, "shot_cuts": 0,
+                            "fit_failures": 3, "detector_calls": 5}
