@@ -15,9 +15,10 @@ a per-epoch stateless permutation (seeded by (seed, epoch)) and all its random n
 stateless seeds derived from (seed, step). `start_step=N` therefore resumes the stream at
 batch N for free (tf.data.Dataset.range(N, ...)), with no replay.
 
-Batches are dicts (train): image [B,S,S,3] float32 in [-1, 1] (noisy), clean (same crop
-without noise, [-1, 1]), landmarks [B,68,2] float32 crop pixel coords, noise_type [B] int32,
-noise_level [B] int32 (0 for clean), index [B] int32 (row of the loaded data).
+Batches are dicts (train): image [B,S,S,3] float32 RGB pixels in 0..255 (noisy; what every
+model takes, fadenn_tf.models.pixels), clean (same crop without noise, 0..255), landmarks
+[B,68,2] float32 crop pixel coords, noise_type [B] int32, noise_level [B] int32 (0 for
+clean), index [B] int32 (row of the loaded data).
 """
 import time
 import warnings
@@ -274,7 +275,7 @@ def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, 
         else:
             ntype = level = tf.zeros([b], tf.int32)
             noisy = clean
-        return {"image": noisy * 2.0 - 1.0, "clean": clean * 2.0 - 1.0,
+        return {"image": noisy * 255.0, "clean": clean * 255.0,
                 "landmarks": pts, "noise_type": ntype, "noise_level": level,
                 "index": idx}
 
@@ -287,7 +288,7 @@ def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, 
 def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0):
     """Evaluation batches from EvalData or a list of Samples, fixed noise condition.
 
-    Keys: image (noisy, [-1, 1]), clean, landmarks (crop coords, NaN if unannotated),
+    Keys: image (noisy, 0..255), clean, landmarks (crop coords, NaN if unannotated),
     region [B, 4] float32 (image edge coords; CropTransform(region, size).invert maps
     predictions back; EvalData.regions has them in float64), index [B] int32 (position in
     the sample list), noise_type, noise_level [B] int32. Noise of batch k is seeded by
@@ -312,7 +313,7 @@ def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0):
             ntype = lev = tf.zeros([nb], tf.int32)
             noisy = clean
         out = dict(batch)
-        out.update(image=noisy * 2.0 - 1.0, clean=clean * 2.0 - 1.0,
+        out.update(image=noisy * 255.0, clean=clean * 255.0,
                    noise_type=ntype, noise_level=lev)
         return out
 

@@ -15,7 +15,10 @@ joint      FADeNN-V end to end from the   noisy crops at S, FLL aug.  landmark R
 
 Each stage writes WORKDIR/<stage>/ (joint: joint-<V>/): checkpoints/, config.yaml,
 metrics.json (one JSON line per evaluation), tb/ (TensorBoard) and the final model(s):
-model.keras (experts: expert_1.keras .. expert_4.keras).
+model.keras (experts: expert_1.keras .. expert_4.keras), each with its metadata beside it
+(model.json, expert_k.json; fadenn_tf.models.io). Batches carry 0..255 pixels and every
+stage trains a model that takes them (pixel_model around the [-1, 1] core it builds);
+checkpoints hold the core, as before the pixel interface, so older runs still resume.
 """
 import dataclasses
 from pathlib import Path
@@ -30,7 +33,7 @@ from fadenn_tf.data.pipeline import load_eval_data, load_train_data, make_train_
 from fadenn_tf.errors import ConfigError
 from fadenn_tf.models import (build_dae, build_expert_bank, build_fadenn, build_fll,
                               build_fll_baseline, build_mtc, build_stc, load_model,
-                              logits_model, save_model, to_points)
+                              core_of, logits_model, pixel_model, save_model, to_points)
 from fadenn_tf.models.fadenn import normalize_variant
 from fadenn_tf.noise import LEVELS, apply_noise, noise_conditions
 from fadenn_tf.training.loop import LoopSpec, run_loop
@@ -141,10 +144,6 @@ def _inference_fn(fn, size):
     return tf.function(fn, input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
 
 
-def _to01(x):
-    return (tf.cast(x, tf.float32) + 1.0) * 0.5
-
-
 def _run(ctx, stage, trackables, compute_losses, variables, make_dataset, evaluate, optimizer):
     d = ctx.stage_dir(stage)
     d.mkdir(parents=True, exist_ok=True)
@@ -216,7 +215,8 @@ def train_fll(ctx):
     val = ctx.val_data(s)
     mean_shape = _mean_shape(ctx.train, s)
     with ctx.strategy.scope():
-        model = build_fll(cfg.model.fll, mean_shape=mean_shape)
+        core = build_fll(cfg.model.fll, mean_shape=mean_shape)
+        model = pixel_model(core)
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(model.trainable_variables)
         step = _step_var()
@@ -230,7 +230,7 @@ def train_fll(ctx):
     def evaluate(_step):
         return _landmark_figures(validation.evaluate_landmarks(predict, val, VAL_CONDITIONS))
 
-    result = _run(ctx, "fll", {"model": model, "step": step}, compute_losses,
+    result = _run(ctx, "fll", {"model": core, "step": step}, compute_losses,
                   lambda: model.trainable_variables,
                   _dataset_fn(ctx, data, s, noise=False, occlusion=True), evaluate, optimizer)
     baseline = validation.evaluate_landmarks(validation.mean_shape_predictor(mean_shape), val,
@@ -238,7 +238,7 @@ def train_fll(ctx):
     result.update({f"mean_shape_{k}": v for k, v in _landmark_figures(baseline).items()
                    if k.startswith("nme") or k.startswith("auc")})
     if ctx.chief:
-        save_model(model, ctx.stage_dir("fll") / "model.keras")
+        save_model(model, ctx.stage_dir("fll") / "model.keras", config_name=cfg.name)
     return result
 
 
@@ -258,7 +258,8 @@ def train_dae(ctx):
     data = ctx.train_data(S)
     val = ctx.val_data(S)
     with ctx.strategy.scope():
-        model = build_dae(cfg.model.iid)
+        core = build_dae(cfg.model.iid)
+        model = pixel_model(core)
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(model.trainable_variables)
         step = _step_var()
@@ -267,12 +268,12 @@ def train_dae(ctx):
         return losses.reconstruction_l2(model(batch["image"], training=True), batch["clean"]), {}
 
     denoise = _inference_fn(lambda x: model(x, training=False), S)
-    result = _run(ctx, "dae", {"model": model, "step": step}, compute_losses,
+    result = _run(ctx, "dae", {"model": core, "step": step}, compute_losses,
                   lambda: model.trainable_variables,
                   _dataset_fn(ctx, data, S, noise=True, occlusion=False),
                   lambda _s: _denoiser_eval(denoise, val), optimizer)
     if ctx.chief:
-        save_model(model, ctx.stage_dir("dae") / "model.keras")
+        save_model(model, ctx.stage_dir("dae") / "model.keras", config_name=cfg.name)
     return result
 
 
@@ -284,17 +285,18 @@ def train_experts(ctx):
     data = ctx.train_data(S)
     val = ctx.val_data(S)
     with ctx.strategy.scope():
-        experts = [build_dae(cfg.model.iid, name=f"expert_{k}") for k in range(1, 5)]
-        variables = [v for e in experts for v in e.trainable_variables]
+        cores = [build_dae(cfg.model.iid, name=f"expert_{k}") for k in range(1, 5)]
+        experts = [pixel_model(c) for c in cores]
+        variables = [v for e in cores for v in e.trainable_variables]
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(variables)
         step = _step_var()
     seed = int(cfg.train.seed)
 
     def compute_losses(batch):
-        clean = batch["clean"]
+        clean = batch["clean"]                       # pixels 0..255
         n = tf.shape(clean)[0]
-        clean01 = _to01(clean)
+        clean01 = tf.cast(clean, tf.float32) / 255.0  # the noise works in [0, 1]
         total, logs = 0.0, {}
         for k, expert in enumerate(experts, start=1):
             lv = tf.random.stateless_uniform([n], tf.stack([tf.constant(seed + k, tf.int64),
@@ -303,7 +305,7 @@ def train_experts(ctx):
                                              dtype=tf.int32)
             noisy = apply_noise(clean01, tf.fill([n], k), lv,
                                 tf.stack([tf.constant(1000 + seed + k, tf.int64),
-                                          step.read_value()])) * 2.0 - 1.0
+                                          step.read_value()])) * 255.0
             loss_k = losses.reconstruction_l2(expert(noisy, training=True), clean)
             logs[f"l2_expert_{k}"] = loss_k
             total = total + loss_k
@@ -322,13 +324,13 @@ def train_experts(ctx):
         out["psnr_unit"] = "dB vs clean crop, mean over the expert's own 3 levels"
         return out
 
-    trackables = {f"expert_{k}": e for k, e in enumerate(experts, start=1)}
+    trackables = {f"expert_{k}": e for k, e in enumerate(cores, start=1)}
     trackables["step"] = step
     result = _run(ctx, "experts", trackables, compute_losses, lambda: variables,
                   _dataset_fn(ctx, data, S, noise=False, occlusion=False), evaluate, optimizer)
     if ctx.chief:
         for k, e in enumerate(experts, start=1):
-            save_model(e, ctx.stage_dir("experts") / f"expert_{k}.keras")
+            save_model(e, ctx.stage_dir("experts") / f"expert_{k}.keras", config_name=cfg.name)
     return result
 
 
@@ -339,7 +341,8 @@ def _train_classifier(ctx, stage):
     val = ctx.val_data(S)
     lam = float(cfg.train.mtc_lambda)
     with ctx.strategy.scope():
-        model = build_stc(cfg.model.iid) if stage == "stc" else build_mtc(cfg.model.iid)
+        core = build_stc(cfg.model.iid) if stage == "stc" else build_mtc(cfg.model.iid)
+        model = pixel_model(core)
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(model.trainable_variables)
         step = _step_var()
@@ -353,7 +356,7 @@ def _train_classifier(ctx, stage):
         rec = losses.reconstruction_l2(out["reconstruction"], batch["image"])
         return ce + lam * rec, {"cross_entropy": ce, "l2_reconstruction": rec}
 
-    logits = logits_model(model)
+    logits = pixel_model(logits_model(core))
     logits_fn = _inference_fn(lambda x: logits(x, training=False), S)
 
     def evaluate(_step):
@@ -361,11 +364,11 @@ def _train_classifier(ctx, stage):
         return {"accuracy": res["accuracy"], "confusion": res["confusion"],
                 "accuracy_over": "13 conditions (clean + 4 types x 3 levels), each image once"}
 
-    result = _run(ctx, stage, {"model": model, "step": step}, compute_losses,
+    result = _run(ctx, stage, {"model": core, "step": step}, compute_losses,
                   lambda: model.trainable_variables,
                   _dataset_fn(ctx, data, S, noise=True, occlusion=False), evaluate, optimizer)
     if ctx.chief:
-        save_model(model, ctx.stage_dir(stage) / "model.keras")
+        save_model(model, ctx.stage_dir(stage) / "model.keras", config_name=cfg.name)
     return result
 
 
@@ -380,7 +383,9 @@ def train_mtc(ctx):
 
 
 def load_parts(workdir, variant):
-    """Load the trained parts a FADeNN-`variant` joint stage starts from."""
+    """Load the trained parts a FADeNN-`variant` joint stage starts from (models taking
+    pixels; build_fadenn nests their [-1, 1] cores). Files saved before the pixel interface
+    load too (models.io wraps them)."""
     w = Path(workdir)
     parts = {"fll": load_model(w / "fll" / "model.keras")}
     if variant == "fll":  # the control: the same fine-tuning, no denoiser
@@ -430,13 +435,14 @@ def train_joint(ctx):
     baseline = build_fll_baseline(cfg.model, baseline_fll)
     base_fn = _inference_fn(lambda x: baseline(x, training=False), S)
     before = _landmark_figures(validation.evaluate_landmarks(base_fn, val, VAL_CONDITIONS))
-    result = _run(ctx, "joint", {"model": model, "step": step}, compute_losses,
+    result = _run(ctx, "joint", {"model": core_of(model), "step": step}, compute_losses,
                   lambda: model.trainable_variables,
                   _dataset_fn(ctx, data, S, noise=True, occlusion=True), evaluate, optimizer)
     result.update({f"fll_baseline_{k}": v for k, v in before.items()
                    if k.split("_")[0] in ("nme", "auc", "fr")})
     if ctx.chief:
-        save_model(model, ctx.stage_dir("joint") / "model.keras")
+        save_model(model, ctx.stage_dir("joint") / "model.keras", variant=variant,
+                   config_name=cfg.name)
     return result
 
 
