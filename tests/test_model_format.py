@@ -122,6 +122,7 @@ def test_old_format_model_loads_and_upgrades_with_the_same_landmarks(cfg, tmp_pa
     (work / "fll").mkdir()
     old.save(work / "joint-M" / "model.keras")   # exactly what the pre-format-1 code wrote
     fll.save(work / "fll" / "model.keras")
+    (work / "fll" / "config.yaml").write_text("name: cpu\n")   # a stage folder's config
     x = pixels(3, cfg.iid.input_size, seed=6)
     want = {k: v.numpy() for k, v in old(x / 127.5 - 1.0).items()}
 
@@ -138,6 +139,7 @@ def test_old_format_model_loads_and_upgrades_with_the_same_landmarks(cfg, tmp_pa
         ["fll/model.keras", "joint-M/model.keras"]
     meta = json.loads((work / "joint-M" / "model.json").read_text())
     assert meta["format_version"] == 1 and meta["kind"] == "fadenn" and meta["variant"] == "M"
+    assert json.loads((work / "fll" / "model.json").read_text())["config_name"] == "cpu"
     assert M.upgrade(work) == []                 # already format 1: left alone
     with warnings.catch_warnings():
         warnings.simplefilter("error")

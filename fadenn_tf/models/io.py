@@ -26,6 +26,7 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
+import yaml
 
 from fadenn_tf.data.crop import CROP_SCALE
 from fadenn_tf.errors import DataError
@@ -176,11 +177,22 @@ def load_model(path, compile=False):
     return load_model_and_metadata(path, compile)[0]
 
 
+def _config_name(model_file):
+    """The "name" of the config.yaml beside a stage's model file, or None."""
+    cfg = Path(model_file).parent / "config.yaml"
+    try:
+        data = yaml.safe_load(cfg.read_text(encoding="utf-8")) if cfg.is_file() else None
+    except (OSError, yaml.YAMLError):
+        return None
+    return data.get("name") if isinstance(data, dict) else None
+
+
 def upgrade(path, variant=None, config_name=None):
     """Rewrite model files saved before format 1 in format 1, in place (atomic): `path` is a
     `.keras` file or a folder (a training workdir: every `*.keras` under it). Files already
     in format 1 are left alone. Predictions are unchanged (the same weights behind the input
-    scaling). Returns the list of rewritten files."""
+    scaling). config_name defaults to the "name" in a config.yaml beside the file (a stage
+    folder has one). Returns the list of rewritten files."""
     path = Path(path)
     files = sorted(path.rglob("*.keras")) if path.is_dir() else [path]
     done = []
@@ -190,7 +202,7 @@ def upgrade(path, variant=None, config_name=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LegacyModelWarning)
             model, meta = load_model_and_metadata(f)
-        save_model(model, f, variant or meta["variant"], config_name)
+        save_model(model, f, variant or meta["variant"], config_name or _config_name(f))
         done.append(f)
     return done
 
