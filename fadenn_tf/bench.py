@@ -130,7 +130,8 @@ def measure_matmul_peak(n=2048, repeats=10, warmup=2):
 def _train_setup(cfg, which, batch, seed=0):
     """(variables, step_fn(batch_dict) -> loss, batch dict, optimizer) for a train model."""
     from fadenn_tf import losses
-    from fadenn_tf.models import build_dae, build_fll, build_mtc, build_variant, to_points
+    from fadenn_tf.models import (build_dae, build_fll, build_mtc, build_variant, core_of,
+                                  pixel_model, to_points)
     from fadenn_tf.training.stages import JOINT_REC_WEIGHT
     rng = np.random.default_rng(seed)
     mc = cfg.model
@@ -138,23 +139,23 @@ def _train_setup(cfg, which, batch, seed=0):
     size = s if which == "fll" else S
 
     def img():
-        return tf.constant(rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32))
+        return tf.constant(rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32))
     data = {"image": img(), "clean": img(),
             "landmarks": tf.constant(rng.uniform(0, size - 1, (batch, 68, 2)).astype(np.float32)),
             "noise_type": tf.constant(rng.integers(0, 5, batch).astype(np.int32))}
     if which == "fll":
-        model = build_fll(mc.fll)
+        model = pixel_model(build_fll(mc.fll))
 
         def compute(b):
             return losses.landmark_rmse(to_points(model(b["image"], training=True)),
                                         b["landmarks"])
     elif which == "dae":
-        model = build_dae(mc.iid)
+        model = pixel_model(build_dae(mc.iid))
 
         def compute(b):
             return losses.reconstruction_l2(model(b["image"], training=True), b["clean"])
     elif which == "mtc":
-        model = build_mtc(mc.iid)
+        model = pixel_model(build_mtc(mc.iid))
         lam = float(cfg.train.mtc_lambda)
 
         def compute(b):
@@ -163,7 +164,7 @@ def _train_setup(cfg, which, batch, seed=0):
                                    b["image"], lam)
     elif which == "joint-M":
         model = build_variant(mc, "M")
-        model.get_layer("classifier").trainable = False
+        core_of(model).get_layer("classifier").trainable = False
         ratio = s / S
 
         def compute(b):
@@ -278,13 +279,13 @@ def _sync(out):
 
 
 def keras_predict_fn(model):
-    """Compiled predict function images [B,S,S,3] float32 0..255 -> landmarks (host), the
-    same scaling as the SavedModel's serving_default."""
+    """Compiled predict function images [B,S,S,3] float32 0..255 -> outputs (host); the
+    model scales its input itself, as in the SavedModel's serving_default."""
     s = int(model.inputs[0].shape[1])
 
     @tf.function(input_signature=[tf.TensorSpec([None, s, s, 3], tf.float32)])
     def predict(images):
-        return model(images / 127.5 - 1.0, training=False)
+        return model(images, training=False)
     return lambda x: _sync(predict(tf.constant(x)))
 
 

@@ -4,7 +4,9 @@
         --tflite float32,float16,dynamic_int8,int8 --report
 
 SavedModel (TF Serving layout exported/NAME/<version>/, never overwritten; written to a
-temporary folder and renamed when complete). Signatures:
+temporary folder and renamed when complete; <version>/model.json holds the model's format-1
+metadata, fadenn_tf.models.io). The Keras model scales its input inside its graph, so the
+signatures pass pixels straight through. Signatures:
   "serving_default"      images      float32 [B,S,S,3] RGB 0..255 (S = the IID size)
                          -> landmarks   float32 [B,68,2] 0-based pixel coords in the S x S crop
                             noise_probs float32 [B,5]   (uniform 0.2 for FLL and FADeNN-D)
@@ -31,14 +33,14 @@ import numpy as np
 from fadenn_tf.utils.lazy import lazy_import
 tf = lazy_import("tensorflow")        # imported at first use: fast --help
 
-from fadenn_tf.data.crop import crop_and_resize_tf, crop_regions_tf, invert_points_tf
+from fadenn_tf.data.crop import (CROP_SCALE, crop_and_resize_tf, crop_regions_tf,
+                                  invert_points_tf)
 from fadenn_tf.errors import DataError
 from fadenn_tf.utils.atomic import atomic_path, write_json_atomic, write_text_atomic
 
 SERVING_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "predict_image_bytes"
 TFLITE_VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
-CROP_SCALE = 2.0
 
 
 # ----------------------------------------------------------------------------- model loading
@@ -94,7 +96,8 @@ def as_end_to_end(model, model_file=None):
 
 
 def load_export_model(path):
-    """(end-to-end Keras model, the .keras file it came from) for a --model argument."""
+    """(end-to-end Keras model taking 0..255 pixels, the .keras file it came from) for a
+    --model argument (a file saved before model format 1 is wrapped, fadenn_tf.models.io)."""
     from fadenn_tf.models import load_model
     f = resolve_model_file(path)
     return as_end_to_end(load_model(f), f), f
@@ -115,10 +118,10 @@ def serving_function(model, batch_size=None):
     @tf.function(input_signature=[tf.TensorSpec([batch_size, s, s, 3], tf.float32,
                                                 name="images")])
     def serve(images):
-        out = model(images / 127.5 - 1.0, training=False)
+        out = model(images, training=False)
         return {"landmarks": out["landmarks"],
                 "noise_probs": _with_class_axis(out["noise_probs"], batch_size),
-                "denoised": (out["denoised"] + 1.0) * 127.5}
+                "denoised": out["denoised"]}
     return serve
 
 
@@ -184,7 +187,7 @@ def bytes_function(model, scale=CROP_SCALE):
             lambda a: crop_encoded_tf(a[0], a[1], s, scale), (image_bytes, boxes),
             fn_output_signature=(tf.TensorSpec([s, s, 3], tf.float32),
                                  tf.TensorSpec([4], tf.float32)))
-        out = model(crops / 127.5 - 1.0, training=False)
+        out = model(crops, training=False)
         return {"landmarks": invert_points_tf(out["landmarks"], regions, s),
                 "noise_probs": _with_class_axis(out["noise_probs"], None)}
     return predict_image_bytes
@@ -214,9 +217,12 @@ def next_version(root):
     return max(nums, default=0) + 1
 
 
-def export_saved_model(model, out_root, version=None):
-    """Write the SavedModel to out_root/<version>/ (default: next free version) atomically.
-    Raises FileExistsError if that version exists. Returns the version folder."""
+def export_saved_model(model, out_root, version=None, variant=None, config_name=None):
+    """Write the SavedModel of `model` (an end-to-end model taking 0..255 pixels) and its
+    model.json (variant / config_name: see fadenn_tf.models.io.describe) to
+    out_root/<version>/ (default: next free version) atomically. Raises FileExistsError if
+    that version exists. Returns the version folder."""
+    from fadenn_tf.models import describe
     version = next_version(out_root) if version is None else int(version)
     if version < 1:
         raise ValueError(f"version must be >= 1, got {version}")
@@ -224,9 +230,11 @@ def export_saved_model(model, out_root, version=None):
     if final.exists():
         raise FileExistsError(f"{final}: version {version} already exists; refusing to "
                               "overwrite it (leave --version out to use the next free one)")
+    meta = describe(model, variant, config_name)
     archive = build_archive(model)
     with atomic_path(final, is_dir=True) as tmp:
         archive.write_out(str(tmp), verbose=False)
+        write_json_atomic(Path(tmp) / "model.json", meta)
     return final
 
 
@@ -516,11 +524,14 @@ def build_parser():
 def main(argv=None):
     a = build_parser().parse_args(argv)
     variants = _parse_variants(a.tflite)
+    from fadenn_tf.models import read_metadata
     try:
         model, src = load_export_model(a.model)
         size = model_size(model)
         print(f"model {model.name} from {src}: input {size}x{size}")
-        vdir = export_saved_model(model, a.out, a.serving_version)
+        meta = read_metadata(src) or {}
+        vdir = export_saved_model(model, a.out, a.serving_version, meta.get("variant"),
+                                  meta.get("config_name"))
         print(f"SavedModel -> {vdir} (signatures {SERVING_SIGNATURE}, {BYTES_SIGNATURE})")
         tdir = Path(a.out) / f"tflite-{vdir.name}"
         rep = None

@@ -1,14 +1,18 @@
-"""Load any trained model as one callable on crops: a training workdir, a `.keras` file
-(FADeNN-D/S/M, the FLL baseline, or the FLL alone) or an exported SavedModel.
+"""Load any trained model as one object on 0..255 crops: a training workdir, a `.keras` file
+(FADeNN-D/S/M, the FLL baseline, or the FLL alone; old-format files too, see
+fadenn_tf.models.io) or an exported SavedModel.
 
     model = load_any("runs/cpu")            # joint-<V>/model.keras, else fll/model.keras
-    out = model(crops)                      # crops [B,S,S,3] float32 in [-1, 1]
+    out = model.predict_crops(crops)        # crops [B,S,S,3] RGB pixels 0..255 (uint8/float)
     out["landmarks"]                        # [B,68,2] 0-based pixel coords in the crop
-    out["noise_probs"], out["denoised"]     # [B,5] (None if the model has none), [B,S,S,3]
+    out["noise_probs"], out["denoised"]     # [B,5] (None if the model has none), [B,S,S,3] 0..255
+    landmarks, probs = model.fit_box(image, box)   # (68,2) image pixels for a face box
 
-`model.size` is the crop side S the model expects; crop with fadenn_tf.data.crop at that size.
+`model.size` is the crop side S the model expects; `model.crop(image, box)` cuts it with
+the one crop transform (fadenn_tf.data.crop). Nobody scales pixels by hand: the input
+scaling is inside the model's graph (Keras) or its serving signature (SavedModel).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -18,10 +22,58 @@ import tensorflow as tf
 from fadenn_tf.errors import DataError
 
 
+class CropModel:
+    """What every landmark model on crops offers once it has `size` (S) and `__call__`
+    (crops [B,S,S,3] float32 pixels 0..255 -> dict with "landmarks" [B,68,2] crop pixels,
+    "noise_probs" [B,5] or None, "denoised" [B,S,S,3] 0..255 or None): batched prediction,
+    the one crop transform and fitting a face box. LoadedModel (Keras, SavedModel) and
+    tflite_runner.LiteRTModel share it."""
+
+    def predict_crops(self, crops, batch_size=32):
+        """Run the model over (N,S,S,3) crops of 0..255 pixels in batches -> dict of NumPy
+        arrays: "landmarks" (N,68,2) float64 crop pixels, "noise_probs" (N,5) or None,
+        "denoised" (N,S,S,3) float32 0..255 or None."""
+        crops = np.asarray(crops)
+        if crops.ndim != 4 or crops.shape[1:] != (self.size, self.size, 3):
+            raise ValueError(f"crops must be [N,{self.size},{self.size},3] pixels 0..255 for "
+                             f"{self.path}, got shape {crops.shape}")
+        outs = {"landmarks": [], "noise_probs": [], "denoised": []}
+        for i in range(0, len(crops), int(batch_size)):
+            for k, v in self(crops[i:i + int(batch_size)]).items():
+                if v is not None:
+                    outs[k].append(np.asarray(v))
+        res = {k: np.concatenate(v) if v else None for k, v in outs.items()}
+        if res["landmarks"] is None:
+            res["landmarks"] = np.zeros((0, 68, 2))
+        res["landmarks"] = res["landmarks"].astype(np.float64)
+        return res
+
+    def crop(self, image, box):
+        """Cut face `box` (x0, y0, x1, y1) pixel-edge coords from an (H,W,3) uint8 RGB image
+        with the one crop transform -> (crop (S,S,3) float32 0..255, CropTransform). Raises
+        ValueError when the box has no area or lies outside the image."""
+        from fadenn_tf.data.crop import CropTransform, crop_image
+        tr = CropTransform.from_box(box, image.shape[:2], self.size)
+        return crop_image(image, tr).astype(np.float32), tr
+
+    def fit_box(self, image, box):
+        """Landmarks of the face in `box` (x0, y0, x1, y1 pixel-edge coords) of an (H,W,3)
+        uint8 RGB image: crop -> model -> inverse crop transform. Returns (landmarks (68,2)
+        float64 0-based pixel-centre IMAGE coords, noise_probs (5,) or None). Raises
+        ValueError when the box has no area or lies outside the image."""
+        crop, tr = self.crop(image, box)
+        out = self(crop[None])
+        probs = out["noise_probs"]
+        return (tr.invert(np.asarray(out["landmarks"], np.float64)[0]),
+                None if probs is None else np.asarray(probs, np.float64)[0])
+
+
 @dataclass
-class LoadedModel:
-    """fn: [B,S,S,3] float32 in [-1,1] -> dict (see module docstring). kind: "fadenn" (any
-    end-to-end model with the FADeNN outputs), "fll" (FLL alone) or "saved_model"."""
+class LoadedModel(CropModel):
+    """A landmark model on 0..255 crops. fn: [B,S,S,3] float32 pixels -> dict of tensors
+    (see the module docstring). kind: "fadenn" (any end-to-end model with the FADeNN
+    outputs), "fll" (FLL alone) or "saved_model". metadata: the model's format-1 metadata
+    (fadenn_tf.models.io; described from the graph for older files)."""
     fn: Callable
     size: int
     kind: str
@@ -29,12 +81,16 @@ class LoadedModel:
     label: str
     keras_model: Optional[object] = None
     has_classifier: bool = False
+    has_denoiser: bool = False
+    metadata: dict = field(default_factory=dict)
 
     def __call__(self, crops):
-        out = self.fn(tf.convert_to_tensor(crops, tf.float32))
+        """crops [B,S,S,3] pixels 0..255 -> dict of tensors: "landmarks" [B,68,2] crop
+        pixels, "noise_probs" [B,5] or None, "denoised" [B,S,S,3] 0..255 or None."""
+        x = tf.cast(crops, tf.float32) if tf.is_tensor(crops) else np.asarray(crops, np.float32)
+        out = self.fn(tf.convert_to_tensor(x))
         return {"landmarks": out["landmarks"], "noise_probs": out.get("noise_probs"),
                 "denoised": out.get("denoised")}
-
 
 def resolve_model_path(path):
     """A workdir -> its final model file; an exported model root -> its newest version."""
@@ -63,39 +119,39 @@ def resolve_model_path(path):
                        "joint-<V>/model.keras or fll/model.keras) or a SavedModel folder")
 
 
-def _from_keras(model, path, label):
+def _from_keras(model, meta, path, label):
     from fadenn_tf.models import to_points
     size = int(model.inputs[0].shape[1])
-    if isinstance(model.output, dict) and "landmarks" in model.output:
+    flags = {"has_classifier": bool(meta["has_classifier"]),
+             "has_denoiser": bool(meta["has_denoiser"]), "metadata": meta}
+    if meta["kind"] == "fadenn":
         fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        names = {layer.name for layer in model.layers}
-        return LoadedModel(fn, size, "fadenn", str(path), label, model,
-                           has_classifier="classifier" in names)
-    if len(model.outputs) == 1 and model.outputs[0].shape[-1] % 2 == 0:
+        return LoadedModel(fn, size, "fadenn", str(path), label, model, **flags)
+    if meta["kind"] == "fll":
         fn = tf.function(lambda x: {"landmarks": to_points(model(x, training=False))},
                          reduce_retracing=True)
-        return LoadedModel(fn, size, "fll", str(path), label, model)
-    raise DataError(path, "not a landmark model (expected FADeNN outputs or an FLL's "
-                          "[B, 136] coordinates)")
+        return LoadedModel(fn, size, "fll", str(path), label, model, **flags)
+    raise DataError(path, f"not a landmark model but a {meta['kind']!r} (expected FADeNN "
+                          "outputs or an FLL's [B, 136] coordinates)")
 
 
 def _from_saved_model(path, label):
+    from fadenn_tf.models.io import read_metadata
+    meta = read_metadata(path) or {}  # exports made before format 1 have none
     loaded = tf.saved_model.load(str(path))
     if "serving_default" not in loaded.signatures:
         raise DataError(path, "SavedModel has no serving_default signature")
     sig = loaded.signatures["serving_default"]
     (name, spec), = sig.structured_input_signature[1].items()
     size = int(spec.shape[1])
+    outs = set(sig.structured_outputs)
 
-    def fn(x):
-        out = sig(**{name: (x + 1.0) * 127.5})
-        res = {"landmarks": out["landmarks"]}
-        if "noise_probs" in out:
-            res["noise_probs"] = out["noise_probs"]
-        if "denoised" in out:
-            res["denoised"] = out["denoised"] / 127.5 - 1.0  # exports return 0-255
-        return res
-    m = LoadedModel(fn, size, "saved_model", str(path), label)
+    def fn(x):  # serving_default takes and returns 0..255 pixels (fadenn_tf.export)
+        out = sig(**{name: x})
+        return {k: out[k] for k in ("landmarks", "noise_probs", "denoised") if k in out}
+    m = LoadedModel(fn, size, "saved_model", str(path), label,
+                    has_classifier=meta.get("has_classifier", "noise_probs" in outs),
+                    has_denoiser=meta.get("has_denoiser", "denoised" in outs), metadata=meta)
     m.saved_model = loaded
     return m
 
@@ -104,23 +160,11 @@ def load_any(path, label=None):
     """Load a model from a workdir, .keras file or SavedModel (see module docstring).
     Raises DataError naming the path when it holds no usable model."""
     import fadenn_tf.models  # noqa: F401  (registers custom layers)
-    from fadenn_tf.models import load_model
+    from fadenn_tf.models import load_model_and_metadata
     p = resolve_model_path(path)
     label = label or Path(path).name
     if p.is_dir():
         return _from_saved_model(p, label)
     if p.suffix != ".keras":
         raise DataError(p, "unsupported model file (expected .keras or a SavedModel folder)")
-    return _from_keras(load_model(p), p, label)
-
-
-def predict_in_batches(model, crops, batch_size=32):
-    """Run `model` (a LoadedModel) over (N,S,S,3) float32 crops in [-1,1]; returns a dict of
-    NumPy arrays ("landmarks" (N,68,2) crop px, "noise_probs" (N,5) if any)."""
-    outs = {"landmarks": [], "noise_probs": []}
-    for i in range(0, len(crops), batch_size):
-        res = model(crops[i:i + batch_size])
-        outs["landmarks"].append(np.asarray(res["landmarks"]))
-        if res["noise_probs"] is not None:
-            outs["noise_probs"].append(np.asarray(res["noise_probs"]))
-    return {k: np.concatenate(v) for k, v in outs.items() if v}
+    return _from_keras(*load_model_and_metadata(p), p, label)

@@ -2,6 +2,8 @@
 them exactly over the global batch (`tf.nn.compute_average_loss`)."""
 import tensorflow as tf
 
+from fadenn_tf.models.pixels import to_unit
+
 
 def landmark_rmse(pred, target):
     """Per-image RMSE of pixel coordinates: sqrt(mean over the 136 coordinates of the squared
@@ -14,8 +16,9 @@ def landmark_rmse(pred, target):
 
 
 def reconstruction_l2(pred, target):
-    """Per-image mean squared error over pixels and channels. [B,H,W,3] in [-1, 1] -> [B]."""
-    diff = tf.cast(pred, tf.float32) - tf.cast(target, tf.float32)
+    """Per-image mean squared error over pixels and channels, measured in the networks'
+    [-1, 1] range (as the paper's L2). pred, target: [B,H,W,3] pixels in 0..255 -> [B]."""
+    diff = to_unit(tf.cast(pred, tf.float32)) - to_unit(tf.cast(target, tf.float32))
     return tf.reduce_mean(tf.square(diff), axis=[1, 2, 3])
 
 
@@ -27,7 +30,7 @@ def noise_cross_entropy(logits, labels):
 
 def mtc_loss(logits, reconstruction, labels, image, lam):
     """Multi-task classifier loss (paper eq. 10): CE(c, logits) + lam * L2(I, reconstruction),
-    where I is the classifier's own input image (clean or noisy). -> [B]."""
+    where I is the classifier's own input image (clean or noisy); images in 0..255 -> [B]."""
     return noise_cross_entropy(logits, labels) + lam * reconstruction_l2(reconstruction, image)
 
 

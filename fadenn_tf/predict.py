@@ -141,7 +141,7 @@ class _Prepared:
     image: np.ndarray
     boxes: np.ndarray          # (K, 4)
     source: str
-    crops: np.ndarray          # (K, S, S, 3) float32 in [-1, 1]
+    crops: np.ndarray          # (K, S, S, 3) float32 pixels 0..255
     transforms: list
     t_detect: float
     t_crop: float
@@ -284,7 +284,6 @@ class Predictor:
         boxes: None (detector), (4,) or (K, 4) given boxes, or [] for 'no face'.
         Raises ValueError on a bad image or a given box with no area or outside the image.
         """
-        from fadenn_tf.data.crop import CropTransform, crop_image
         img = to_rgb_uint8(image, color)
         t0 = time.perf_counter()
         if boxes is None:
@@ -295,16 +294,22 @@ class Predictor:
         crops, transforms = [], []
         for box in b:
             try:
-                tr = CropTransform.from_box(box, img.shape[:2], self.size)
+                crop, tr = self.model.crop(img, box)
             except ValueError as exc:
                 raise ValueError(f"{source} box {np.round(box, 2).tolist()} is unusable for "
                                  f"the {img.shape[1]}x{img.shape[0]} image: {exc}") from None
-            crop = crop_image(img, tr).astype(np.float32) / 127.5 - 1.0
             crops.append(crop)
             transforms.append(tr)
         crops = (np.stack(crops) if crops else
                  np.zeros((0, self.size, self.size, 3), np.float32))
         return _Prepared(img, b, source, crops, transforms, t1 - t0, time.perf_counter() - t1)
+
+    def _on_device(self, fn, *args):
+        if self.device is None:
+            return fn(*args)
+        import tensorflow as tf
+        with tf.device(self.device):
+            return fn(*args)
 
     def _one_crop_function(self):
         """The model's function traced once for [1, S, S, 3] float32 (a concrete function:
@@ -330,17 +335,18 @@ class Predictor:
         return out["landmarks"], out.get("noise_probs")
 
     def run_crops(self, crops):
-        """Model outputs for (N, S, S, 3) float32 crops in [-1, 1] (one call, no batching):
-        (landmarks (N, 68, 2) crop pixels, noise_probs (N, 5) or None). One crop runs
-        through a function compiled for [1, S, S, 3] (the fast single-face path)."""
-        if self.device is None:
-            lm, probs = self._call_model(crops)
-        else:
-            import tensorflow as tf
-            with tf.device(self.device):
-                lm, probs = self._call_model(crops)
+        """Model outputs for (N, S, S, 3) float32 crops of 0..255 pixels (one call, no
+        batching): (landmarks (N, 68, 2) crop pixels, noise_probs (N, 5) or None). One crop
+        runs through a function compiled for [1, S, S, 3] (the fast single-face path)."""
+        lm, probs = self._on_device(self._call_model, crops)
         return (np.asarray(lm, np.float64),
                 None if probs is None else np.asarray(probs, np.float64))
+
+    def fit_box(self, image, box):
+        """The model's fit_box on this predictor's device: (landmarks (68, 2) image pixels,
+        noise_probs (5,) or None) for face `box` of an RGB uint8 image; ValueError when the
+        box lies outside the image."""
+        return self._on_device(self.model.fit_box, image, box)
 
     def run(self, prepared, batch_size=32):
         """Batch the crops of prepared images through the model -> list of ImageResult."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fadenn_tf.errors import DataError
+from fadenn_tf.inference import CropModel
 
 SIGNATURE = "serving_default"
 _NON_BUILTIN_PREFIXES = ("Flex", "CUSTOM")
@@ -115,10 +116,10 @@ def tflite_latency_ms(interpreter, image, repeats=20, warmup=3, signature=SIGNAT
     return median_latency_ms(lambda: runner(**{name: x}), repeats, warmup)
 
 
-class LiteRTModel:
+class LiteRTModel(CropModel):
     """A TFLite landmark model as a callable on crops, like fadenn_tf.inference.LoadedModel:
-    crops [B, S, S, 3] float32 in [-1, 1] -> {"landmarks": [B, 68, 2] crop pixels,
-    "noise_probs": [B, 5] or None, "denoised": [B, S, S, 3] in [-1, 1] or None} (NumPy).
+    crops [B, S, S, 3] float32 pixels 0..255 -> {"landmarks": [B, 68, 2] crop pixels,
+    "noise_probs": [B, 5] or None, "denoised": [B, S, S, 3] 0..255 or None} (NumPy).
 
     The interpreter is driven directly (set_tensor / invoke / get_tensor): no signature
     runner and no resize while the batch size stays the same, so one face costs little more
@@ -164,16 +165,14 @@ class LiteRTModel:
         x = np.asarray(crops, np.float32)
         if x.ndim != 4 or x.shape[1:] != (self.size, self.size, 3):
             raise ValueError(f"expected crops [B, {self.size}, {self.size}, 3], got {x.shape}")
-        x = (x + 1.0) * 127.5
         step = self.fixed_batch or max(1, len(x))
         parts = [self._invoke(np.ascontiguousarray(x[i:i + step]))
                  for i in range(0, len(x), step)] if len(x) else []
         out = {k: (np.concatenate([p[k] for p in parts]) if parts else
                    np.zeros((0,) + tuple(self.interpreter.get_tensor(i).shape[1:]), np.float32))
                for k, i in self._outs.items()}
-        den = out.get("denoised")
         return {"landmarks": out["landmarks"], "noise_probs": out.get("noise_probs"),
-                "denoised": None if den is None else den / 127.5 - 1.0}
+                "denoised": out.get("denoised")}
 
 
 def load_litert(path, num_threads=None):

@@ -307,8 +307,8 @@ class Tracker:
 
     def __init__(self, predictor, detector=None, failure_detector=None, threshold=None,
                  init_box=None, min_face=8.0, cut_detector="default"):
-        from fadenn_tf.data.crop import CropTransform, crop_image, landmark_box
-        self._crop, self._cropper, self._lbox = CropTransform, crop_image, landmark_box
+        from fadenn_tf.data.crop import landmark_box
+        self._lbox = landmark_box
         self.predictor = predictor
         self.detector = detector
         self.fd = failure_detector
@@ -319,27 +319,22 @@ class Tracker:
         self.cuts = ShotCutDetector() if cut_detector == "default" else cut_detector
         self.prev = None            # accepted landmarks of the previous frame
         self.n = 0                  # frames seen
-        self._buf = np.zeros((1, predictor.size, predictor.size, 3), np.float32)
 
     def warm_up(self):
         """Trace the model for the fixed [1, S, S, 3] shape (so frame times exclude it);
         returns the seconds it took."""
         t0 = time.perf_counter()
-        self.predictor.run_crops(np.zeros_like(self._buf))
+        self.predictor.run_crops(np.zeros((1, self.predictor.size, self.predictor.size, 3),
+                                          np.float32))
         return time.perf_counter() - t0
 
     def fit(self, frame, box):
         """Landmarks (68, 2) image pixels fitted in `box` (x0, y0, x1, y1), or None when the
         box lies outside the frame."""
         try:
-            tr = self._crop.from_box(box, frame.shape[:2], self.predictor.size)
+            return self.predictor.fit_box(frame, box)[0]
         except ValueError:
             return None
-        self._buf[0] = self._cropper(frame, tr)
-        self._buf[0] *= 1.0 / 127.5
-        self._buf[0] -= 1.0
-        lm, _ = self.predictor.run_crops(self._buf)
-        return tr.invert(lm[0])
 
     def check(self, frame, landmarks, box):
         """(problem or None, score or None) for an estimate fitted in `box`."""

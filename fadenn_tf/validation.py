@@ -15,7 +15,10 @@ import tensorflow as tf
 from fadenn_tf import metrics
 from fadenn_tf.data.crop import CropTransform
 from fadenn_tf.data.pipeline import make_eval_dataset
+from fadenn_tf.models.pixels import PIXEL_RANGE
 from fadenn_tf.noise import condition_name, noise_conditions
+
+PEAK = PIXEL_RANGE[1] - PIXEL_RANGE[0]   # PSNR / SSIM dynamic range of the images
 
 
 CACHE_BYTES = 64 * 2 ** 20     # per condition dataset (64-px crops of ~1300 images)
@@ -47,7 +50,7 @@ def predict_crops(predict_fn, eval_data, batch_size=32, noise_type=0, level=0, s
 
     eval_data: EvalData of reference crops; size: the model's side S (default
     eval_data.size): the condition is applied at the reference side, then resized to S.
-    predict_fn: [B,S,S,3] float32 in [-1,1] -> dict with "landmarks" [B,68,2] in crop pixels
+    predict_fn: [B,S,S,3] float32 pixels in 0..255 -> dict with "landmarks" [B,68,2] in crop pixels
     (and optionally "noise_probs", "denoised"). Returns a dict of NumPy arrays:
     "landmarks" (N,68,2) in IMAGE pixels, "crop_landmarks" (N,68,2) and any key in `keep`
     stacked over the data set, plus "noisy"/"clean" crops if asked for in `keep`.
@@ -116,23 +119,23 @@ def mean_shape_predictor(mean_shape):
 
 
 def psnr(a, b):
-    """PSNR in dB between image batches in [-1, 1] (peak-to-peak 2): [B,H,W,3] -> [B]."""
+    """PSNR in dB between image batches of 0..255 pixels (peak 255): [B,H,W,3] -> [B]."""
     mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2, axis=(1, 2, 3))
-    return 10.0 * np.log10(4.0 / np.maximum(mse, 1e-12))
+    return 10.0 * np.log10(PEAK ** 2 / np.maximum(mse, PEAK ** 2 * 2.5e-13))
 
 
 def ssim(a, b):
     """SSIM (tf.image.ssim: 11x11 gaussian window, sigma 1.5, k1 0.01, k2 0.03) between image
-    batches in [-1, 1] (max_val 2): [B,H,W,3] -> [B] NumPy float64; H, W >= 11."""
+    batches of 0..255 pixels (max_val 255): [B,H,W,3] -> [B] NumPy float64; H, W >= 11."""
     a = tf.convert_to_tensor(np.asarray(a, np.float32))
     b = tf.convert_to_tensor(np.asarray(b, np.float32))
-    return tf.image.ssim(a, b, max_val=2.0).numpy().astype(np.float64)
+    return tf.image.ssim(a, b, max_val=PEAK).numpy().astype(np.float64)
 
 
 def evaluate_denoiser(denoise_fn, eval_data, conditions=None, batch_size=32, seed=0,
                       size=None):
     """PSNR (dB) and SSIM (against the clean crop resized to S) of the noisy input and of
-    denoise_fn's output per condition. denoise_fn: [B,S,S,3] in [-1,1] -> same; size: S
+    denoise_fn's output per condition. denoise_fn: [B,S,S,3] pixels in 0..255 -> same; size: S
     (default eval_data.size; see predict_crops). Returns {name:
     {"psnr_input", "psnr_output", "ssim_input", "ssim_output"}} (means over images)."""
     conditions = conditions or noise_conditions()

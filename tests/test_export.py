@@ -48,12 +48,12 @@ def _nontrivial(model, seed=0, target_std=4.0):
         k = layer.kernel
         if layer.name == "logits":  # random kernel, bias centring each class over images
             k.assign(rng.normal(0, 3.0 / np.sqrt(k.shape[0]), k.shape).astype(np.float32))
-            logp = np.log(model(x / 127.5 - 1.0, training=False)["noise_probs"].numpy())
+            logp = np.log(model(x, training=False)["noise_probs"].numpy())
             layer.bias.assign(layer.bias.numpy() - logp.mean(axis=0))
         elif layer.name == "landmarks":
             k.assign(rng.normal(0, 1.0, k.shape).astype(np.float32))
-            spread = float(np.std(model(x / 127.5 - 1.0, training=False)["landmarks"]
-                                  if isinstance(model.output, dict) else model(x / 127.5 - 1.0),
+            spread = float(np.std(model(x, training=False)["landmarks"]
+                                  if isinstance(model.output, dict) else model(x),
                                   axis=0).mean())
             k.assign(k.numpy() * (target_std / max(spread, 1e-6)))
     return model
@@ -74,9 +74,8 @@ def _face_crops(n, seed=0, size=S):
 
 
 def _keras_out(model, x):
-    out = model(tf.constant(x / 127.5 - 1.0, tf.float32), training=False)
-    return {"landmarks": out["landmarks"].numpy(), "noise_probs": out["noise_probs"].numpy(),
-            "denoised": (out["denoised"].numpy() + 1.0) * 127.5}
+    out = model(tf.constant(x, tf.float32), training=False)   # the model takes 0..255 itself
+    return {k: out[k].numpy() for k in ("landmarks", "noise_probs", "denoised")}
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +125,21 @@ def test_nontrivial_models_vary(exported_m, crops):
     out = _keras_out(model, crops)
     assert np.std(out["landmarks"], axis=0).mean() > 1.0  # parity below is meaningful
     assert len(set(np.argmax(out["noise_probs"], axis=1))) >= 2  # several experts used
+
+
+def test_export_carries_metadata_and_loads_as_one_object(exported_m, crops):
+    """<version>/model.json describes the export; load_any feeds it pixels directly (no
+    round trip through [-1, 1]) and gets the Keras model's outputs."""
+    from fadenn_tf.inference import load_any
+    model, _, vdir, _ = exported_m
+    meta = json.loads((vdir / "model.json").read_text())
+    assert meta["format_version"] == 1 and meta["kind"] == "fadenn" and meta["variant"] == "M"
+    assert meta["input_range"] == [0.0, 255.0] and meta["input_size"] == S
+    loaded = load_any(vdir)
+    assert loaded.metadata == meta and loaded.has_classifier and loaded.has_denoiser
+    got, want = loaded.predict_crops(crops), _keras_out(model, crops)
+    np.testing.assert_allclose(got["landmarks"], want["landmarks"], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(got["denoised"], want["denoised"], atol=127.5e-4, rtol=0)
 
 
 def _run_fresh(vdir, x, tmp_path, signature="serving_default"):

@@ -52,10 +52,11 @@ def test_per_example_losses_average_the_same_over_any_batch_split(rng):
 
 
 def test_reconstruction_l2_is_per_image_mse(rng):
-    a = rng.uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
-    b = rng.uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
+    a = rng.uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)    # pixels in, as models give
+    b = rng.uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
     got = losses.reconstruction_l2(a, b).numpy()
-    np.testing.assert_allclose(got, ((a - b) ** 2).mean(axis=(1, 2, 3)), rtol=1e-5)
+    # measured in the networks' [-1, 1] units (the paper's L2): pixel error / 127.5
+    np.testing.assert_allclose(got, ((a - b) ** 2).mean(axis=(1, 2, 3)) / 127.5 ** 2, rtol=1e-4)
     np.testing.assert_allclose(losses.reconstruction_l2(a, a).numpy(), [0.0, 0.0], atol=0)
     # float16 inputs (mixed precision) are computed in float32
     half = losses.reconstruction_l2(tf.constant(a, tf.float16), tf.constant(b, tf.float16))
@@ -78,12 +79,12 @@ def test_noise_cross_entropy_matches_softmax_definition(rng):
 def test_mtc_loss_is_ce_plus_lambda_l2(rng):
     logits = rng.normal(0, 1, (3, 5)).astype(np.float32)
     labels = np.array([1, 0, 3])
-    image = rng.uniform(-1, 1, (3, 8, 8, 3)).astype(np.float32)
-    rec = rng.uniform(-1, 1, (3, 8, 8, 3)).astype(np.float32)
+    image = rng.uniform(0, 255, (3, 8, 8, 3)).astype(np.float32)
+    rec = rng.uniform(0, 255, (3, 8, 8, 3)).astype(np.float32)
     ce = losses.noise_cross_entropy(logits, labels).numpy()
-    l2 = ((rec - image) ** 2).mean(axis=(1, 2, 3))
+    l2 = ((rec - image) ** 2).mean(axis=(1, 2, 3)) / 127.5 ** 2
     got = losses.mtc_loss(logits, rec, labels, image, 0.5).numpy()
-    np.testing.assert_allclose(got, ce + 0.5 * l2, rtol=1e-5)
+    np.testing.assert_allclose(got, ce + 0.5 * l2, rtol=1e-4)
     assert not np.allclose(losses.mtc_loss(logits, rec, labels, image, 2.0).numpy(), got)
 
 

@@ -86,13 +86,13 @@ def test_train_batch_shapes_dtypes_ranges(train_data):
     assert b["landmarks"].shape == (4, 68, 2) and b["landmarks"].dtype == np.float32
     assert b["noise_type"].dtype == np.int32 and b["noise_level"].shape == (4,)
     for k in ("image", "clean"):
-        assert -1.0 <= b[k].min() and b[k].max() <= 1.0 and b[k].std() > 0.05
+        assert 0.0 <= b[k].min() and b[k].max() <= 255.0 and b[k].std() > 0.05 * 127.5
 
 
 def test_train_crop_content_matches_landmarks_with_rotation_and_flip(train_data):
     aug = AugmentConfig(rotation_deg=45.0, flip=True, occlusion_prob=0.0, box_jitter=True)
     b = first(make_train_dataset(train_data, SIZE, 16, augment=aug, seed=3, noise=False))[0]
-    img = (b["clean"] + 1) * 127.5
+    img = b["clean"]
     flips = []
     for im, lm in zip(img, b["landmarks"]):
         red, green = channel_centroid(im, 0), channel_centroid(im, 1)
@@ -118,7 +118,7 @@ def test_eval_crops_landmarks_inside_and_map_back(samples):
             assert lm.min() >= SIZE / 4 - 1 and lm.max() <= 3 * SIZE / 4 + 1
             back = CropTransform(region, SIZE).invert(lm)
             np.testing.assert_allclose(back, samples[i].landmarks, atol=2e-3)
-            red = channel_centroid((im + 1) * 127.5, 0)
+            red = channel_centroid(im, 0)
             assert np.linalg.norm(red - lm[36]) < 0.2
 
 
@@ -135,7 +135,7 @@ def test_eval_noise_condition_applied_and_reproducible(samples):
     pytest.importorskip("fadenn_tf.noise")
     ev = load_eval_data(samples[:4], SIZE)
     a = first(make_eval_dataset(ev, SIZE, 4, noise_type=4, level=3, seed=5))[0]
-    np.testing.assert_allclose((a["image"] + 1) / 2, (a["clean"] + 1) / 2 * 0.2, atol=1e-5)
+    np.testing.assert_allclose(a["image"], a["clean"] * 0.2, atol=255e-5)
     n1 = first(make_eval_dataset(ev, SIZE, 4, noise_type=3, level=2, seed=5))[0]["image"]
     n2 = first(make_eval_dataset(ev, SIZE, 4, noise_type=3, level=2, seed=5))[0]["image"]
     np.testing.assert_array_equal(n1, n2)

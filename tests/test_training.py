@@ -259,11 +259,11 @@ def test_validation_predict_fn_traced_once_despite_partial_last_batch(data_root)
     stages' inference functions take any batch size without retracing."""
     from fadenn_tf import validation
     from fadenn_tf.data.pipeline import load_eval_data
-    from fadenn_tf.models import build_fll, to_points
+    from fadenn_tf.models import build_fll, pixel_model, to_points
     cfg = config_from_dict(TINY)
     samples = load_splits(cfg.data, data_root).train               # 24 images
     val = load_eval_data(samples + samples[:16], 32)                 # 40 = 32 + 8
-    model = build_fll(cfg.model.fll)
+    model = pixel_model(build_fll(cfg.model.fll))
     predict = st._inference_fn(lambda x: {"landmarks": to_points(model(x, training=False))}, 32)
     res = validation.evaluate_landmarks(predict, val, [(0, 0), (3, 1)], batch_size=32)
     assert len(res["errors"]["clean"]) == 40
@@ -387,7 +387,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     import tensorflow as tf
     from fadenn_tf import losses
     from fadenn_tf.config import load_config
-    from fadenn_tf.models import build_dae
+    from fadenn_tf.models import build_dae, pixel_model
     from fadenn_tf.training import stages as st
     from fadenn_tf.training.data import load_splits
     from fadenn_tf.training.loop import LoopSpec, run_loop
@@ -404,7 +404,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
         strategy = strategies[name]
         keras.utils.set_random_seed(0)
         with strategy.scope():
-            model = build_dae(cfg.model.iid)
+            model = pixel_model(build_dae(cfg.model.iid))
             opt = st.make_optimizer(cfg.train)
             opt.build(model.trainable_variables)
             step = tf.Variable(0, dtype=tf.int64, trainable=False)

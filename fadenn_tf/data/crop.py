@@ -31,6 +31,9 @@ import numpy as np
 from fadenn_tf.utils.lazy import lazy_import
 tf = lazy_import("tensorflow")        # imported at first use: fast --help
 
+# The crop region is CROP_SCALE times the face box (field notes: extend by half the box on
+# every side). Models record it in their metadata (fadenn_tf.models.io).
+CROP_SCALE = 2.0
 # Field notes: x-min, x-max, y-min move by U(-0.25, 0.25) of the box size, y-max by U(0.05, 0.25).
 JITTER_LOW = np.array([-0.25, -0.25, -0.25, 0.05])
 JITTER_HIGH = np.array([0.25, 0.25, 0.25, 0.25])
@@ -50,7 +53,7 @@ def box_from_xywh(rect):
     return np.array([x, y, x + w, y + h])
 
 
-def crop_region(box, image_hw, scale=2.0, clip=True):
+def crop_region(box, image_hw, scale=CROP_SCALE, clip=True):
     """Region (x0, y0, x1, y1), float64 edge coords: `box` grown to `scale` times its width
     and height about its centre ((scale - 1) / 2 of the size per side), clipped to
     [0, W] x [0, H] when `clip`. Raises ValueError if the result is empty."""
@@ -88,7 +91,7 @@ class CropTransform:
         self.ty = (0.5 - ry0) * self.sy - 0.5
 
     @classmethod
-    def from_box(cls, box, image_hw, size, scale=2.0, clip=True):
+    def from_box(cls, box, image_hw, size, scale=CROP_SCALE, clip=True):
         """The transform of `crop_region(box, image_hw, scale, clip)` resized to `size`."""
         return cls(crop_region(box, image_hw, scale, clip), size)
 
@@ -225,7 +228,7 @@ def landmark_boxes_tf(points):
     return tf.concat([tf.reduce_min(p, axis=1), tf.reduce_max(p, axis=1)], axis=-1) + 0.5
 
 
-def crop_regions_tf(boxes, image_hw, scale=2.0, clip=True):
+def crop_regions_tf(boxes, image_hw, scale=CROP_SCALE, clip=True):
     """[B, 4] boxes -> [B, 4] regions (tf version of crop_region). image_hw: [2] or [B, 2].
     A degenerate region (box outside the image) is widened to 1e-3 px instead of raising."""
     boxes = tf.cast(boxes, tf.float32)

@@ -20,10 +20,11 @@ reference side R, applies the condition there and resizes to the network side S
 (`noise.noisy_model_input`), so its TrainData must be loaded for R; a clean stream (FLL
 stage) crops straight to S.
 
-Batches are dicts (train): image [B,S,S,3] float32 in [-1, 1] (noisy), clean (same crop
-without noise, [-1, 1]), landmarks [B,68,2] float32 crop pixel coords, noise_type [B] int32,
-noise_level [B] int32 (0 for clean), index [B] int32 (row of the loaded data); with
-expert_noise: expert_images [B,4,S,S,3] in [-1, 1] (type k+1, random level, at index k).
+Batches are dicts (train): image [B,S,S,3] float32 RGB pixels in 0..255 (noisy; what every
+model takes, fadenn_tf.models.pixels), clean (same crop without noise, 0..255), landmarks
+[B,68,2] float32 crop pixel coords, noise_type [B] int32, noise_level [B] int32 (0 for
+clean), index [B] int32 (row of the loaded data).
+With expert_noise: expert_images [B,4,S,S,3] in 0..255 (type k+1, random level, at index k).
 """
 import time
 import warnings
@@ -344,10 +345,10 @@ def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, 
             rep = tf.repeat(clean, 4, axis=0)                        # [4B, W, W, 3], k fastest
             ex, _, _ = noise_mod.noisy_model_input(rep, tf.reshape(kinds, [-1]),
                                                    tf.reshape(levels, [-1]), keys[5], size)
-            out["expert_images"] = tf.reshape(ex, [b, 4, size, size, 3]) * 2.0 - 1.0
+            out["expert_images"] = tf.reshape(ex, [b, 4, size, size, 3]) * 255.0
         if keep_reference:
             out["reference"] = noisy_ref
-        out.update({"image": noisy * 2.0 - 1.0, "clean": clean_s * 2.0 - 1.0,
+        out.update({"image": noisy * 255.0, "clean": clean_s * 255.0,
                     "landmarks": pts, "noise_type": ntype, "noise_level": level,
                     "index": idx})
         return out
@@ -365,7 +366,7 @@ def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
     data: EvalData loaded at the reference side R (its .size; load_eval_data(samples, R)), or
     a list of Samples (loaded at `reference_size`, default noise.REFERENCE_SIZE). The
     condition is applied to the R crops and the result resized to `size`
-    (noise.noisy_model_input). Keys: image (noisy, [-1, 1]), clean, landmarks (crop coords at
+    (noise.noisy_model_input). Keys: image (noisy, 0..255 pixels), clean, landmarks (crop coords at
     `size`, NaN if unannotated), region [B, 4] float32 (image edge coords;
     CropTransform(region, size).invert maps predictions back; EvalData.regions has them in
     float64), index [B] int32 (position in the sample list), noise_type, noise_level [B]
@@ -390,7 +391,7 @@ def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
         noisy, clean, noisy_ref = noise_mod.noisy_model_input(
             reference, ntype, lev, tf.stack([tf.constant(int(seed), tf.int64), k]), size)
         out = dict(batch)
-        out.update(image=noisy * 2.0 - 1.0, clean=clean * 2.0 - 1.0,
+        out.update(image=noisy * 255.0, clean=clean * 255.0,
                    noise_type=ntype, noise_level=lev)
         if ref != size:
             out["landmarks"] = noise_mod.rescale_points(batch["landmarks"], ref, size)

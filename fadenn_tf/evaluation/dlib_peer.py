@@ -76,7 +76,7 @@ def dlib_rect_for(box, correction):
 
 
 class DlibPeer:
-    """predict(images, start) over crops [B,S,S,3] in [-1,1]; `prepare(eval_data)` must be
+    """predict(images, start) over crops [B,S,S,3] of 0..255 pixels; `prepare(eval_data)` must be
     called first with the EvalData the crops come from (it gives each row's face box)."""
 
     def __init__(self, model_path):
@@ -114,8 +114,7 @@ class DlibPeer:
     def predict(self, images, start):
         if self.crop_boxes is None:
             raise RuntimeError("DlibPeer.prepare(eval_data) must be called first")
-        x = np.asarray(images, np.float32)
-        u8 = np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        u8 = np.clip(np.round(np.asarray(images, np.float32)), 0, 255).astype(np.uint8)
         out = np.stack([self.predict_one(u8[j], self.crop_boxes[start + j])
                         for j in range(len(u8))])
         return {"landmarks": out}

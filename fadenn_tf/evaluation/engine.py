@@ -151,9 +151,9 @@ def attach_detector_boxes(eval_set, detector, progress=False):
 class ModelEntry:
     """One evaluated "model" (a row of every table).
 
-    predict(images, start) -> dict: images [B,s,s,3] float32 in [-1,1] (s = size), start =
-    row of the first image in the current EvalData; returns "landmarks" [B,68,2] crop pixels
-    and optionally "noise_probs" [B,5], "denoised" [B,s,s,3] in [-1,1].
+    predict(images, start) -> dict: images [B,s,s,3] float32 pixels 0..255 (s = size),
+    start = row of the first image in the current EvalData; returns "landmarks" [B,68,2]
+    crop pixels and optionally "noise_probs" [B,5], "denoised" [B,s,s,3] 0..255.
     size: input side s, or None for "any" (fed the evaluation crop as is).
     classifier / denoiser: whether the noise-classifier and denoiser diagnostics apply.
     prepare(eval_data): optional hook called before each pass over an EvalData.
@@ -170,21 +170,11 @@ class ModelEntry:
 
 def model_entry(loaded):
     """ModelEntry of a fadenn_tf.inference.LoadedModel. The denoiser diagnostics apply to
-    models with a denoiser (a "dae" or "experts" part, or a SavedModel with a "denoised"
-    output); the classifier diagnostics to models with a noise classifier."""
-    denoiser = classifier = False
-    km = loaded.keras_model
-    if km is not None:
-        names = {layer.name for layer in km.layers}
-        denoiser = bool(names & {"dae", "experts"})
-        classifier = bool(loaded.has_classifier)
-    elif loaded.kind == "saved_model":
-        sig = loaded.saved_model.signatures["serving_default"]
-        outs = set(sig.structured_outputs)
-        denoiser = "denoised" in outs
-        classifier = "noise_probs" in outs
+    models with a denoiser, the classifier diagnostics to models with a noise classifier
+    (as the model's metadata says)."""
     return ModelEntry(loaded.label, loaded.path, loaded.kind, loaded.size,
-                      lambda images, start: loaded(images), classifier, denoiser)
+                      lambda images, start: loaded(images), bool(loaded.has_classifier),
+                      bool(loaded.has_denoiser))
 
 
 def parse_conditions(spec):
@@ -282,7 +272,7 @@ class _Tap:
         if self.diag and self.entry.classifier and res.get("noise_probs") is not None:
             self.classes.append(np.argmax(np.asarray(res["noise_probs"]), axis=-1))
         if self.diag and self.entry.denoiser and res.get("denoised") is not None:
-            clean = self.clean_u8[self.start:self.start + b].astype(np.float32) / 127.5 - 1.0
+            clean = self.clean_u8[self.start:self.start + b].astype(np.float32)
             if s != self.size:
                 clean = to_model_size(clean, s).numpy()
             xin, den = np.asarray(x), np.asarray(res["denoised"], np.float32)
@@ -294,7 +284,7 @@ class _Tap:
         for r in self.keep_rows:
             if self.start <= r < self.start + b:
                 img = np.asarray(images[r - self.start])
-                self.kept[r] = np.clip(np.round((img + 1.0) * 127.5), 0, 255).astype(np.uint8)
+                self.kept[r] = np.clip(np.round(img), 0, 255).astype(np.uint8)
         self.start += b
         if self.bar is not None:
             self.bar.update(1)

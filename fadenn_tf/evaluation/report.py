@@ -64,7 +64,7 @@ def results_dict(ev, command=None):
         if "denoiser" in d:
             out["denoiser"] = [
                 {**ctx, **_condition_fields(c), **{k: _finite(v) for k, v in v.items()},
-                 "psnr_unit": "dB, peak-to-peak 2 on [-1, 1] crops, vs the clean crop",
+                 "psnr_unit": "dB, peak 255 on 0..255 crops, vs the clean crop",
                  "ssim_info": "tf.image.ssim, max_val 2, vs the clean crop"}
                 for c, v in d["denoiser"].items()]
         iid[label] = out

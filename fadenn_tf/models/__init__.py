@@ -1,6 +1,8 @@
 """FADeNN models: DAE, noise classifiers (STC, MTC), expert bank, FLL, FADeNN-D/S/M.
 
-Importing this package registers the custom layers (package "fadenn_tf"), so
+Every model a caller runs or loads takes float32 RGB pixels in 0..255 and scales them inside
+its graph (models.pixels); the parts nested in it work in [-1, 1]. Importing this package
+registers the custom layers (package "fadenn_tf"), so
 `keras.models.load_model(path)` needs no custom_objects. See docs/models.md.
 """
 from fadenn_tf.models import layers  # noqa: F401  (registers the custom layers)
@@ -11,7 +13,11 @@ from fadenn_tf.models.fadenn import (VARIANTS, build_fadenn, build_fll_baseline,
                                      normalize_variant)
 from fadenn_tf.models.fll import (build_fll, build_fll_backbone, fll_spatial_sizes, to_flat,
                                   to_points)
-from fadenn_tf.models.io import load_model, restore_checkpoint, save_checkpoint, save_model
+from fadenn_tf.models.io import (FORMAT_VERSION, LegacyModelWarning, describe, load_model,
+                                 load_model_and_metadata, read_metadata, restore_checkpoint,
+                                 save_checkpoint, save_model, upgrade)
+from fadenn_tf.models.pixels import (PIXEL_RANGE, ToPixelRange, ToUnitRange, core_of,
+                                     is_pixel_model, pixel_model)
 
 __all__ = [
     "build_dae", "build_encoder", "build_decoder", "decoder_filters",
@@ -20,4 +26,7 @@ __all__ = [
     "build_fll", "build_fll_backbone", "fll_spatial_sizes", "to_points", "to_flat",
     "VARIANTS", "build_fadenn", "build_fll_baseline", "build_variant", "normalize_variant",
     "save_model", "load_model", "save_checkpoint", "restore_checkpoint",
+    "FORMAT_VERSION", "LegacyModelWarning", "describe", "load_model_and_metadata",
+    "read_metadata", "upgrade",
+    "PIXEL_RANGE", "ToUnitRange", "ToPixelRange", "pixel_model", "core_of", "is_pixel_model",
 ]

@@ -1,13 +1,16 @@
 """End-to-end models: FLL baseline and FADeNN-D/S/M, all with the same interface.
 
-Input: "image" [B,S,S,3] float32 in [-1,1] at the IID size S (model_cfg.iid.input_size).
+Input: "image" [B,S,S,3] float32 RGB pixels in 0..255 at the IID size S
+(model_cfg.iid.input_size). Every model built here is pixel_model(core) (models.pixels): the
+core is the graph below, working in [-1, 1]; core_of(model) returns it.
 Outputs (a dict, the same keys for every variant):
   "landmarks"   [B,68,2] (x, y) 0-based pixel coordinates in the INPUT (S x S) crop. The FLL
                 predicts in its s x s crop; coordinates map back with the half-pixel-centre
                 convention u_S = (u_s + 0.5) * S / s - 0.5.
   "noise_probs" [B,5] softmax of the noise classifier's logits (S, M). The baseline and
                 FADeNN-D have no classifier: they output a constant uniform 0.2 (never NaN).
-  "denoised"    [B,S,S,3] in [-1,1]: the IID output (the input itself for the baseline).
+  "denoised"    [B,S,S,3] in 0..255: the IID output mapped back to pixels (the input itself
+                for the baseline, to float rounding).
 Pipeline: image -> IID -> bilinear resize S -> s (half-pixel centres, antialias OFF: it maps
 to the TFLite builtin RESIZE_BILINEAR, while antialias needs ScaleAndTranslate, not a builtin;
 layers.ResizeBilinear, not keras.layers.Resizing, which would put BatchNorm/Dropout after it
@@ -15,8 +18,10 @@ into training mode when the model is called without `training`)
 -> FLL -> [B,136] -> [B,68,2] -> rescale to S.
 IID per variant: D one general DAE; S the STC picks the class, then the expert bank; M the
 MTC's logits (encoder + head only; its decoder is not run) pick the class, then the experts.
-Sub-models are nested layers named "dae", "classifier", "experts", "fll", so a training stage
-can set `model.get_layer(name).trainable` per part and reuse earlier stages' weights.
+Sub-models are nested layers of the core named "dae", "classifier", "experts", "fll", so a
+training stage can set `core_of(model).get_layer(name).trainable` per part and reuse earlier
+stages' weights. The core keeps the layer structure models had before the pixel interface,
+so checkpoints of the core written then still restore.
 """
 import keras
 from keras import layers
@@ -27,6 +32,7 @@ from fadenn_tf.models.dae import build_dae
 from fadenn_tf.models.experts import build_expert_bank
 from fadenn_tf.models.fll import build_fll
 from fadenn_tf.models.layers import ArgMaxClass, CoordAffine, ResizeBilinear, UniformProbs
+from fadenn_tf.models.pixels import core_of, is_pixel_model, pixel_model
 
 VARIANTS = ("fll", "D", "S", "M")
 
@@ -39,6 +45,15 @@ def normalize_variant(variant):
     if v.upper() in ("D", "S", "M"):
         return v.upper()
     raise ValueError(f"unknown variant {variant!r}: expected one of {', '.join(VARIANTS)}")
+
+
+def _part(model, what):
+    """The [-1, 1] core of a part (a saved stage model takes pixels: unwrap it)."""
+    core = core_of(model)
+    if is_pixel_model(core):
+        raise ValueError(f"{what} {model.name!r} takes 0..255 pixels and is not a "
+                         "pixel_model wrapper: a part must work in [-1, 1]")
+    return core
 
 
 def _check_input(model, size, what):
@@ -66,13 +81,15 @@ def _outputs(landmarks, probs, denoised):
 
 
 def build_fll_baseline(model_cfg: ModelConfig, fll, name="fll_baseline"):
-    """Stand-alone FLL with the FADeNN interface (see the module docstring)."""
+    """Stand-alone FLL with the FADeNN interface (see the module docstring). `fll` works in
+    [-1, 1] or is a pixel_model wrapper (a saved fll stage model; its core is used)."""
+    fll = _part(fll, "fll")
     s = model_cfg.iid.input_size
     image = keras.Input((s, s, 3), name="image")
     denoised = layers.Identity(name="identity")(image)
     probs = UniformProbs(model_cfg.iid.num_classes, name="uniform_probs")(image)
-    return keras.Model(image, _outputs(_landmark_tail(model_cfg, fll, image), probs, denoised),
-                       name=name)
+    return pixel_model(keras.Model(
+        image, _outputs(_landmark_tail(model_cfg, fll, image), probs, denoised), name=name))
 
 
 def build_fadenn(model_cfg: ModelConfig, variant, *, fll, dae=None, classifier=None,
@@ -81,32 +98,37 @@ def build_fadenn(model_cfg: ModelConfig, variant, *, fll, dae=None, classifier=N
 
     D needs `dae` (a DAE model); S needs `classifier` (an STC) and `experts`; M needs
     `classifier` (an MTC) and `experts`. `experts` is an expert-bank model
-    (build_expert_bank) or a list of 4 DAEs. Parts are shared, not copied.
+    (build_expert_bank) or a list of 4 DAEs. Parts are shared, not copied; a part saved as
+    a pixel_model wrapper (a stage's model.keras) is unwrapped to its [-1, 1] core.
     """
     variant = normalize_variant(variant)
     if variant == "fll":
         return build_fll_baseline(model_cfg, fll, **({"name": name} if name else {}))
     cfg = model_cfg.iid
     s = cfg.input_size
+    fll = _part(fll, "fll")
     image = keras.Input((s, s, 3), name="image")
     if variant == "D":
         if dae is None:
             raise ValueError("variant D needs a dae")
+        dae = _part(dae, "dae")
         _check_input(dae, s, "dae")
         denoised = dae(image)
         probs = UniformProbs(cfg.num_classes, name="uniform_probs")(image)
     else:
         if classifier is None or experts is None:
             raise ValueError(f"variant {variant} needs a classifier and experts")
+        classifier = _part(classifier, "classifier")
         _check_input(classifier, s, "classifier")
         if isinstance(experts, (list, tuple)):
-            experts = build_expert_bank(cfg, experts=list(experts))
+            experts = build_expert_bank(cfg, experts=[_part(e, "expert") for e in experts])
+        experts = _part(experts, "experts")
         logits = logits_model(classifier)(image)
         probs = layers.Softmax(name="softmax")(logits)
         denoised = experts([image, ArgMaxClass(name="noise_class")(logits)])
     landmarks = _landmark_tail(model_cfg, fll, denoised)
-    return keras.Model(image, _outputs(landmarks, probs, denoised),
-                       name=name or f"fadenn_{variant.lower()}")
+    return pixel_model(keras.Model(image, _outputs(landmarks, probs, denoised),
+                                   name=name or f"fadenn_{variant.lower()}"))
 
 
 def build_variant(model_cfg: ModelConfig, variant, mean_shape=None):

@@ -60,7 +60,10 @@ def weighted_layers(model, prefix=()):
 
 def copy_matching(target, source, source_name="<model>"):
     """Copy weights from `source` into `target` layer by layer (path, else unique name, with
-    equal weight shapes). Returns a TransferReport."""
+    equal weight shapes). Pixel-interface wrappers are looked through (their [-1, 1] cores
+    hold the weights). Returns a TransferReport."""
+    from fadenn_tf.models.pixels import core_of
+    target, source = core_of(target), core_of(source)
     src = weighted_layers(source)
     by_name = {}
     for path, layer in src.items():

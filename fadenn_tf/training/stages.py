@@ -15,6 +15,11 @@ joint      FADeNN-V end to end from the   noisy crops at S, FLL aug.  landmark R
 
 Each stage writes WORKDIR/<stage>/ (joint: joint-<V>/): checkpoints/, config.yaml,
 metrics.json (one JSON line per evaluation), tb/ (TensorBoard) and the final model(s):
+model.keras (experts: expert_1.keras .. expert_4.keras), each with its metadata beside it
+(model.json, expert_k.json; fadenn_tf.models.io). Batches carry 0..255 pixels and every
+stage trains a model that takes them (pixel_model around the [-1, 1] core it builds);
+checkpoints hold the core, as before the pixel interface, so older runs still resume.
+
 model.keras (experts: expert_1.keras .. expert_4.keras).
 
 Noise (training and validation) follows `fadenn_tf.noise`'s protocol: conditions are applied
@@ -36,7 +41,7 @@ from fadenn_tf.errors import ConfigError
 from fadenn_tf.models import transfer
 from fadenn_tf.models import (build_dae, build_expert_bank, build_fadenn, build_fll,
                               build_fll_baseline, build_mtc, build_stc, load_model,
-                              logits_model, save_model, to_points)
+                              core_of, logits_model, pixel_model, save_model, to_points)
 from fadenn_tf.models.fadenn import normalize_variant
 from fadenn_tf.noise import LEVELS, noise_conditions
 from fadenn_tf.training.loop import LoopSpec, run_loop
@@ -241,8 +246,9 @@ def train_fll(ctx):
     val = ctx.val_data()
     mean_shape = _mean_shape(ctx.train, s)
     with ctx.strategy.scope():
-        model = build_fll(cfg.model.fll, mean_shape=mean_shape)
-        _init_weights(ctx, "fll", model)
+        core = build_fll(cfg.model.fll, mean_shape=mean_shape)
+        _init_weights(ctx, "fll", core)
+        model = pixel_model(core)
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(model.trainable_variables)
         step = _step_var()
@@ -258,7 +264,7 @@ def train_fll(ctx):
         return _landmark_figures(validation.evaluate_landmarks(predict, val, VAL_CONDITIONS,
                                                                size=s))
 
-    result = _run(ctx, "fll", {"model": model, "step": step}, compute_losses,
+    result = _run(ctx, "fll", {"model": core, "step": step}, compute_losses,
                   lambda: model.trainable_variables,
                   _dataset_fn(ctx, data, s, noise=False, occlusion=True), evaluate, optimizer)
     baseline = validation.evaluate_landmarks(validation.mean_shape_predictor(mean_shape), val,
@@ -266,7 +272,7 @@ def train_fll(ctx):
     result.update({f"mean_shape_{k}": v for k, v in _landmark_figures(baseline).items()
                    if k.startswith("nme") or k.startswith("auc")})
     if ctx.chief:
-        save_model(model, ctx.stage_dir("fll") / "model.keras")
+        save_model(model, ctx.stage_dir("fll") / "model.keras", config_name=cfg.name)
     return result
 
 
@@ -286,8 +292,9 @@ def train_dae(ctx):
     data = ctx.train_data(ctx.reference_size)
     val = ctx.val_data()
     with ctx.strategy.scope():
-        model = build_dae(cfg.model.iid)
-        _init_weights(ctx, "dae", model)
+        core = build_dae(cfg.model.iid)
+        _init_weights(ctx, "dae", core)
+        model = pixel_model(core)
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(model.trainable_variables)
         step = _step_var()
@@ -296,12 +303,12 @@ def train_dae(ctx):
         return losses.reconstruction_l2(model(batch["image"], training=True), batch["clean"]), {}
 
     denoise = _inference_fn(lambda x: model(x, training=False), S)
-    result = _run(ctx, "dae", {"model": model, "step": step}, compute_losses,
+    result = _run(ctx, "dae", {"model": core, "step": step}, compute_losses,
                   lambda: model.trainable_variables,
                   _dataset_fn(ctx, data, S, noise=True, occlusion=False),
                   lambda _s: _denoiser_eval(denoise, val, S), optimizer)
     if ctx.chief:
-        save_model(model, ctx.stage_dir("dae") / "model.keras")
+        save_model(model, ctx.stage_dir("dae") / "model.keras", config_name=cfg.name)
     return result
 
 
@@ -313,18 +320,19 @@ def train_experts(ctx):
     data = ctx.train_data(ctx.reference_size)
     val = ctx.val_data()
     with ctx.strategy.scope():
-        experts = [build_dae(cfg.model.iid, name=f"expert_{k}") for k in range(1, 5)]
-        _init_weights(ctx, "experts", *experts)
-        variables = [v for e in experts for v in e.trainable_variables]
+        cores = [build_dae(cfg.model.iid, name=f"expert_{k}") for k in range(1, 5)]
+        _init_weights(ctx, "experts", *cores)
+        experts = [pixel_model(c) for c in cores]
+        variables = [v for e in cores for v in e.trainable_variables]
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(variables)
         step = _step_var()
 
     def compute_losses(batch):
-        clean = batch["clean"]
+        clean = batch["clean"]                       # pixels 0..255
         total, logs = 0.0, {}
         for k, expert in enumerate(experts, start=1):
-            noisy = batch["expert_images"][:, k - 1]   # type k at the reference side, resized
+            noisy = batch["expert_images"][:, k - 1]   # type k at R, resized; 0..255
             loss_k = losses.reconstruction_l2(expert(noisy, training=True), clean)
             logs[f"l2_expert_{k}"] = loss_k
             total = total + loss_k
@@ -343,14 +351,14 @@ def train_experts(ctx):
         out["psnr_unit"] = "dB vs clean crop, mean over the expert's own 3 levels"
         return out
 
-    trackables = {f"expert_{k}": e for k, e in enumerate(experts, start=1)}
+    trackables = {f"expert_{k}": e for k, e in enumerate(cores, start=1)}
     trackables["step"] = step
     result = _run(ctx, "experts", trackables, compute_losses, lambda: variables,
                   _dataset_fn(ctx, data, S, noise=False, occlusion=False, expert_noise=True),
                   evaluate, optimizer)
     if ctx.chief:
         for k, e in enumerate(experts, start=1):
-            save_model(e, ctx.stage_dir("experts") / f"expert_{k}.keras")
+            save_model(e, ctx.stage_dir("experts") / f"expert_{k}.keras", config_name=cfg.name)
     return result
 
 
@@ -361,8 +369,9 @@ def _train_classifier(ctx, stage):
     val = ctx.val_data()
     lam = float(cfg.train.mtc_lambda)
     with ctx.strategy.scope():
-        model = build_stc(cfg.model.iid) if stage == "stc" else build_mtc(cfg.model.iid)
-        _init_weights(ctx, stage, model)
+        core = build_stc(cfg.model.iid) if stage == "stc" else build_mtc(cfg.model.iid)
+        _init_weights(ctx, stage, core)
+        model = pixel_model(core)
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(model.trainable_variables)
         step = _step_var()
@@ -376,7 +385,7 @@ def _train_classifier(ctx, stage):
         rec = losses.reconstruction_l2(out["reconstruction"], batch["image"])
         return ce + lam * rec, {"cross_entropy": ce, "l2_reconstruction": rec}
 
-    logits = logits_model(model)
+    logits = pixel_model(logits_model(core))
     logits_fn = _inference_fn(lambda x: logits(x, training=False), S)
 
     def evaluate(_step):
@@ -384,11 +393,11 @@ def _train_classifier(ctx, stage):
         return {"accuracy": res["accuracy"], "confusion": res["confusion"],
                 "accuracy_over": "13 conditions (clean + 4 types x 3 levels), each image once"}
 
-    result = _run(ctx, stage, {"model": model, "step": step}, compute_losses,
+    result = _run(ctx, stage, {"model": core, "step": step}, compute_losses,
                   lambda: model.trainable_variables,
                   _dataset_fn(ctx, data, S, noise=True, occlusion=False), evaluate, optimizer)
     if ctx.chief:
-        save_model(model, ctx.stage_dir(stage) / "model.keras")
+        save_model(model, ctx.stage_dir(stage) / "model.keras", config_name=cfg.name)
     return result
 
 
@@ -403,7 +412,9 @@ def train_mtc(ctx):
 
 
 def load_parts(workdir, variant):
-    """Load the trained parts a FADeNN-`variant` joint stage starts from."""
+    """Load the trained parts a FADeNN-`variant` joint stage starts from (models taking
+    pixels; build_fadenn nests their [-1, 1] cores). Files saved before the pixel interface
+    load too (models.io wraps them)."""
     w = Path(workdir)
     parts = {"fll": load_model(w / "fll" / "model.keras")}
     if variant == "fll":  # the control: the same fine-tuning, no denoiser
@@ -457,13 +468,14 @@ def train_joint(ctx):
     base_fn = _inference_fn(lambda x: baseline(x, training=False), S)
     before = _landmark_figures(validation.evaluate_landmarks(base_fn, val, VAL_CONDITIONS,
                                                              size=S))
-    result = _run(ctx, "joint", {"model": model, "step": step}, compute_losses,
+    result = _run(ctx, "joint", {"model": core_of(model), "step": step}, compute_losses,
                   lambda: model.trainable_variables,
                   _dataset_fn(ctx, data, S, noise=True, occlusion=True), evaluate, optimizer)
     result.update({f"fll_baseline_{k}": v for k, v in before.items()
                    if k.split("_")[0] in ("nme", "auc", "fr")})
     if ctx.chief:
-        save_model(model, ctx.stage_dir("joint") / "model.keras")
+        save_model(model, ctx.stage_dir("joint") / "model.keras", variant=variant,
+                   config_name=cfg.name)
     return result
 
 
