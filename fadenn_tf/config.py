@@ -17,6 +17,7 @@ import yaml
 from fadenn_tf.errors import ConfigError
 
 CONFIGS_PACKAGE = "fadenn_tf.configs"    # named configs: package data, not the source tree
+REFERENCE_SIZE = 224                    # default side R of the noise protocol's reference crop
 NOISE_TYPES = ("clean", "downsample", "blur", "gaussian_noise", "color_scale")
 
 
@@ -101,7 +102,7 @@ class DataConfig:
 class NoiseConfig:
     """Noise protocol (fadenn_tf.noise): conditions are applied to the 2x-box face crop
     resampled to reference_size x reference_size pixels, then resized to each model's input."""
-    reference_size: int = 224             # pixels; the paper's IID input
+    reference_size: int = REFERENCE_SIZE  # pixels; the paper's IID input
 
     def validate(self, where):
         _check(32 <= self.reference_size <= 1024, where, "noise.reference_size",

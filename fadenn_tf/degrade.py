@@ -41,7 +41,7 @@ IMAGE_FORMATS = {"png": ".png", "jpg": ".jpg"}
 
 
 def build_parser():
-    from fadenn_tf.noise import REFERENCE_SIZE
+    from fadenn_tf.config import REFERENCE_SIZE
     from fadenn_tf.utils.cli import add_no_progress, make_parser
     p = make_parser("degrade", __doc__)
     p.add_argument("--data", default=None, help="dataset folder (default: synthetic stills)")

@@ -49,6 +49,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from fadenn_tf.config import REFERENCE_SIZE  # default side R (config noise.reference_size)
 from fadenn_tf.data.crop import CropTransform, crop_image
 
 NOISE_NAMES = ("clean", "downsample", "blur", "gaussian_noise", "color_scale")
@@ -313,7 +314,6 @@ def degrade_image(image_uint8, noise_type, level, seed):
 
 # ----------------------------------------------------------------------------- protocol
 
-REFERENCE_SIZE = 224            # default side R of the reference crop (config noise.reference_size)
 CROP_SCALE = 2.0                # the crop region is this many times the face box
 MODEL_RESIZE = "bilinear"       # reference -> model side: tf.image.resize, antialias=True
 
