@@ -50,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from fadenn_tf.config import REFERENCE_SIZE  # default side R (config noise.reference_size)
-from fadenn_tf.data.crop import CropTransform, crop_image
+from fadenn_tf.data.crop import CROP_SCALE, CropTransform, crop_image
 
 NOISE_NAMES = ("clean", "downsample", "blur", "gaussian_noise", "color_scale")
 NUM_TYPES = len(NOISE_NAMES)
@@ -314,7 +314,6 @@ def degrade_image(image_uint8, noise_type, level, seed):
 
 # ----------------------------------------------------------------------------- protocol
 
-CROP_SCALE = 2.0                # the crop region is this many times the face box
 MODEL_RESIZE = "bilinear"       # reference -> model side: tf.image.resize, antialias=True
 
 

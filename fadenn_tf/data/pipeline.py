@@ -36,7 +36,7 @@ import tensorflow as tf
 from fadenn_tf.config import AugmentConfig
 from fadenn_tf.data.augment import _seeds, flip_points, occlude, rotate_points
 from fadenn_tf.data.crop import (
-    CropTransform, crop_image, crop_regions_tf, jitter_boxes_tf,
+    CROP_SCALE, CropTransform, crop_image, crop_regions_tf, jitter_boxes_tf,
     landmark_box, transform_points_tf)
 from fadenn_tf.errors import DataError
 from fadenn_tf.utils.progress import progress as _progress
@@ -170,7 +170,7 @@ def load_train_data(samples, size, precrop_scale=3.0, oversample=1.0, progress=F
 load_samples_into_memory = load_train_data
 
 
-def load_eval_data(samples, size, scale=2.0, progress=False):
+def load_eval_data(samples, size, scale=CROP_SCALE, progress=False):
     """Crop evaluation samples once (no jitter): box = Sample.box if set, else the landmark
     box; region = `scale` x box clipped; area-filtered crop_image -> EvalData. Samples without
     a box and without landmarks, unreadable images etc. are skipped into `.problems`."""
@@ -319,7 +319,7 @@ def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, 
         bx = tf.gather(boxes, idx)
         if augment.box_jitter:
             bx = jitter_boxes_tf(bx, keys[0])
-        regions = crop_regions_tf(bx, [p, p], scale=2.0)
+        regions = crop_regions_tf(bx, [p, p], scale=CROP_SCALE)
         crops, pts, s_occ = _crop_augmented(images, idx, regions, tf.gather(landmarks, idx),
                                             work, keys[1], augment)
         if occlusion and augment.occlusion_prob > 0:
