@@ -15,7 +15,8 @@ setup(
     license_files=["LICENSE"],
     python_requires=">=3.10",
     packages=find_packages(include=["fadenn_tf", "fadenn_tf.*"]),
-    package_data={"fadenn_tf.configs": ["*.yaml"]},
+    package_data={"fadenn_tf.configs": ["*.yaml"],
+                  "fadenn_tf.pretrained": ["*/model.keras", "*/model.json"]},
     install_requires=[
         "tensorflow-cpu==2.21.*; platform_machine=='x86_64' or platform_machine=='AMD64'",
         "keras>=3.10,<4",

@@ -46,26 +46,14 @@ TFLITE_VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
 # ----------------------------------------------------------------------------- model loading
 
 def resolve_model_file(path):
-    """--model argument -> a .keras file: the file itself, or in a training workdir
-    joint-<V>/model.keras (exactly one), else fll/model.keras. Raises DataError."""
-    p = Path(path)
-    if p.is_file():
-        if p.suffix != ".keras":
-            raise DataError(p, "expected a .keras model file or a training workdir")
-        return p
-    if not p.is_dir():
-        raise DataError(p, "model not found")
-    joints = sorted(p.glob("joint-*/model.keras"))
-    if len(joints) > 1:
-        raise DataError(p, "holds several trained FADeNN variants (" +
-                        ", ".join(str(j) for j in joints) + "); pass the model.keras to export")
-    if joints:
-        return joints[0]
-    if (p / "fll" / "model.keras").is_file():
-        return p / "fll" / "model.keras"
-    if (p / "model.keras").is_file():
-        return p / "model.keras"
-    raise DataError(p, "no model found: expected joint-<V>/model.keras or fll/model.keras")
+    """--model argument (a shipped name, a .keras file or a training workdir: see
+    inference.resolve_model_path) -> a .keras file. Raises DataError."""
+    from fadenn_tf.inference import resolve_model_path
+    f = resolve_model_path(path)
+    if f.suffix != ".keras":
+        raise DataError(f, "expected a .keras model file or a training workdir (an exported "
+                           "SavedModel is already an export)")
+    return f
 
 
 def _model_cfg_for_fll(fll, model_file):

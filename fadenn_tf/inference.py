@@ -93,7 +93,11 @@ class LoadedModel(CropModel):
                 "denoised": out.get("denoised")}
 
 def resolve_model_path(path):
-    """A workdir -> its final model file; an exported model root -> its newest version."""
+    """A shipped name ("pretrained", "pretrained-fll": fadenn_tf.pretrained) -> its file; a
+    workdir -> its final model file; an exported model root -> its newest version."""
+    from fadenn_tf import pretrained
+    if pretrained.is_name(path):
+        return pretrained.resolve(path)
     p = Path(path)
     if not p.exists():
         raise DataError(p, "model not found")
