@@ -10,10 +10,13 @@ synthetic faces). Outputs in WORKDIR/<stage>/: model.keras (experts: expert_k.ke
 checkpoints/, config.yaml, metrics.json (a JSON line per evaluation), tb/ (TensorBoard).
 """
 import argparse
+import contextlib
 import os
 import sys
 import time
 from pathlib import Path
+
+from fadenn_tf.utils.cli_args import non_negative_int, positive_int
 
 
 def build_parser():
@@ -33,14 +36,22 @@ def build_parser():
                         "the built-in synthetic dataset, generated once into the cache")
     p.add_argument("--format", default=None, help="auto|300w|menpo|folder (default: config)")
     p.add_argument("--workdir", default=None, help="output folder (default runs/<config name>)")
-    p.add_argument("--steps", type=int, default=0, help="steps for each stage run (default: "
-                   "the config's train.steps)")
-    p.add_argument("--batch-size", type=int, default=0, help="global batch size override")
+    p.add_argument("--steps", type=positive_int, default=None, help="steps for each stage run "
+                   "(> 0; default: the config's train.steps)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="global batch size override")
     p.add_argument("--resume", action="store_true",
-                   help="continue from the last checkpoint in the workdir (after Ctrl-C or a kill)")
+                   help="continue from the newest complete checkpoint in the workdir (after "
+                        "Ctrl-C or a kill)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over on a workdir holding an earlier run: deletes the stage's "
+                        "checkpoints, model, metrics and TensorBoard logs")
+    p.add_argument("--force", action="store_true",
+                   help="with --resume: continue although the config or training data differ "
+                        "from the run's")
     p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"],
                    help="tf.distribute strategy: one device, all local GPUs, or TF_CONFIG workers")
-    p.add_argument("--logical-cpus", type=int, default=0,
+    p.add_argument("--logical-cpus", type=non_negative_int, default=0,
                    help="with --strategy mirrored: split the CPU into N logical devices (testing)")
     p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     p.add_argument("--mixed-precision", action="store_true",
@@ -91,10 +102,15 @@ def _print_result(stage, variant, result, desc):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.resume and args.overwrite:
+        parser.error("--resume and --overwrite exclude each other")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from fadenn_tf.config import load_config
     from fadenn_tf.errors import FadennError
+    from fadenn_tf.utils.lock import folder_lock
+    held = contextlib.ExitStack()
     try:
         overrides = {}
         if args.batch_size:
@@ -121,20 +137,26 @@ def main(argv=None):
                 print(rep.summary(), file=sys.stderr)
         print(f"config {cfg.name} | data {splits.description} | workdir {workdir} | "
               f"strategy {args.strategy} ({strategy.num_replicas_in_sync} replica(s))")
+        if is_chief(strategy):  # one writer per workdir
+            held.enter_context(folder_lock(workdir, "train"))
         ctx = st.StageContext(cfg=cfg, variant=variant,
                               workdir=workdir, strategy=strategy, train=splits.train,
-                              val=splits.val, steps=args.steps, resume=args.resume,
+                              val=splits.val, steps=args.steps or 0, resume=args.resume,
+                              overwrite=args.overwrite, force=args.force,
                               chief=is_chief(strategy), progress=not args.no_progress,
                               mixed_precision=args.mixed_precision or cfg.train.mixed_precision,
                               jit=args.jit)
         for stage in todo:
             done = st.stage_outputs(workdir, stage, ctx.variant)
-            if len(todo) > 1 and not args.resume and all(p.is_file() for p in done):
+            if len(todo) > 1 and not (args.resume or args.overwrite) and \
+                    all(p.is_file() for p in done):
                 # `--stage all` after single stages: reuse what is finished
                 print(f"\n== stage {stage}: already trained ({done[0].parent}); skipped "
                       f"(delete that folder to train it again)")
                 continue
             t0 = time.time()
+            import keras
+            keras.utils.set_random_seed(cfg.train.seed)  # weights, dropout, Python, NumPy
             result = st.STAGES[stage](ctx)
             _print_result(stage, ctx.variant, result, splits.description)
             outs = ", ".join(str(p) for p in st.stage_outputs(workdir, stage, ctx.variant))
@@ -159,6 +181,8 @@ def main(argv=None):
             print(f"\n{exc}; continue with the same command plus --resume", file=sys.stderr)
             return 130
         raise
+    finally:
+        held.close()
     return 0
 
 
