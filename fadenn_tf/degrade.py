@@ -24,6 +24,8 @@ import shutil
 import sys
 import zlib
 from pathlib import Path
+from fadenn_tf.utils.cli_args import non_negative_int
+from fadenn_tf.utils.lock import one_writer, take_lock
 
 
 def build_parser():
@@ -37,7 +39,7 @@ def build_parser():
                    "image / every video)")
     p.add_argument("--conditions", default="noisy",
                    help="noisy (the 12, default) | a type | comma list such as blur-2,blur-3")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--keep-format", action="store_true",
                    help="keep each image's format (JPEG stays JPEG: lossy on top of the noise)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -180,6 +182,7 @@ def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
     return manifest
 
 
+@one_writer
 def main(argv=None):
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -191,6 +194,7 @@ def main(argv=None):
         conditions = [c for c in parse_conditions(args.conditions) if c[0] != 0]
         if not conditions:
             raise ValueError("--conditions: nothing to degrade (clean is the source itself)")
+        take_lock(args.out, "degrade")  # one writer per --out
         m = degrade_dataset(root, args.out, conditions, args.seed, args.format, args.split,
                             args.keep_format, args.overwrite, progress=not args.no_progress)
     except (FadennError, ValueError) as exc:

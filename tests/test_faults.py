@@ -250,3 +250,223 @@ def test_second_train_on_one_workdir_is_refused(tmp_path, cfg_path, data_root, c
     err = capsys.readouterr().err
     assert f"{wd}: in use by another process (pid {os.getpid()}, first-train)" in err
     assert not (wd / "fll").exists()
+
+
+# ------------------------------------------------- exported bytes signature, stale temps
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A tiny FADeNN-D exported by the CLI into a root where a killed export left a
+    temporary folder: (root, the loaded predict_image_bytes signature, CLI stderr)."""
+    import keras
+    from fadenn_tf import export as ex
+    from fadenn_tf.config import config_from_dict
+    from fadenn_tf.models import build_variant, save_model
+    keras.utils.set_random_seed(0)
+    tmp = tmp_path_factory.mktemp("export")
+    model_file = save_model(build_variant(config_from_dict(tiny()).model, "D"),
+                            tmp / "tiny.keras")
+    root = tmp / "fadenn_d"
+    (root / ".1.tmp-killed" / "variables").mkdir(parents=True)
+    (root / "tflite-0" / ".fadenn_float32.tflite.tmp-killed").mkdir(parents=True)
+    import contextlib
+    import io
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert ex.main(["--model", str(model_file), "--out", str(root)]) == 0
+    loaded = tf.saved_model.load(str(root / "1"))
+    return root, loaded.signatures[ex.BYTES_SIGNATURE], err.getvalue()
+
+
+def encoded(h=64, w=80, seed=0):
+    import cv2
+    from fixtures import face_image, face_landmarks
+    img = face_image((h, w), face_landmarks((h, w), rng=seed), rng=seed)
+    return cv2.imencode(".png", img[:, :, ::-1])[1].tobytes()
+
+
+@pytest.mark.slow
+def test_next_export_removes_killed_exports_temporaries(exported):
+    root, _, err = exported
+    assert not (root / ".1.tmp-killed").exists()
+    assert not (root / "tflite-0" / ".fadenn_float32.tflite.tmp-killed").exists()
+    assert "left by a killed export" in err
+    assert (root / "1" / "saved_model.pb").is_file()
+
+
+@pytest.mark.slow
+def test_bytes_signature_flags_bad_boxes_and_keeps_good_rows(exported):
+    import numpy as np
+    _, sig, _ = exported
+    good = [20.0, 16.0, 60.0, 56.0]
+    bad = {"nan": [float("nan"), 0, 10, 10], "inf": [0, 0, float("inf"), float("inf")],
+           "inverted": [60, 56, 20, 16], "zero-area": [20, 16, 20, 56],
+           "right of image": [200, 10, 260, 50], "above image": [10, -90, 50, -40]}
+    img = encoded()
+    boxes = [good, *bad.values(), good]
+    out = sig(image_bytes=tf.constant([img] * len(boxes)),
+              boxes=tf.constant(boxes, tf.float32))
+    valid, lm, probs = (out["valid"].numpy(), out["landmarks"].numpy(),
+                        out["noise_probs"].numpy())
+    assert valid.tolist() == [True] + [False] * len(bad) + [True], dict(zip(bad, valid[1:]))
+    assert np.isnan(lm[1:-1]).all() and np.isnan(probs[1:-1]).all()
+    alone = sig(image_bytes=tf.constant([img]), boxes=tf.constant([good]))["landmarks"]
+    assert np.isfinite(lm[[0, -1]]).all()
+    np.testing.assert_allclose(lm[0], alone.numpy()[0], atol=1e-3)
+
+
+@pytest.mark.slow
+def test_bytes_signature_not_an_image_flags_its_row_only(exported):
+    import numpy as np
+    _, sig, _ = exported
+    out = sig(image_bytes=tf.constant([encoded(), b"not an image", b"", encoded(seed=1)]),
+              boxes=tf.constant([[20.0, 16.0, 60.0, 56.0]] * 4))
+    assert out["valid"].numpy().tolist() == [True, False, False, True]
+    assert np.isfinite(out["landmarks"].numpy()[[0, 3]]).all()
+
+
+@pytest.mark.slow
+def test_bytes_signature_batch_mismatch_names_both_sizes(exported):
+    _, sig, _ = exported
+    with pytest.raises(tf.errors.InvalidArgumentError) as exc:
+        sig(image_bytes=tf.constant([encoded(), encoded()]),
+            boxes=tf.constant([[20.0, 16.0, 60.0, 56.0]]))
+    msg = str(exc.value)
+    assert "image_bytes has] [2] [images but boxes has] [1]" in msg, msg[:500]
+
+
+@pytest.mark.slow
+def test_bytes_signature_corrupt_body_behind_a_good_header_fails_the_call(exported):
+    """Documented limit: TF's decoders raise on a corrupt body; a graph cannot catch it."""
+    _, sig, _ = exported
+    broken = encoded()[:60]          # a PNG header, then nothing
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        sig(image_bytes=tf.constant([encoded(), broken]),
+            boxes=tf.constant([[20.0, 16.0, 60.0, 56.0]] * 2))
+
+
+# ------------------------------------------------- skipped inputs, corrupt model, writers
+@pytest.fixture(scope="module")
+def shape_model(tmp_path_factory):
+    from test_predict import constant_shape_model, crop_shape
+    return constant_shape_model(tmp_path_factory.mktemp("shape") / "m.keras", crop_shape())
+
+
+@pytest.fixture
+def bad_vw_root(tmp_path):
+    """300-VW tree: 114 with a NaN .pts frame, 410 whose vid.avi is not a video, 505 cut in
+    half."""
+    from fixtures import make_300vw
+    root = tmp_path / "vw"
+    make_300vw(root, ("114", "410", "505"), frames=8, size=(64, 80))
+    pts = root / "114" / "annot" / "000002.pts"
+    pts.write_text(pts.read_text().replace(pts.read_text().splitlines()[3].split()[0], "nan",
+                                           1))
+    (root / "410" / "vid.avi").write_text("not a video\n")
+    video = root / "505" / "vid.avi"
+    video.write_bytes(video.read_bytes()[:video.stat().st_size // 2])
+    return root
+
+
+def test_track_evaluate_reports_every_skipped_input(bad_vw_root, shape_model, tmp_path,
+                                                    capsys):
+    from fadenn_tf import track
+    out = tmp_path / "ev"
+    rc = track.main(["--evaluate", str(bad_vw_root), "--videos", "114", "410", "505",
+                     "--model", str(shape_model), "--init-from-gt", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    saved = json.loads((out / "tracking_results.json").read_text())
+    skipped = {Path(s["path"]).relative_to(bad_vw_root).as_posix(): s["problem"]
+               for s in saved["skipped"]}
+    assert set(skipped) == {"114/annot/000002.pts", "410/vid.avi", "505/vid.avi"}, skipped
+    assert "decoding stopped after" in skipped["505/vid.avi"]
+    for path in skipped:
+        assert str(bad_vw_root / path) in err
+    assert "3 input(s) skipped" in err
+
+
+def test_track_init_box_outside_the_frame_is_an_error(bad_vw_root, shape_model, tmp_path,
+                                                      capsys):
+    from fadenn_tf import track
+    video = bad_vw_root / "114" / "vid.avi"
+    rc = track.main([str(video), "--model", str(shape_model), "--out", str(tmp_path / "t"),
+                     "--init-box", "500,500,600,600"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "lies entirely outside its 80x64 frames" in err and str(video) in err
+
+
+def test_evaluate_names_every_skipped_file_in_screen_and_results(tmp_path, shape_model,
+                                                                  capsys):
+    from fadenn_tf import evaluate
+    from fixtures import make_folder
+    written = make_folder(tmp_path / "data", n=5, subfolders=("",), size=(64, 80))
+    bad = written[:3]
+    for w in bad:                         # 3 unusable .pts of 5
+        w.pts_path.write_text("version: 1\nn_points: 68\n{\n1 2\n}\n")
+    out = tmp_path / "ev"
+    rc = evaluate.main(["--model", f"m={shape_model}", "--data", str(tmp_path / "data"),
+                        "--format", "folder", "--split", "all", "--conditions", "clean",
+                        "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    saved = json.loads((out / "results.json").read_text())
+    assert sorted(s["path"] for s in saved["skipped"]) == sorted(str(w.pts_path) for w in bad)
+    for w in bad:
+        assert str(w.pts_path) in err
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "track"])
+def test_corrupt_saved_model_is_a_clear_error(tmp_path, command, capsys):
+    import importlib
+    model = tmp_path / "exported" / "1"
+    model.mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"\x00garbage" * 10)
+    (tmp_path / "img.png").write_bytes(encoded())
+    args = {"predict": [str(tmp_path / "img.png"), "--model", str(model), "--out",
+                        str(tmp_path / "o")],
+            "evaluate": ["--model", f"m={model}", "--out", str(tmp_path / "o")],
+            "track": [str(tmp_path / "v.avi"), "--model", str(model), "--out",
+                      str(tmp_path / "o")]}[command]
+    if command == "track":
+        from fixtures import make_300vw
+        make_300vw(tmp_path / "vw", ("114",), frames=2, size=(32, 32))
+        args[0] = str(tmp_path / "vw" / "114" / "vid.avi")
+    rc = importlib.import_module(f"fadenn_tf.{command}").main(args)
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{model}: not a loadable SavedModel" in err, err
+    assert "Traceback" not in err
+
+
+def test_second_predict_into_one_out_is_refused(tmp_path, shape_model, capsys):
+    from fadenn_tf import predict
+    (tmp_path / "img.png").write_bytes(encoded())
+    out = tmp_path / "o"
+    args = [str(tmp_path / "img.png"), "--model", str(shape_model), "--out", str(out),
+            "--boxes", str(tmp_path / "boxes.json")]
+    (tmp_path / "boxes.json").write_text(json.dumps({"img.png": [20, 16, 60, 56]}))
+    proc = hold_lock(out)
+    try:
+        assert predict.main(args) == 2
+        assert f"in use by another process (pid {proc.pid}, holder)" in capsys.readouterr().err
+        assert not (out / "summary.json").exists()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert predict.main(args) == 0                    # the killed holder's lock is taken over
+    assert (out / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("command,flag", [
+    ("predict", "--batch-size"), ("evaluate", "--batch-size"), ("evaluate", "--frame-step"),
+    ("export", "--repeats"), ("export", "--version"), ("track", "--threshold-nme")])
+def test_impossible_numeric_flags_of_every_command(command, flag, capsys):
+    import importlib
+    main = importlib.import_module(f"fadenn_tf.{command}").main
+    base = {"predict": ["x.png", "--model", "m", "--out", "o"],
+            "evaluate": ["--model", "m"], "export": ["--model", "m", "--out", "o"],
+            "track": ["v.avi", "--model", "m", "--out", "o"]}[command]
+    for value in ("0", "-3"):
+        with pytest.raises(SystemExit) as exc:
+            main(base + [flag, value])
+        assert exc.value.code == 2
+        assert f"argument {flag}: must be > 0, got {value}" in capsys.readouterr().err

@@ -130,8 +130,8 @@ def restore_newest(checkpoint, ckpt_dir):
             continue
         good = [str(ckpt_dir / f"ckpt-{m}") for m in sorted(nums[i:])]
         # the state file may be missing or corrupt: rewrite it from what is on disk
-        tf.train.update_checkpoint_state(str(ckpt_dir), str(prefix),
-                                         all_model_checkpoint_paths=good)
+        tf.compat.v1.train.update_checkpoint_state(str(ckpt_dir), str(prefix),
+                                                   all_model_checkpoint_paths=good)
         return prefix
     return None
 

@@ -19,4 +19,4 @@ def _number(kind, minimum, inclusive):
 
 positive_int = _number(int, 0, inclusive=False)        # >= 1
 non_negative_int = _number(int, 0, inclusive=True)     # >= 0
-positive_float = _number(float, 0.0, inclusive=False)  # > 0
+positive_float = _number(float, 0, inclusive=False)    # > 0

@@ -3,14 +3,17 @@
     with folder_lock(out_dir, "predict"):
         ...write into out_dir...
 
-A second process asking for the same folder gets a LockedError naming the holder's PID and
+Commands call take_lock(out_dir, name) inside a main() decorated with @one_writer. A second
+process asking for the same folder gets a LockedError naming the holder's PID and
 command. The lock dies with its process (the kernel drops a flock when the file is closed,
 also on SIGKILL), so a lock file left by a killed run is simply taken over; the file itself
 stays (removing it could let two processes lock two different files).
 """
 import contextlib
 import fcntl
+import functools
 import os
+import sys
 from pathlib import Path
 
 from fadenn_tf.errors import FadennError
@@ -41,3 +44,31 @@ def folder_lock(folder, command="fadenn_tf"):
         yield path
     finally:
         os.close(fd)  # releases the flock
+
+
+_held = []  # fds of the locks taken by take_lock in the running command
+
+
+def take_lock(folder, command):
+    """Take `folder`'s lock until the command's `one_writer`-wrapped main returns (raises
+    LockedError if another process holds it)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(folder_lock(folder, command))
+    _held.append(stack)
+
+
+def one_writer(main):
+    """Decorator of a command's main(): releases the locks it took with take_lock when it
+    returns, and turns LockedError into `error: ...` on stderr and exit status 2."""
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        depth = len(_held)
+        try:
+            return main(*args, **kwargs)
+        except LockedError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            while len(_held) > depth:
+                _held.pop().close()
+    return wrapper
