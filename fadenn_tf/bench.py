@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from fadenn_tf import flops as flops_mod
+from fadenn_tf.utils.cli_args import non_negative_int, positive_int
 
 SECTIONS = ("peak", "flops", "train", "pipeline", "inference", "peer")
 TRAIN_MODELS = ("fll", "dae", "mtc", "joint-M")
@@ -620,12 +621,12 @@ def main(argv=None):
                    help="train step modes for 'paper' (slow on CPU: XLA compiles for minutes)")
     p.add_argument("--paths", default=",".join(INFER_PATHS), help="inference paths")
     p.add_argument("--sections", default=",".join(SECTIONS))
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--train-steps", type=int, default=5, help="steps per timed group")
-    p.add_argument("--paper-batch", type=int, default=8, help="train batch of 'paper'")
-    p.add_argument("--infer-batch", type=int, default=32)
-    p.add_argument("--threads", type=int, default=0, help="0 = all cores")
-    p.add_argument("--images", type=int, default=32, help="test / calibration crops")
+    p.add_argument("--repeats", type=positive_int, default=5)
+    p.add_argument("--train-steps", type=positive_int, default=5, help="steps per timed group")
+    p.add_argument("--paper-batch", type=positive_int, default=8, help="train batch of 'paper'")
+    p.add_argument("--infer-batch", type=positive_int, default=32)
+    p.add_argument("--threads", type=non_negative_int, default=0, help="0 = all cores")
+    p.add_argument("--images", type=positive_int, default=32, help="test / calibration crops")
     p.add_argument("--data", default=None, help="dataset folder (default: synthetic)")
     p.add_argument("--dlib-model", default=DLIB_MODEL)
     p.add_argument("--out", default="runs/bench")

@@ -18,7 +18,6 @@ the source, conditions, seed, formats and counts; each OUT/<condition> is itself
 the indexers read.
 """
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -206,8 +205,8 @@ def main(argv=None):
           f"({m['image_encoding'] if 'n_images' in m else m['video_encoding']}) + "
           f"{m['n_pts']} .pts each into {args.out}; {m['n_skipped']} bad samples skipped; "
           f"manifest {Path(args.out) / 'manifest.json'}")
-    if m["skipped"]:
-        print(json.dumps(m["skipped"][:5], indent=1), file=sys.stderr)
+    for item in m["skipped"]:  # every one, by name (also in the manifest)
+        print(f"skipped {item['path']}: {item['problem']}", file=sys.stderr)
     return 0
 
 

@@ -123,7 +123,9 @@ def test_every_checkpoint_unreadable_is_an_error_not_a_restart(run_copy, cfg_pat
     assert train(cfg_path, data_root, run_copy, "--steps", 6, "--resume") == 2
     err = capsys.readouterr().err
     assert "no checkpoint reads back completely" in err and "Traceback" not in err
+    assert "ckpt-4:" in err and "ckpt-2:" in err
     assert metrics(d)[0]["step"] == 4 and (d / "model.keras").is_file()
+    assert not list((d / "checkpoints").glob("*.unreadable"))     # left as they were
 
 
 @pytest.mark.slow
@@ -470,3 +472,20 @@ def test_impossible_numeric_flags_of_every_command(command, flag, capsys):
             main(base + [flag, value])
         assert exc.value.code == 2
         assert f"argument {flag}: must be > 0, got {value}" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_seed_also_seeds_the_weights(tmp_path, cfg_path, data_root):
+    import numpy as np
+    values = []
+    for name in ("a", "b"):
+        assert train(cfg_path, data_root, tmp_path / name, "--steps", 1) == 0
+        reader = tf.train.load_checkpoint(str(tmp_path / name / "fll" / "checkpoints" /
+                                              "ckpt-1"))
+        keys = sorted(k for k in reader.get_variable_to_shape_map()
+                      if k.startswith("model/") and "OPTIMIZER_SLOT" not in k)
+        values.append({k: reader.get_tensor(k) for k in keys})
+    assert values[0].keys() == values[1].keys() and len(values[0]) > 10
+    for k in values[0]:
+        np.testing.assert_allclose(values[0][k], values[1][k], rtol=1e-4, atol=1e-6,
+                                   err_msg=k)

@@ -19,6 +19,7 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
+from fadenn_tf.errors import ConfigError
 from fadenn_tf.utils.progress import progress as progress_bar
 
 
@@ -105,35 +106,47 @@ def _read_fully(prefix):
         reader.get_tensor(key)
 
 
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 def restore_newest(checkpoint, ckpt_dir):
     """Restore the newest checkpoint of ckpt_dir that reads back completely; returns its
-    prefix (None if there is none). Unreadable newer ones are renamed *.unreadable with a
-    warning; if every one fails, raises FileExistsError naming the folder."""
+    prefix (None if there is none). Unreadable newer ones are renamed *.unreadable, with a
+    warning. Raises FileExistsError if none reads back (nothing renamed then) and ConfigError
+    if the readable one holds another model (a changed config)."""
     ckpt_dir = Path(ckpt_dir)
     nums = checkpoints_on_disk(ckpt_dir)
-    for i, n in enumerate(nums):
-        prefix = ckpt_dir / f"ckpt-{n}"
+    bad = []
+    for n in nums:
         try:
-            _read_fully(prefix)
-            checkpoint.restore(str(prefix)).assert_existing_objects_matched()
-        except Exception as exc:  # noqa: BLE001 (any failure: try the previous checkpoint)
-            problem = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else \
-                type(exc).__name__
-            if i == len(nums) - 1:
-                raise FileExistsError(
-                    f"{ckpt_dir}: no checkpoint reads back completely (last tried "
-                    f"ckpt-{n}: {problem}); pass --overwrite to start over") from None
-            _warn(f"{prefix}: unreadable ({problem}); renamed to *.unreadable, resuming "
-                  f"from ckpt-{nums[i + 1]}")
-            for f in ckpt_dir.glob(f"ckpt-{n}.*"):
-                f.rename(f.with_name(f.name + ".unreadable"))
-            continue
-        good = [str(ckpt_dir / f"ckpt-{m}") for m in sorted(nums[i:])]
-        # the state file may be missing or corrupt: rewrite it from what is on disk
-        tf.compat.v1.train.update_checkpoint_state(str(ckpt_dir), str(prefix),
-                                                   all_model_checkpoint_paths=good)
-        return prefix
-    return None
+            _read_fully(ckpt_dir / f"ckpt-{n}")
+            break
+        except Exception as exc:  # noqa: BLE001 (missing, truncated, garbled: try older)
+            bad.append((n, _first_line(exc)))
+    else:
+        if not nums:
+            return None
+        raise FileExistsError(
+            f"{ckpt_dir}: no checkpoint reads back completely (" + "; ".join(
+                f"ckpt-{m}: {why}" for m, why in bad) + "); pass --overwrite to start over")
+    for m, why in bad:
+        _warn(f"{ckpt_dir / f'ckpt-{m}'}: unreadable ({why}); renamed to *.unreadable, "
+              f"resuming from ckpt-{n}")
+        for f in ckpt_dir.glob(f"ckpt-{m}.*"):
+            f.rename(f.with_name(f.name + ".unreadable"))
+    prefix = ckpt_dir / f"ckpt-{n}"
+    try:
+        checkpoint.restore(str(prefix)).assert_existing_objects_matched()
+    except AssertionError as exc:
+        raise ConfigError(f"{prefix}: holds another model than the one being trained "
+                          f"({_first_line(exc)})") from None
+    # the state file may be missing or corrupt: rewrite it from what is on disk
+    good = [str(ckpt_dir / f"ckpt-{m}") for m in sorted(nums) if m <= n]
+    tf.compat.v1.train.update_checkpoint_state(str(ckpt_dir), str(prefix),
+                                               all_model_checkpoint_paths=good)
+    return prefix
 
 
 def _metrics_records(path):
