@@ -186,6 +186,15 @@ def test_train_impossible_numeric_flag_is_a_usage_error(tmp_path, flag, value, c
     assert not (tmp_path / "w").exists()
 
 
+def test_training_loop_refuses_non_positive_steps(tmp_path):
+    from fadenn_tf.errors import ConfigError
+    from fadenn_tf.training.loop import LoopSpec, run_loop
+    spec = LoopSpec("fll", None, None, None, {"step": tf.Variable(0, dtype=tf.int64)}, -5, 8)
+    with pytest.raises(ConfigError, match="steps must be >= 1, got -5"):
+        run_loop(spec, None, None, tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
 # ---------------------------------------------------------------------- bad config
 @pytest.mark.parametrize("section,bad,key", [
     ("train", {"steps": {"fll": "abc"}}, "train.steps.fll"),

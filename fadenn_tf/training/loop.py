@@ -139,7 +139,7 @@ def restore_newest(checkpoint, ckpt_dir):
     prefix = ckpt_dir / f"ckpt-{n}"
     try:
         checkpoint.restore(str(prefix)).assert_existing_objects_matched()
-    except AssertionError as exc:
+    except (AssertionError, ValueError) as exc:  # unmatched objects, other shapes
         raise ConfigError(f"{prefix}: holds another model than the one being trained "
                           f"({_first_line(exc)})") from None
     # the state file may be missing or corrupt: rewrite it from what is on disk
@@ -187,6 +187,8 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
     restore_newest) and metrics lines after its step are dropped. A run resumed at or past
     its last step still writes its final validation if the metrics lack it.
     """
+    if int(spec.total_steps) < 1:  # never "complete" an untrained model
+        raise ConfigError(f"stage {spec.name}: steps must be >= 1, got {spec.total_steps}")
     workdir = Path(workdir)
     ckpt_dir = workdir / "checkpoints"
     if not chief:  # non-chief workers of multi-worker training write to a throwaway folder
