@@ -185,12 +185,13 @@ def _number(value, where, key, lo=None, hi=None, lo_open=False, hi_open=False,
     _check(ok_type, where, key, f"expected {'an integer' if integer else 'a number'}, "
            f"got {value!r}")
     _check(math.isfinite(value), where, key, f"must be finite, got {value!r}")
-    if lo is not None:
-        _check(value > lo if lo_open else value >= lo, where, key,
-               f"must be {'>' if lo_open else '>='} {lo}, got {value!r}")
-    if hi is not None:
-        _check(value < hi if hi_open else value <= hi, where, key,
-               f"must be {'<' if hi_open else '<='} {hi}, got {value!r}")
+    above = lo is None or (value > lo if lo_open else value >= lo)
+    below = hi is None or (value < hi if hi_open else value <= hi)
+    if lo is not None and hi is not None:
+        _check(above and below, where, key, f"must be in {'(' if lo_open else '['}{lo}, "
+               f"{hi}{')' if hi_open else ']'}, got {value!r}")
+    _check(above, where, key, f"must be {'>' if lo_open else '>='} {lo}, got {value!r}")
+    _check(below, where, key, f"must be {'<' if hi_open else '<='} {hi}, got {value!r}")
 
 
 def _to_plain(obj):

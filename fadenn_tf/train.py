@@ -7,7 +7,9 @@
 Stages: fll, dae, experts, stc, mtc, joint, all (see fadenn_tf/training/stages.py).
 Inputs: a config (experiments/*.yaml; default cpu), a dataset (--data; default the built-in
 synthetic faces). Outputs in WORKDIR/<stage>/: model.keras (experts: expert_k.keras),
-checkpoints/, config.yaml, metrics.json (a JSON line per evaluation), tb/ (TensorBoard).
+checkpoints/, config.yaml, run.json (config and data fingerprints), metrics.json (a JSON line
+per evaluation), tb/ (TensorBoard). One train per workdir at a time (WORKDIR/.fadenn.lock).
+A workdir holding an earlier run needs --resume (newest complete checkpoint) or --overwrite.
 """
 import argparse
 import contextlib
