@@ -41,9 +41,12 @@ def _parser():
                    help="fraction of the images held out for the accuracy (default 0.2)")
     p.add_argument("--max-images", type=positive_int, default=1500,
                    help="use at most this many images (random subset; default 1500)")
-    p.add_argument("--positives", type=positive_int, default=2, help="good fits per image (default 2)")
-    p.add_argument("--negatives", type=positive_int, default=3, help="failures per image (default 3)")
-    p.add_argument("--l2", type=non_negative_float, default=1e-2, help="L2 regularisation (default 0.01)")
+    p.add_argument("--positives", type=positive_int, default=2,
+                   help="good fits per image (default 2)")
+    p.add_argument("--negatives", type=positive_int, default=3,
+                   help="failures per image (default 3)")
+    p.add_argument("--l2", type=non_negative_float, default=1e-2,
+                   help="L2 regularisation (default 0.01)")
     return p
 
 
