@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fadenn_tf.utils.cli_args import positive_int
+
 NEEDS = {"D": ("fll", "dae"), "S": ("fll", "experts", "stc"), "M": ("fll", "experts", "mtc")}
 
 
@@ -37,7 +39,8 @@ def parse(argv=None):
                         "tells a denoiser's gain from the gain of seeing noisy images")
     p.add_argument("--workdir", default="runs/robustness", help="training output folder")
     p.add_argument("--out", default="results/robustness", help="evaluation output folder")
-    p.add_argument("--steps", type=int, default=0, help="steps per stage (default: config)")
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="steps per stage (> 0; default: config)")
     p.add_argument("--max-images", type=int, default=0, help="evaluate at most N images")
     p.add_argument("--noisy-from", default=None, help="a fadenn_tf.degrade output to use")
     p.add_argument("--dlib", action="store_true", help="add dlib's ERT as a peer row")
@@ -69,13 +72,15 @@ def main(argv=None):
             stages += [s for s in NEEDS[v] if s not in stages]
         for s in stages:
             if a.retrain or not all(p.is_file() for p in stage_outputs(work, s)):
-                run([py, "-m", "fadenn_tf.train", "--stage", s] + common)
+                run([py, "-m", "fadenn_tf.train", "--stage", s] + common
+                    + (["--overwrite"] if a.retrain else []))
             else:
                 print(f"stage {s}: done already ({work / s})")
         joints = variants + ([] if a.no_control else ["fll"])
         for v in joints:
             if a.retrain or not all(p.is_file() for p in stage_outputs(work, "joint", v)):
-                run([py, "-m", "fadenn_tf.train", "--stage", "joint", "--variant", v] + common)
+                run([py, "-m", "fadenn_tf.train", "--stage", "joint", "--variant", v] + common
+                    + (["--overwrite"] if a.retrain else []))
             else:
                 print(f"stage joint-{v}: done already")
     models = ["--model", f"FLL={work / 'fll' / 'model.keras'}"]

@@ -25,6 +25,7 @@ from fadenn_tf.utils.lazy import lazy_import
 tf = lazy_import("tensorflow")        # imported at first use: fast --help
 
 from fadenn_tf import flops as flops_mod
+from fadenn_tf.utils.cli_args import non_negative_int, positive_int
 
 SECTIONS = ("peak", "flops", "train", "pipeline", "inference", "peer", "degrade", "api")
 TRAIN_MODELS = ("fll", "dae", "mtc", "joint-M")
@@ -756,12 +757,13 @@ def _parser():
                    help=f"inference paths ({', '.join(INFER_PATHS)})")
     p.add_argument("--sections", default=",".join(SECTIONS),
                    help=f"what to measure ({', '.join(SECTIONS)})")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median; 5)")
-    p.add_argument("--train-steps", type=int, default=5, help="steps per timed group")
-    p.add_argument("--paper-batch", type=int, default=8, help="train batch of 'paper'")
-    p.add_argument("--infer-batch", type=int, default=32, help="inference batch (32)")
-    p.add_argument("--threads", type=int, default=0, help="0 = all cores")
-    p.add_argument("--images", type=int, default=32, help="test / calibration crops")
+    p.add_argument("--repeats", type=positive_int, default=5,
+                   help="timed runs per figure (median; 5)")
+    p.add_argument("--train-steps", type=positive_int, default=5, help="steps per timed group")
+    p.add_argument("--paper-batch", type=positive_int, default=8, help="train batch of 'paper'")
+    p.add_argument("--infer-batch", type=positive_int, default=32, help="inference batch (32)")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="0 = all cores")
+    p.add_argument("--images", type=positive_int, default=32, help="test / calibration crops")
     p.add_argument("--data", default=None, help="dataset folder (default: synthetic)")
     p.add_argument("--dlib-model", default=DLIB_MODEL,
                    help="dlib's 68-point shape predictor .dat (the peer; skipped if absent)")

@@ -32,10 +32,16 @@ class IIDConfig:
     num_classes: int = 5                  # 0 clean, 1 down-sampling, 2 blur, 3 noise, 4 colour
 
     def validate(self, where):
+        _number(self.input_size, where, "iid.input_size", lo=1, integer=True)
+        _check(len(self.filters) > 0, where, "iid.filters", "must list at least one stage")
+        for i, f in enumerate(self.filters):
+            _number(f, where, f"iid.filters[{i}]", lo=1, integer=True)
+        _number(self.latent_dim, where, "iid.latent_dim", lo=1, integer=True)
+        _number(self.head_hidden, where, "iid.head_hidden", lo=1, integer=True)
+        _number(self.leaky_slope, where, "iid.leaky_slope", lo=0.0)
         _check(self.input_size % (2 ** len(self.filters)) == 0, where, "iid.input_size",
                f"{self.input_size} is not divisible by 2**{len(self.filters)}")
         _check(self.num_classes == 5, where, "iid.num_classes", "must be 5 (clean + 4 noise types)")
-        _check(self.latent_dim > 0 and self.head_hidden > 0, where, "iid", "sizes must be > 0")
 
 
 @dataclass
@@ -50,11 +56,16 @@ class FLLConfig:
     bn_epsilon: float = 1e-3
 
     def validate(self, where):
-        _check(self.input_size >= 32, where, "fll.input_size", "must be >= 32")
-        _check(0 < self.width <= 4, where, "fll.width", "must be in (0, 4]")
-        _check(len(self.blocks) == 3 and all(b >= 0 for b in self.blocks), where, "fll.blocks",
-               "must be three non-negative repeat counts")
-        _check(0 < self.dropout_keep <= 1, where, "fll.dropout_keep", "must be in (0, 1]")
+        _number(self.input_size, where, "fll.input_size", lo=32, integer=True)
+        _number(self.num_points, where, "fll.num_points", lo=1, integer=True)
+        _number(self.width, where, "fll.width", lo=0.0, hi=4.0, lo_open=True)
+        _check(len(self.blocks) == 3, where, "fll.blocks", "must be three non-negative repeat "
+               f"counts, got {list(self.blocks)}")
+        for i, b in enumerate(self.blocks):
+            _number(b, where, f"fll.blocks[{i}]", lo=0, integer=True)
+        _number(self.dropout_keep, where, "fll.dropout_keep", lo=0.0, hi=1.0, lo_open=True)
+        _number(self.bn_momentum, where, "fll.bn_momentum", lo=0.0, hi=1.0, hi_open=True)
+        _number(self.bn_epsilon, where, "fll.bn_epsilon", lo=0.0, lo_open=True)
 
 
 @dataclass
@@ -75,6 +86,10 @@ class AugmentConfig:
     occlusion_prob: float = 0.5           # probability of one occluding stripe/block (FLL)
     box_jitter: bool = True               # x-min/x-max/y-min U(-.25,.25), y-max U(.05,.25) of size
 
+    def validate(self, where):
+        _number(self.rotation_deg, where, "data.augment.rotation_deg", lo=0.0, hi=180.0)
+        _number(self.occlusion_prob, where, "data.augment.occlusion_prob", lo=0.0, hi=1.0)
+
 
 @dataclass
 class DataConfig:
@@ -94,8 +109,12 @@ class DataConfig:
     def validate(self, where):
         _check(self.format in ("auto", "300w", "menpo", "folder", "300vw", "synthetic"), where,
                "data.format", f"unknown format {self.format!r}")
-        _check(0 <= self.val_fraction < 1, where, "data.val_fraction", "must be in [0, 1)")
-        _check(0 <= self.clean_prob <= 1, where, "data.clean_prob", "must be in [0, 1]")
+        _number(self.val_fraction, where, "data.val_fraction", lo=0.0, hi=1.0, hi_open=True)
+        _number(self.clean_prob, where, "data.clean_prob", lo=0.0, hi=1.0)
+        _number(self.max_val_images, where, "data.max_val_images", lo=0, integer=True)
+        _number(self.shuffle_buffer, where, "data.shuffle_buffer", lo=1, integer=True)
+        _number(self.split_seed, where, "data.split_seed", lo=0, integer=True)
+        self.augment.validate(where)
 
 
 @dataclass
@@ -135,11 +154,19 @@ class TrainConfig:
     init_from: str = ""                   # weights to start from (see --init-from); "" = none
 
     def validate(self, where):
-        _check(self.batch_size > 0, where, "train.batch_size", "must be > 0")
-        _check(self.learning_rate > 0, where, "train.learning_rate", "must be > 0")
+        _number(self.batch_size, where, "train.batch_size", lo=1, integer=True)
+        _number(self.learning_rate, where, "train.learning_rate", lo=0.0, lo_open=True)
+        _number(self.lr_decay_steps, where, "train.lr_decay_steps", lo=1, integer=True)
+        _number(self.lr_decay_rate, where, "train.lr_decay_rate", lo=0.0, hi=1.0, lo_open=True)
+        _number(self.mtc_lambda, where, "train.mtc_lambda", lo=0.0)
         unknown = set(self.steps) - set(STAGES)
-        _check(not unknown, where, "train.steps", f"unknown stages {sorted(unknown)}")
-        _check(all(int(v) > 0 for v in self.steps.values()), where, "train.steps", "must be > 0")
+        _check(not unknown, where, "train.steps", f"unknown stages {sorted(unknown)} "
+               f"(known: {', '.join(STAGES)})")
+        for stage, v in self.steps.items():
+            _number(v, where, f"train.steps.{stage}", lo=1, integer=True)
+        for key in ("eval_every", "checkpoint_every", "keep_checkpoints", "log_every"):
+            _number(getattr(self, key), where, f"train.{key}", lo=1, integer=True)
+        _number(self.seed, where, "train.seed", lo=0, hi=2 ** 32 - 1, integer=True)
         self.mixed_precision = precision_mode(self.mixed_precision, where)
         _check(self.landmark_loss in LANDMARK_LOSSES, where, "train.landmark_loss",
                f"{self.landmark_loss!r}: choose one of {', '.join(LANDMARK_LOSSES)}")
@@ -174,6 +201,8 @@ class ExperimentConfig:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
     def validate(self, where="<config>"):
+        _check(isinstance(self.name, str) and self.name.strip() != "", where, "name",
+               "must be a non-empty string")
         self.model.validate(where)
         self.data.validate(where)
         self.train.validate(where)
@@ -187,6 +216,25 @@ class ExperimentConfig:
 def _check(ok, where, key, problem):
     if not ok:
         raise ConfigError(f"{where}: {key}: {problem}")
+
+
+def _number(value, where, key, lo=None, hi=None, lo_open=False, hi_open=False,
+            integer=False):
+    """Check that config value `key` is a finite int (integer=True) or number within
+    [lo, hi] (open ends with lo_open / hi_open); ConfigError naming the key otherwise."""
+    import math
+    ok_type = (isinstance(value, int) if integer else isinstance(value, (int, float))) \
+        and not isinstance(value, bool)
+    _check(ok_type, where, key, f"expected {'an integer' if integer else 'a number'}, "
+           f"got {value!r}")
+    _check(math.isfinite(value), where, key, f"must be finite, got {value!r}")
+    above = lo is None or (value > lo if lo_open else value >= lo)
+    below = hi is None or (value < hi if hi_open else value <= hi)
+    if lo is not None and hi is not None:
+        _check(above and below, where, key, f"must be in {'(' if lo_open else '['}{lo}, "
+               f"{hi}{')' if hi_open else ']'}, got {value!r}")
+    _check(above, where, key, f"must be {'>' if lo_open else '>='} {lo}, got {value!r}")
+    _check(below, where, key, f"must be {'<' if hi_open else '<='} {hi}, got {value!r}")
 
 
 def _to_plain(obj):

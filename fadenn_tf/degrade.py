@@ -36,6 +36,8 @@ import sys
 import time
 import zlib
 from pathlib import Path
+from fadenn_tf.utils.cli_args import non_negative_int, positive_int
+from fadenn_tf.utils.lock import one_writer, take_lock
 
 IMAGE_FORMATS = {"png": ".png", "jpg": ".jpg"}
 
@@ -52,7 +54,7 @@ def build_parser():
                    "image / every video)")
     p.add_argument("--conditions", default="noisy",
                    help="noisy (the 12, default) | a type | comma list such as blur-2,blur-3")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=non_negative_int, default=0,
                    help="noise seed (default 0); each image's seed derives from it and its path")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--crop", dest="full_image", action="store_false",
@@ -60,11 +62,12 @@ def build_parser():
     mode.add_argument("--full-image", dest="full_image", action="store_true",
                       help="degrade whole images instead of face crops")
     p.set_defaults(full_image=False)
-    p.add_argument("--reference-size", type=int, default=REFERENCE_SIZE,
+    p.add_argument("--reference-size", type=positive_int, default=REFERENCE_SIZE,
                    help=f"crop side R in pixels (crop mode; default {REFERENCE_SIZE})")
     p.add_argument("--image-format", default="png", choices=sorted(IMAGE_FORMATS),
                    help="png (lossless, default) or jpg (lossy, see --quality)")
-    p.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100 (default 95)")
+    p.add_argument("--quality", type=positive_int, default=95,
+                   help="JPEG quality 1..100 (default 95)")
     p.add_argument("--keep-format", action="store_true",
                    help="full-image mode: keep each image's format (JPEG stays JPEG)")
     p.add_argument("--workers", type=int, default=0,
@@ -388,6 +391,7 @@ def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
     return manifest
 
 
+@one_writer
 def main(argv=None):
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -399,6 +403,7 @@ def main(argv=None):
         conditions = [c for c in parse_conditions(args.conditions) if c[0] != 0]
         if not conditions:
             raise ValueError("--conditions: nothing to degrade (clean is the source itself)")
+        take_lock(args.out, "degrade")  # one writer per --out
         m = degrade_dataset(root, args.out, conditions, args.seed, args.format, args.split,
                             args.keep_format, args.overwrite, progress=not args.no_progress,
                             full_image=args.full_image, reference_size=args.reference_size,
@@ -417,8 +422,8 @@ def main(argv=None):
           f"{m['wall_s']:.1f} s wall, {m['ms_per_image_condition']:.1f} ms wall per "
           f"image-condition on {m['workers']} worker(s); manifest "
           f"{Path(args.out) / 'manifest.json'}")
-    if m["skipped"]:
-        print(json.dumps(m["skipped"][:5], indent=1), file=sys.stderr)
+    for item in m["skipped"]:  # every one, by name (also in the manifest)
+        print(f"skipped {item['path']}: {item['problem']}", file=sys.stderr)
     return 0
 
 

@@ -23,6 +23,8 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from fadenn_tf.utils.cli_args import non_negative_int, positive_float, positive_int
+from fadenn_tf.utils.lock import one_writer, take_lock
 
 
 def build_parser():
@@ -49,7 +51,7 @@ def build_parser():
     p.add_argument("--normalizer", default=metrics.DEFAULT_NORMALIZER,
                    choices=metrics.NORMALIZERS, help="NME normaliser of the tables (default "
                    "diagonal, the paper's); the CSV has all three")
-    p.add_argument("--nme-threshold", dest="threshold", type=float,
+    p.add_argument("--nme-threshold", dest="threshold", type=positive_float,
                    default=metrics.DEFAULT_THRESHOLD,
                    help="NME cut-off of AUC and failure rate (default 0.08; was --threshold)")
     p.add_argument("--box-source", dest="boxes", default="gt", choices=["gt", "detector"],
@@ -59,19 +61,19 @@ def build_parser():
                    help="add dlib's 68-point ERT predictor as a peer (needs dlib + its model)")
     p.add_argument("--dlib-model", default=None,
                    help="dlib's shape_predictor_68_face_landmarks.dat (for --dlib)")
-    p.add_argument("--max-images", type=int, default=0,
+    p.add_argument("--max-images", type=non_negative_int, default=0,
                    help="evaluate at most N images, spread evenly over the split")
-    p.add_argument("--frame-step", type=int, default=1,
+    p.add_argument("--frame-step", type=positive_int, default=1,
                    help="300-VW: every k-th annotated frame of each video")
-    p.add_argument("--crop-size", type=int, default=0,
+    p.add_argument("--crop-size", type=non_negative_int, default=0,
                    help="reference crop side where noise is applied; each model gets it "
                         "resized to its input (default: the config's noise.reference_size, "
                         "224; with a degrade --crop folder its reference side)")
-    p.add_argument("--grid-images", type=int, default=4,
+    p.add_argument("--grid-images", type=non_negative_int, default=4,
                    help="images (columns) in the landmark figure")
     p.add_argument("--out", default="results/evaluate", help="output folder")
-    p.add_argument("--batch-size", type=int, default=32, help="crops per model call (32)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (on-the-fly noise)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="crops per model call (32)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (on-the-fly noise)")
     add_no_progress(p)
     add_alias(p, "--threshold", "--nme-threshold")
     add_alias(p, "--boxes", "--box-source")
@@ -92,6 +94,7 @@ def _parse_models(specs):
     return out
 
 
+@one_writer
 def main(argv=None):
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -108,6 +111,7 @@ def _run(args, argv):
     from fadenn_tf.evaluation import report
     from fadenn_tf.inference import load_any
 
+    take_lock(args.out, "evaluate")  # one writer per --out
     specs = _parse_models(args.model)
     if not specs and not args.dlib:
         raise ValueError("nothing to evaluate: give --model LABEL=PATH (and/or --dlib)")
@@ -138,7 +142,7 @@ def _run(args, argv):
                                 args.frame_step)
     for rep in eval_set.reports:
         if rep.skipped:
-            print(rep.summary(5), file=sys.stderr)
+            print(rep.summary(len(rep.skipped)), file=sys.stderr)  # every one, by name
     if args.boxes == "detector":
         from fadenn_tf.detect import get_detector
         E.attach_detector_boxes(eval_set, get_detector("haar"), progress=progress)
@@ -157,9 +161,13 @@ def _run(args, argv):
     dt = time.perf_counter() - t0
     command = "python -m fadenn_tf.evaluate " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    for path, why in ev.problems:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    # results.json's "skipped" lists what indexing dropped as well as unreadable images
+    ev.problems = [s for rep in eval_set.reports for s in rep.skipped] + list(ev.problems)
     paths = E.write_outputs(ev, args.out, command)
     if ev.problems:
-        print(f"{len(ev.problems)} unreadable image(s) skipped, first: {ev.problems[0]}",
+        print(f"{len(ev.problems)} input(s) skipped (listed above and in results.json)",
               file=sys.stderr)
     print(report.stdout_table(ev))
     n = ev.meta["n_evaluated"] * len(conditions) * len(entries)

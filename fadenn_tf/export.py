@@ -16,8 +16,14 @@ signatures pass pixels straight through. Signatures:
                                      of the original image (a detector's (x,y,w,h) is
                                      (x, y, x+w, y+h))
                          -> landmarks   float32 [B,68,2] 0-based pixel-centre coords in the
-                                        ORIGINAL image
-                            noise_probs float32 [B,5]
+                                        ORIGINAL image (NaN where valid is false)
+                            noise_probs float32 [B,5] (NaN where valid is false)
+                            valid       bool [B]: false for a box that is non-finite,
+                                        inverted, zero-area or entirely outside its image,
+                                        and for bytes of no known image format
+  Image and box counts that differ are an error naming both sizes. Bytes of no known
+  format (not JPEG/PNG/GIF/BMP/WebP) only flag their own row; bytes with a known header but
+  corrupt content fail the whole call (TF's decoders raise; a graph cannot catch that).
   The bytes signature crops exactly as fadenn_tf.data.crop: region = 2x the box clipped to
   the image, bilinear resize to S, area pre-shrink when the region is >= 2x the crop (as
   crop_image), and maps landmarks back with invert_points_tf.
@@ -36,7 +42,10 @@ tf = lazy_import("tensorflow")        # imported at first use: fast --help
 from fadenn_tf.data.crop import (CROP_SCALE, crop_and_resize_tf, crop_regions_tf,
                                   invert_points_tf)
 from fadenn_tf.errors import DataError
-from fadenn_tf.utils.atomic import atomic_path, write_json_atomic, write_text_atomic
+from fadenn_tf.utils.atomic import (atomic_path, remove_stale_temporaries, write_json_atomic,
+                                    write_text_atomic)
+from fadenn_tf.utils.cli_args import positive_int
+from fadenn_tf.utils.lock import LockedError, one_writer, take_lock
 
 SERVING_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "predict_image_bytes"
@@ -133,7 +142,11 @@ def crop_encoded_tf(image_bytes, box, size, scale=CROP_SCALE):
     when the region is >= 2x the crop along an axis, the window under the region (2k px
     margin) is first shrunk by about k = floor(region / size) with area averaging, as
     crop_image does with cv2.INTER_AREA, then sampled bilinearly with crop_and_resize_tf."""
-    img = tf.cast(decode_rgb(image_bytes), tf.float32)
+    return crop_decoded_tf(tf.cast(decode_rgb(image_bytes), tf.float32), box, size, scale)
+
+
+def crop_decoded_tf(img, box, size, scale=CROP_SCALE):
+    """crop_encoded_tf on a decoded [H,W,3] float32 image."""
     hw = tf.shape(img)[:2]
     region = crop_regions_tf(box[None], hw, scale=scale)
     rw = region[0, 2] - region[0, 0]
@@ -163,21 +176,63 @@ def crop_encoded_tf(image_bytes, box, size, scale=CROP_SCALE):
     return tf.ensure_shape(crop, [size, size, 3]), region[0]
 
 
+def known_image_format(image_bytes):
+    """bool scalar: the string starts like a JPEG, PNG, GIF, BMP or WebP file."""
+    head = tf.strings.join([tf.strings.substr(image_bytes, 0, 12), b"\0" * 12])  # short: padded
+    head4 = tf.strings.substr(head, 0, 4)
+    return tf.reduce_any(tf.stack([
+        tf.io.is_jpeg(image_bytes), tf.equal(head4, b"\x89PNG"), tf.equal(head4, b"GIF8"),
+        tf.equal(tf.strings.substr(head, 0, 2), b"BM"),
+        tf.logical_and(tf.equal(head4, b"RIFF"),
+                       tf.equal(tf.strings.substr(head, 8, 4), b"WEBP"))]))
+
+
+def checked_crop_tf(image_bytes, box, size, scale=CROP_SCALE):
+    """crop_encoded_tf that never returns a plausible crop for a bad input: (crop, region,
+    valid). valid is false for bytes of no known format and for a box that is non-finite,
+    inverted, zero-area or entirely outside the image; such rows are cropped from a
+    placeholder (a 1x1 image or the whole image) so the batch goes on."""
+    readable = known_image_format(image_bytes)
+    placeholder = tf.io.encode_png(tf.zeros([1, 1, 3], tf.uint8))
+    img = tf.cast(decode_rgb(tf.where(readable, image_bytes, placeholder)), tf.float32)
+    h = tf.cast(tf.shape(img)[0], tf.float32)
+    w = tf.cast(tf.shape(img)[1], tf.float32)
+    x0, y0, x1, y1 = tf.unstack(box)
+    valid = tf.reduce_all(tf.stack([
+        readable, tf.reduce_all(tf.math.is_finite(box)), x1 > x0, y1 > y0,
+        x1 > 0.0, y1 > 0.0, x0 < w, y0 < h]))
+    safe_box = tf.where(valid, box, tf.stack([0.0, 0.0, w, h]))
+    crop, region = crop_decoded_tf(img, safe_box, size, scale)
+    return crop, region, valid
+
+
 def bytes_function(model, scale=CROP_SCALE):
     """tf.function (image_bytes [B] string, boxes [B,4]) -> landmarks in original image
-    pixels [B,68,2] and noise_probs [B,5]."""
+    pixels [B,68,2], noise_probs [B,5] and valid [B] (see checked_crop_tf; invalid rows
+    have NaN landmarks and noise_probs). Differing batch sizes raise InvalidArgumentError
+    naming both."""
     s = model_size(model)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes"),
                                   tf.TensorSpec([None, 4], tf.float32, name="boxes")])
     def predict_image_bytes(image_bytes, boxes):
-        crops, regions = tf.map_fn(
-            lambda a: crop_encoded_tf(a[0], a[1], s, scale), (image_bytes, boxes),
+        n_img, n_box = tf.shape(image_bytes)[0], tf.shape(boxes)[0]
+        check = tf.debugging.Assert(tf.equal(n_img, n_box), [
+            "predict_image_bytes: image_bytes has", n_img, "images but boxes has", n_box,
+            "rows (one box per image)"])
+        with tf.control_dependencies([check]):
+            image_bytes = tf.identity(image_bytes)
+        crops, regions, valid = tf.map_fn(
+            lambda a: checked_crop_tf(a[0], a[1], s, scale), (image_bytes, boxes),
             fn_output_signature=(tf.TensorSpec([s, s, 3], tf.float32),
-                                 tf.TensorSpec([4], tf.float32)))
+                                 tf.TensorSpec([4], tf.float32), tf.TensorSpec([], tf.bool)))
         out = model(crops, training=False)
-        return {"landmarks": invert_points_tf(out["landmarks"], regions, s),
-                "noise_probs": _with_class_axis(out["noise_probs"], None)}
+        nan = tf.constant(float("nan"), tf.float32)
+        landmarks = invert_points_tf(out["landmarks"], regions, s)
+        probs = _with_class_axis(out["noise_probs"], None)
+        return {"landmarks": tf.where(valid[:, None, None], landmarks, nan),
+                "noise_probs": tf.where(valid[:, None], probs, nan),
+                "valid": valid}
     return predict_image_bytes
 
 
@@ -492,28 +547,33 @@ def build_parser():
     p.add_argument("--model", required=True, metavar="PATH",
                    help=".keras file or training workdir")
     p.add_argument("--out", required=True, help="export root, e.g. exported/fadenn_m")
-    p.add_argument("--serving-version", type=int, default=None, metavar="N",
+    p.add_argument("--serving-version", type=positive_int, default=None, metavar="N",
                    help="TF Serving version folder OUT/N (default: the next free one)")
     p.add_argument("--tflite", default="", help="comma list of float32,float16,"
                                                 "dynamic_int8,int8 (or all)")
-    p.add_argument("--tflite-batch", type=int, default=None,
+    p.add_argument("--tflite-batch", type=positive_int, default=None,
                    help="convert TFLite at this fixed batch (e.g. 1: faster batch-1 serving, "
                         "XNNPACK takes the whole graph); default: dynamic batch")
     p.add_argument("--data", default=None, help="dataset folder for representative and test "
                                                 "crops (default: the synthetic dataset)")
     p.add_argument("--report", action="store_true", help="write the parity report")
-    p.add_argument("--max-images", type=int, default=100, help="test / calibration crops")
+    p.add_argument("--max-images", type=positive_int, default=100, help="test / calibration crops")
     p.add_argument("--normalizer", default="diagonal", choices=("diagonal", "box", "interocular"),
                    help="NME normaliser of the parity report (diagonal)")
-    p.add_argument("--repeats", type=int, default=30, help="latency repeats")
+    p.add_argument("--repeats", type=positive_int, default=30, help="latency repeats")
     return p
 
 
+@one_writer
 def main(argv=None):
     a = build_parser().parse_args(argv)
     variants = _parse_variants(a.tflite)
     from fadenn_tf.models import read_metadata
     try:
+        take_lock(a.out, "export")  # one writer per export root
+        for d in [Path(a.out), *Path(a.out).glob("tflite-*")]:
+            for stale in remove_stale_temporaries(d):
+                print(f"removed {stale} (left by a killed export)", file=sys.stderr)
         model, src = load_export_model(a.model)
         size = model_size(model)
         print(f"model {model.name} from {src}: input {size}x{size}")
@@ -542,7 +602,7 @@ def main(argv=None):
             for r in report["rows"][1:]:
                 print(f"{r['variant']}: max landmark diff {r['max_landmark_diff_px']:.4f} px "
                       "(random smooth inputs)")
-    except (DataError, FileExistsError, RuntimeError, ValueError) as exc:
+    except (DataError, LockedError, FileExistsError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -142,7 +142,12 @@ def _from_keras(model, meta, path, label):
 def _from_saved_model(path, label):
     from fadenn_tf.models.io import read_metadata
     meta = read_metadata(path) or {}  # exports made before format 1 have none
-    loaded = tf.saved_model.load(str(path))
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as exc:  # noqa: BLE001 (OSError, DecodeError, ...: a corrupt export)
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise DataError(path, f"not a loadable SavedModel ({type(exc).__name__}: {first})") \
+            from None
     if "serving_default" not in loaded.signatures:
         raise DataError(path, "SavedModel has no serving_default signature")
     sig = loaded.signatures["serving_default"]

@@ -55,6 +55,8 @@ from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
+from fadenn_tf.utils.cli_args import positive_int
+from fadenn_tf.utils.lock import one_writer, take_lock
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 COLORS = ("rgb", "bgr")
@@ -493,7 +495,8 @@ def _parser():
                                    "or .csv image,x0,y0,x1,y1); unlisted images use the detector")
     p.add_argument("--all-faces", action="store_true",
                    help="landmarks for every detected face (default: the largest only)")
-    p.add_argument("--batch-size", type=int, default=32, help="crops per model call (32)")
+    p.add_argument("--batch-size", type=positive_int, default=32,
+                   help="crops per model call (32)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
     p.add_argument("--device", default=None, help="TensorFlow device, e.g. /GPU:0")
     p.add_argument("--backend", default="keras", choices=BACKENDS,
@@ -532,11 +535,9 @@ def _write_image_outputs(out_dir, name, result, image, overlay):
     return files, overlay_path
 
 
+@one_writer
 def main(argv=None):
     args = _parser().parse_args(argv)
-    if args.batch_size < 1:
-        print("error: --batch-size must be >= 1", file=sys.stderr)
-        return 2
     from fadenn_tf.data.images import read_image
     from fadenn_tf.detect import load_boxes_file, lookup_boxes
     from fadenn_tf.errors import FadennError
@@ -551,7 +552,7 @@ def main(argv=None):
     except (FadennError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out_dir.mkdir(parents=True, exist_ok=True)
+    take_lock(out_dir, "predict")  # one writer per --out
     warm = predictor.warm_up()
     t_start = time.perf_counter()
     entries = []                       # summary entry per input, in order

@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+from fadenn_tf.utils.cli_args import non_negative_int, positive_int
+
 
 def _size(text):
     if text is None:
@@ -51,15 +53,19 @@ def build_parser():
     from fadenn_tf.utils.cli import add_no_progress, make_parser
     ap = make_parser("synth", __doc__)
     ap.add_argument("--out", help="output folder (must not exist or be empty)")
-    ap.add_argument("--train", type=int, default=1200, help="train images (0 or >= 3; default 1200)")
-    ap.add_argument("--test", type=int, default=300, help="test images, ~20%% of them ibug "
-                                                          "(0 or >= 3; default 300)")
-    ap.add_argument("--videos", type=int, default=6, help="videos (default 6, at most 24)")
-    ap.add_argument("--frames", type=int, default=120, help="frames per video (default 120)")
-    ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ap.add_argument("--train", type=non_negative_int, default=1200,
+                    help="train images (0 or >= 3; default 1200)")
+    ap.add_argument("--test", type=non_negative_int, default=300,
+                    help="test images, ~20%% of them ibug (0 or >= 3; default 300)")
+    ap.add_argument("--videos", type=non_negative_int, default=6,
+                    help="videos (default 6, at most 24)")
+    ap.add_argument("--frames", type=positive_int, default=120,
+                    help="frames per video (default 120)")
+    ap.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     ap.add_argument("--size", type=_size, default=None,
                     help="still image size PX or HxW (default: random 200-500 px sides)")
-    ap.add_argument("--workers", type=int, default=1, help="processes for the stills (default 1)")
+    ap.add_argument("--workers", type=positive_int, default=1,
+                    help="processes for the stills (default 1)")
     ap.add_argument("--bench", action="store_true",
                     help="print images per second at --size (default 256) on one core and exit")
     add_no_progress(ap)

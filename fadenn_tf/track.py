@@ -48,6 +48,8 @@ from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
+from fadenn_tf.utils.cli_args import positive_float
+from fadenn_tf.utils.lock import one_writer, take_lock
 
 SOURCES = ("tracked", "detector", "given")
 STATUSES = ("tracked", "re-detected", "lost")
@@ -514,6 +516,13 @@ def track_video(model, video_path, detector="default", failure_detector=None, th
     finally:
         if writer is not None:
             writer.release()
+    from fadenn_tf.data.images import video_frame_count
+    announced = video_frame_count(video_path)
+    result.info["frames_announced"] = announced
+    if len(result.frames) < announced:  # a cut or corrupt file: decoding stopped early
+        result.info["warning"] = (f"{video_path}: decoding stopped after {len(result.frames)} "
+                                  f"of the {announced} frames its header announces (truncated "
+                                  f"or corrupt video)")
     result.wall_s = time.perf_counter() - t_start
     if out is not None:
         from fadenn_tf.utils.atomic import write_json_atomic
@@ -562,6 +571,10 @@ def evaluate_tracking(model, root, category=3, videos=None, detector="default",
                 errs.append(np.inf)
             else:
                 errs.append(metrics.nme(pred[s.frame], s.landmarks, normalizer))
+        if res.info.get("warning"):
+            unread = [s for s in ss if s.frame >= len(pred)]
+            report.skip(ss[0].image_path, f"{res.info['warning']}; {len(unread)} annotated "
+                        f"frame(s) after it scored as failures")
         summ = metrics.summarize(errs, nme_threshold, normalizer)
         summ.update(n_no_face=sum(not np.isfinite(e) for e in errs),
                     n_reinit=len(res.reinit_frames), n_failures=len(res.failure_frames),
@@ -581,7 +594,8 @@ def evaluate_tracking(model, root, category=3, videos=None, detector="default",
             "failure_check": NO_FD_NOTE if fd is None else "failure detector + sanity checks",
             "init": "ground-truth box of frame 1" if init_from_gt else "face detector",
             "no_face_counts_as": "failure (NME = inf)",
-            "videos": per_video, "pooled": metrics.summarize(pooled, nme_threshold, normalizer)}
+            "videos": per_video, "pooled": metrics.summarize(pooled, nme_threshold, normalizer),
+            "skipped": [{"path": p, "problem": why} for p, why in report.skipped]}
 
 
 def format_evaluation(results):
@@ -635,7 +649,7 @@ def _parser():
     p.add_argument("--out", help="output folder (required for a video)")
     p.add_argument("--failure-detector", help="FailureDetector .npz (default: sanity "
                                               "checks only)")
-    p.add_argument("--failure-threshold", dest="threshold", type=float, default=None,
+    p.add_argument("--failure-threshold", dest="threshold", type=positive_float, default=None,
                    metavar="P", help="P(good fit) below which a fit fails (default: the "
                                      "failure detector's, 0.5; was --threshold)")
     p.add_argument("--no-shot-cuts", action="store_true",
@@ -652,7 +666,7 @@ def _parser():
     p.add_argument("--videos", nargs="+", help="explicit video ids (override --category)")
     p.add_argument("--normalizer", default="diagonal",
                    choices=("diagonal", "box", "interocular"), help="NME normaliser (diagonal)")
-    p.add_argument("--nme-threshold", dest="threshold_nme", type=float, default=0.08,
+    p.add_argument("--nme-threshold", dest="threshold_nme", type=positive_float, default=0.08,
                    help="NME cut-off of AUC and failure rate (0.08; was --threshold-nme)")
     p.add_argument("--init-from-gt", action="store_true",
                    help="evaluation: start each video from its first frame's ground truth")
@@ -675,6 +689,24 @@ def _print_speed(res):
           f"{s['fps_end_to_end']} frames/s end to end (decoding + writing)")
 
 
+def _check_init_box(video, box, landmarks=None):
+    """DataError when the given first-frame box (or landmarks' box) lies entirely outside
+    the video's frames (the tracker would otherwise drop it and use the detector)."""
+    from fadenn_tf.data.crop import landmark_box
+    from fadenn_tf.data.images import video_size
+    from fadenn_tf.errors import DataError
+    if landmarks is not None:
+        box = landmark_box(np.asarray(landmarks, np.float64))
+    if box is None:
+        return
+    h, w = video_size(video)
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
+        what = "--init-pts landmarks" if landmarks is not None else "--init-box"
+        raise DataError(video, f"{what} ({x0:g},{y0:g},{x1:g},{y1:g}) lies entirely outside "
+                               f"its {w}x{h} frames")
+
+
 def _main_video(args):
     from fadenn_tf.data.pts import read_pts
     if not args.video:
@@ -685,13 +717,15 @@ def _main_video(args):
         return 2
     from fadenn_tf.detect import detector_kwargs_from_args
     init_lm = read_pts(args.init_pts, 68) if args.init_pts else None
+    _check_init_box(args.video, args.init_box if init_lm is None else None, init_lm)
     res = track_video(args.model, args.video, args.detector, args.failure_detector,
                       args.threshold, init_box=args.init_box, init_landmarks=init_lm,
                       out_dir=args.out, overlay=not args.no_overlay, device=args.device,
                       progress=not args.no_progress, shot_cuts=not args.no_shot_cuts,
                       detector_options=detector_kwargs_from_args(args))
     nf = res.no_face_frames
-    c = res.counts()
+    if res.info.get("warning"):
+        c = res.counts()
     print(f"{args.video}: {len(res.frames) - len(nf)}/{len(res.frames)} frames with a face "
           f"({c['tracked']} tracked, {c['re-detected']} re-detected, {c['lost']} lost); "
           f"{c['shot_cuts']} shot cuts, {c['fit_failures']} rejected fits; "
@@ -721,6 +755,11 @@ def _main_evaluate(args):
                             out_dir=args.out, device=args.device,
                             progress=not args.no_progress, shot_cuts=not args.no_shot_cuts)
     print(format_evaluation(res))
+    for item in res["skipped"]:
+        print(f"skipped {item['path']}: {item['problem']}", file=sys.stderr)
+    if res["skipped"]:
+        print(f"{len(res['skipped'])} input(s) skipped (listed above"
+              + (" and in tracking_results.json)" if args.out else ")"), file=sys.stderr)
     if args.out:
         from fadenn_tf.utils.atomic import write_json_atomic
         Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -730,10 +769,13 @@ def _main_evaluate(args):
     return 0
 
 
+@one_writer
 def main(argv=None):
     args = _parser().parse_args(argv)
     from fadenn_tf.errors import FadennError
     try:
+        if args.out:
+            take_lock(args.out, "track")  # one writer per --out
         return _main_evaluate(args) if args.evaluate else _main_video(args)
     except (FadennError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

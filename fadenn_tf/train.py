@@ -5,17 +5,24 @@
   python -m fadenn_tf.train --stage joint --variant S --out runs/cpu
 
 Stages: fll, dae, experts, stc, mtc, joint, all (see fadenn_tf/training/stages.py).
-Inputs: a config (cpu (default), paper, real300w or demo, shipped in fadenn_tf/configs/; or a YAML
-path), a dataset (--data; default the built-in synthetic faces). Outputs in OUT/<stage>/
-(--out; --workdir is its former name): model.keras (experts: expert_k.keras), checkpoints/,
-config.yaml, metrics.json (a JSON line per evaluation), tb/ (TensorBoard).
+Inputs: a config (cpu (default), paper, real128, real300w or demo, shipped in
+fadenn_tf/configs/; or a YAML path), a dataset (--data; default the built-in synthetic faces).
+Outputs in OUT/<stage>/ (--out; --workdir is its former name): model.keras (experts:
+expert_k.keras), checkpoints/, config.yaml, run.json (config and data fingerprints),
+metrics.json (a JSON line per evaluation), tb/ (TensorBoard). One train per workdir at a time
+(OUT/.fadenn.lock). A workdir holding an earlier run needs --resume (newest complete
+checkpoint) or --overwrite.
 Progress: a bar on a terminal, else a line every 10% of the steps (step/total, loss,
 images/s, ETA); --no-progress for neither.
 """
+import argparse
+import contextlib
 import os
 import sys
 import time
 from pathlib import Path
+
+from fadenn_tf.utils.cli_args import non_negative_int, positive_int
 
 
 def build_parser():
@@ -37,14 +44,22 @@ def build_parser():
     p.add_argument("--out", "--workdir", dest="workdir", default=None,
                    help="output folder (default runs/<config name>); --out is canonical, "
                         "--workdir its former name")
-    p.add_argument("--steps", type=int, default=0, help="steps for each stage run (default: "
-                   "the config's train.steps)")
-    p.add_argument("--batch-size", type=int, default=0, help="global batch size override")
+    p.add_argument("--steps", type=positive_int, default=None, help="steps for each stage run "
+                   "(> 0; default: the config's train.steps)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="global batch size override")
     p.add_argument("--resume", action="store_true",
-                   help="continue from the last checkpoint in --out (after Ctrl-C or a kill)")
+                   help="continue from the newest complete checkpoint in the workdir (after "
+                        "Ctrl-C or a kill)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over on a workdir holding an earlier run: deletes the stage's "
+                        "checkpoints, model, metrics and TensorBoard logs")
+    p.add_argument("--force", action="store_true",
+                   help="with --resume: continue although the config or training data differ "
+                        "from the run's")
     p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"],
                    help="tf.distribute strategy: one device, all local GPUs, or TF_CONFIG workers")
-    p.add_argument("--logical-cpus", type=int, default=0,
+    p.add_argument("--logical-cpus", type=non_negative_int, default=0,
                    help="with --strategy mirrored: split the CPU into N logical devices (testing)")
     p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     p.add_argument("--mixed-precision", nargs="?", const="fp16", default=None,
@@ -107,10 +122,15 @@ def _print_result(stage, variant, result, desc):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.resume and args.overwrite:
+        parser.error("--resume and --overwrite exclude each other")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from fadenn_tf.config import load_config
     from fadenn_tf.errors import FadennError
+    from fadenn_tf.utils.lock import folder_lock
+    held = contextlib.ExitStack()
     try:
         overrides = {"train": {}}
         if args.batch_size:
@@ -145,20 +165,26 @@ def main(argv=None):
         print(f"config {cfg.name} | data {splits.description} | workdir {workdir} | "
               f"strategy {args.strategy} ({strategy.num_replicas_in_sync} replica(s)) | "
               f"precision {cfg.train.mixed_precision} | loss {cfg.train.landmark_loss}")
+        if is_chief(strategy):  # one writer per workdir
+            held.enter_context(folder_lock(workdir, "train"))
         ctx = st.StageContext(cfg=cfg, variant=variant,
                               workdir=workdir, strategy=strategy, train=splits.train,
-                              val=splits.val, steps=args.steps, resume=args.resume,
+                              val=splits.val, steps=args.steps or 0, resume=args.resume,
+                              overwrite=args.overwrite, force=args.force,
                               chief=is_chief(strategy), progress=not args.no_progress,
                               mixed_precision=cfg.train.mixed_precision,
                               jit=args.jit, init_from=cfg.train.init_from)
         for stage in todo:
             done = st.stage_outputs(workdir, stage, ctx.variant)
-            if len(todo) > 1 and not args.resume and all(p.is_file() for p in done):
+            if len(todo) > 1 and not (args.resume or args.overwrite) and \
+                    all(p.is_file() for p in done):
                 # `--stage all` after single stages: reuse what is finished
                 print(f"\n== stage {stage}: already trained ({done[0].parent}); skipped "
                       f"(delete that folder to train it again)")
                 continue
             t0 = time.time()
+            import keras
+            keras.utils.set_random_seed(cfg.train.seed)  # weights, dropout, Python, NumPy
             result = st.STAGES[stage](ctx)
             _print_result(stage, ctx.variant, result, splits.description)
             outs = ", ".join(str(p) for p in st.stage_outputs(workdir, stage, ctx.variant))
@@ -183,6 +209,8 @@ def main(argv=None):
             print(f"\n{exc}; continue with the same command plus --resume", file=sys.stderr)
             return 130
         raise
+    finally:
+        held.close()
     return 0
 
 

@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from fadenn_tf.utils.cli_args import non_negative_float, non_negative_int, positive_int
+
 
 def _parser():
     from fadenn_tf.utils.cli import add_no_progress, make_parser
@@ -41,11 +43,11 @@ def _parser():
     p.add_argument("--split", default="train",
                    help="split to train on, e.g. train, all, cat1 (default train)")
     p.add_argument("--out", required=True, help="output model file (.npz)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument("--holdout", type=float, default=0.15,
                    help="fraction of each folder held out for the accuracy (default 0.15, "
                         "the project's split with --seed 0)")
-    p.add_argument("--max-images", type=int, default=1500,
+    p.add_argument("--max-images", type=positive_int, default=1500,
                    help="train on at most this many images (random subset of the training "
                         "part; default 1500)")
     p.add_argument("--model", default=None,
@@ -53,9 +55,9 @@ def _parser():
                         "examples (recommended for real faces)")
     p.add_argument("--good-nme", type=float, default=0.03,
                    help="--model fits with NME below this are good fits (default 0.03)")
-    p.add_argument("--positives", type=int, default=2, help="good fits per image (default 2)")
-    p.add_argument("--negatives", type=int, default=3, help="failures per image (default 3)")
-    p.add_argument("--l2", type=float, default=1e-2, help="L2 regularisation (default 0.01)")
+    p.add_argument("--positives", type=positive_int, default=2, help="good fits per image (default 2)")
+    p.add_argument("--negatives", type=positive_int, default=3, help="failures per image (default 3)")
+    p.add_argument("--l2", type=non_negative_float, default=1e-2, help="L2 regularisation (default 0.01)")
     add_no_progress(p)
     return p
 

@@ -2,9 +2,16 @@
 strategy, checkpoints written atomically (keep N), `metrics.json` lines, TensorBoard logs,
 resume with the step counter, optimizer state and data position, and Ctrl-C / SIGTERM that
 save a checkpoint before exiting.
+
+What is on disk decides, not TF's `checkpoints/checkpoint` state file alone: resume takes the
+newest `ckpt-N` that reads back completely (unreadable newer ones are renamed
+`*.unreadable`, with a warning), and a fresh run refuses a workdir holding checkpoints, a
+model or metrics unless told to overwrite them.
 """
 import json
+import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +19,7 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
+from fadenn_tf.errors import ConfigError
 from fadenn_tf.utils.progress import progress as progress_bar
 
 
@@ -46,6 +54,122 @@ class LoopSpec:
     metric_fields: dict = field(default_factory=dict)
 
 
+def checkpoints_on_disk(ckpt_dir):
+    """Numbers N of the ckpt-N checkpoints (index files) in ckpt_dir, newest first."""
+    nums = []
+    for p in Path(ckpt_dir).glob("ckpt-*.index"):
+        tail = p.name[len("ckpt-"):-len(".index")]
+        if tail.isdigit():
+            nums.append(int(tail))
+    return sorted(nums, reverse=True)
+
+
+def earlier_run(workdir, ckpt_dir):
+    """What an earlier run left in `workdir` (checkpoints, models, metrics): list of str."""
+    workdir = Path(workdir)
+    found = []
+    nums = checkpoints_on_disk(ckpt_dir)
+    if nums:
+        found.append(f"checkpoints {', '.join(f'ckpt-{n}' for n in nums[:3])} in {ckpt_dir}")
+    found += [str(p) for p in sorted(workdir.glob("*.keras"))]
+    if (workdir / "metrics.json").is_file():
+        found.append(str(workdir / "metrics.json"))
+    return found
+
+
+def guard_workdir(workdir, *, resume=False, overwrite=False, ckpt_dir=None):
+    """Refuse to start over on a workdir an earlier run left files in (FileExistsError), or
+    with `overwrite` delete them (checkpoints/, *.keras, metrics.json, tb/). No-op on resume."""
+    workdir = Path(workdir)
+    ckpt_dir = Path(ckpt_dir or workdir / "checkpoints")
+    found = earlier_run(workdir, ckpt_dir)
+    if resume or not found:
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"{workdir}: holds an earlier run ({'; '.join(found)}); pass --resume to continue "
+            f"it, --overwrite to start over, or choose another --workdir")
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    shutil.rmtree(workdir / "tb", ignore_errors=True)
+    for p in [*workdir.glob("*.keras"), workdir / "metrics.json"]:
+        p.unlink(missing_ok=True)
+
+
+def _warn(msg):
+    print(f"warning: {msg}", file=sys.stderr, flush=True)
+
+
+def _read_fully(prefix):
+    """Read every tensor of checkpoint `prefix` (raises if a file is missing or truncated)."""
+    reader = tf.train.load_checkpoint(str(prefix))
+    for key in reader.get_variable_to_shape_map():
+        reader.get_tensor(key)
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def restore_newest(checkpoint, ckpt_dir):
+    """Restore the newest checkpoint of ckpt_dir that reads back completely; returns its
+    prefix (None if there is none). Unreadable newer ones are renamed *.unreadable, with a
+    warning. Raises FileExistsError if none reads back (nothing renamed then) and ConfigError
+    if the readable one holds another model (a changed config)."""
+    ckpt_dir = Path(ckpt_dir)
+    nums = checkpoints_on_disk(ckpt_dir)
+    bad = []
+    for n in nums:
+        try:
+            _read_fully(ckpt_dir / f"ckpt-{n}")
+            break
+        except Exception as exc:  # noqa: BLE001 (missing, truncated, garbled: try older)
+            bad.append((n, _first_line(exc)))
+    else:
+        if not nums:
+            return None
+        raise FileExistsError(
+            f"{ckpt_dir}: no checkpoint reads back completely (" + "; ".join(
+                f"ckpt-{m}: {why}" for m, why in bad) + "); pass --overwrite to start over")
+    for m, why in bad:
+        _warn(f"{ckpt_dir / f'ckpt-{m}'}: unreadable ({why}); renamed to *.unreadable, "
+              f"resuming from ckpt-{n}")
+        for f in ckpt_dir.glob(f"ckpt-{m}.*"):
+            f.rename(f.with_name(f.name + ".unreadable"))
+    prefix = ckpt_dir / f"ckpt-{n}"
+    try:
+        checkpoint.restore(str(prefix)).assert_existing_objects_matched()
+    except (AssertionError, ValueError) as exc:  # unmatched objects, other shapes
+        raise ConfigError(f"{prefix}: holds another model than the one being trained "
+                          f"({_first_line(exc)})") from None
+    # the state file may be missing or corrupt: rewrite it from what is on disk
+    good = [str(ckpt_dir / f"ckpt-{m}") for m in sorted(nums) if m <= n]
+    tf.compat.v1.train.update_checkpoint_state(str(ckpt_dir), str(prefix),
+                                               all_model_checkpoint_paths=good)
+    return prefix
+
+
+def _metrics_records(path):
+    if not Path(path).is_file():
+        return []
+    out = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+    return out
+
+
+def _trim_metrics(path, last_step):
+    """Drop metrics lines after `last_step` (a resumed run computes those steps again)."""
+    from fadenn_tf.utils.atomic import write_text_atomic
+    if not Path(path).is_file():
+        return
+    keep = [r for r in _metrics_records(path) if int(r.get("step", 0)) <= last_step]
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in keep))
+
+
 def _append_jsonl(path, record):
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
@@ -54,29 +178,34 @@ def _append_jsonl(path, record):
 
 def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_every=500,
              keep_checkpoints=3, log_every=50, jit=False, resume=False, chief=True,
-             progress=False):
+             progress=False, overwrite=False):
     """Train `spec` for spec.total_steps steps; returns the last evaluation dict (or {}).
 
-    Checkpoints go to WORKDIR/checkpoints (tf.train.CheckpointManager: the index file and
-    the `checkpoint` state file are written last, so a checkpoint killed half-way is never
-    picked up). Without `resume`, a workdir that already has checkpoints is an error.
+    Checkpoints go to WORKDIR/checkpoints (tf.train.CheckpointManager). Without `resume`, a
+    workdir holding an earlier run is an error (or is cleared with `overwrite`, see
+    guard_workdir). With `resume`, the newest complete checkpoint is restored (see
+    restore_newest) and metrics lines after its step are dropped. A run resumed at or past
+    its last step still writes its final validation if the metrics lack it.
     """
+    if int(spec.total_steps) < 1:  # never "complete" an untrained model
+        raise ConfigError(f"stage {spec.name}: steps must be >= 1, got {spec.total_steps}")
     workdir = Path(workdir)
     ckpt_dir = workdir / "checkpoints"
     if not chief:  # non-chief workers of multi-worker training write to a throwaway folder
         ckpt_dir = workdir / f".worker-{strategy.cluster_resolver.task_id}" / "checkpoints"
     step_var = spec.trackables.get("step")
     checkpoint = tf.train.Checkpoint(optimizer=optimizer, **spec.trackables)
+    metrics_path = workdir / "metrics.json"
+    guard_workdir(workdir if chief else ckpt_dir.parent, resume=resume, overwrite=overwrite,
+                  ckpt_dir=ckpt_dir)
+    if resume:
+        restore_newest(checkpoint, ckpt_dir)
     manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=keep_checkpoints)
-    if manager.latest_checkpoint:
-        if not resume:
-            raise FileExistsError(
-                f"{ckpt_dir}: holds checkpoints of an earlier run; pass --resume to continue "
-                f"it or choose another --workdir")
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     start = int(step_var.numpy())
+    if resume and chief:
+        _trim_metrics(metrics_path, start)
     if start >= spec.total_steps:
-        return {"step": start, "note": "already complete"}
+        return _final_figures(spec, start, metrics_path, chief)
 
     with strategy.scope():
         variables = spec.variables()
@@ -114,7 +243,6 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
         lambda input_context: spec.make_dataset(start, input_context))
     writer = tf.summary.create_file_writer(str(workdir / "tb")) if chief else \
         tf.summary.create_noop_writer()
-    metrics_path = workdir / "metrics.json"
     last_eval = {}
     stop = {"signal": None}
 
@@ -170,6 +298,21 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
         for s, h in old.items():
             signal.signal(s, h)
     return last_eval
+
+
+def _final_figures(spec, step, metrics_path, chief):
+    """A run resumed at or past its last step: the final validation from metrics.json, or
+    computed now (and written) when a kill came between the last checkpoint and it."""
+    if spec.evaluate is None:
+        return {"step": step, "note": "already complete"}
+    for r in reversed(_metrics_records(metrics_path)):
+        if int(r.get("step", -1)) == step:
+            return {k: v for k, v in r.items() if k not in ("stage", "step", "time")}
+    figures = dict(spec.evaluate(step) or {})
+    if chief:
+        _append_jsonl(metrics_path, {"stage": spec.name, "step": step, "time": time.time(),
+                                     **figures})
+    return figures
 
 
 def _main_thread():

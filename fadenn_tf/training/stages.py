@@ -14,19 +14,21 @@ joint      FADeNN-V end to end from the   noisy crops at S, FLL aug.  landmark R
            (its argmax routing has no gradient)
 
 Each stage writes WORKDIR/<stage>/ (joint: joint-<V>/): checkpoints/, config.yaml,
-metrics.json (one JSON line per evaluation), tb/ (TensorBoard) and the final model(s):
-model.keras (experts: expert_1.keras .. expert_4.keras), each with its metadata beside it
-(model.json, expert_k.json; fadenn_tf.models.io). Batches carry 0..255 pixels and every
-stage trains a model that takes them (pixel_model around the [-1, 1] core it builds);
-checkpoints hold the core, as before the pixel interface, so older runs still resume.
-
-model.keras (experts: expert_1.keras .. expert_4.keras).
+run.json (config and data fingerprints a resume is checked against), metrics.json (one JSON
+line per evaluation), tb/ (TensorBoard) and the final model(s): model.keras (experts:
+expert_1.keras .. expert_4.keras), each with its metadata beside it (model.json,
+expert_k.json; fadenn_tf.models.io). Batches carry 0..255 pixels and every stage trains a
+model that takes them (pixel_model around the [-1, 1] core it builds); checkpoints hold the
+core, as before the pixel interface, so older runs still resume.
 
 Noise (training and validation) follows `fadenn_tf.noise`'s protocol: conditions are applied
 at the reference side R = cfg.noise.reference_size and the crops then resized to the stage's
 input size, so validation figures of configurations with other input sizes compare.
 """
 import dataclasses
+import hashlib
+import json
+import sys
 from pathlib import Path
 
 import keras
@@ -44,8 +46,8 @@ from fadenn_tf.models import (build_dae, build_expert_bank, build_fadenn, build_
                               core_of, logits_model, pixel_model, save_model, to_points)
 from fadenn_tf.models.fadenn import normalize_variant
 from fadenn_tf.noise import LEVELS, noise_conditions
-from fadenn_tf.training.loop import LoopSpec, run_loop
-from fadenn_tf.utils.atomic import write_text_atomic
+from fadenn_tf.training.loop import LoopSpec, guard_workdir, run_loop
+from fadenn_tf.utils.atomic import write_json_atomic, write_text_atomic
 from fadenn_tf import validation
 
 STAGE_ORDER = {"D": ("dae", "fll", "joint"),
@@ -70,6 +72,8 @@ class StageContext:
     val: list
     steps: int = 0            # 0 = the config's steps for the stage
     resume: bool = False
+    overwrite: bool = False   # start over on a workdir holding an earlier run
+    force: bool = False       # resume although the config or data differ from the run's
     chief: bool = True
     progress: bool = False
     mixed_precision: str = "none"   # none | fp16 | bf16 (config.precision_mode)
@@ -157,14 +161,46 @@ def _total_steps(ctx, stage):
     return int(ctx.steps or ctx.cfg.train.steps.get(stage, 1000))
 
 
+def data_fingerprint(samples):
+    """sha256 over the samples' names, frames and landmarks (what the data stream is made of;
+    images are not read). Moving the dataset folder keeps it; changing the data does not."""
+    h = hashlib.sha256()
+    for smp in sorted(samples, key=lambda x: (x.subset, Path(x.image_path).name,
+                                              x.frame or 0)):
+        h.update(f"{smp.subset}/{Path(smp.image_path).name}:{smp.frame}\n".encode())
+        if smp.landmarks is not None:
+            h.update(np.round(np.asarray(smp.landmarks, np.float64), 3).tobytes())
+    return h.hexdigest()
+
+
 def _write_config(ctx, d):
+    """Write config.yaml and run.json; on resume, refuse (ConfigError) a config or training
+    data that differ from the run's unless ctx.force."""
     text = yaml.safe_dump(ctx.cfg.to_dict(), sort_keys=False)
     path = d / "config.yaml"
-    if path.is_file() and ctx.resume and path.read_text() != text:
-        raise ConfigError(f"{path}: the run being resumed used another configuration; "
-                          f"resume with the same --config (and overrides) as the first run")
+    plan = {"config_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "data_sha256": data_fingerprint(ctx.train), "train_samples": len(ctx.train)}
+    if ctx.resume:
+        changed = []
+        if path.is_file() and path.read_text() != text:
+            changed.append(f"the configuration ({path})")
+        try:
+            old = json.loads((d / "run.json").read_text()) if (d / "run.json").is_file() else {}
+        except (OSError, json.JSONDecodeError):
+            old = {}
+        if old.get("data_sha256") not in (None, plan["data_sha256"]):
+            changed.append(f"the training data ({old.get('train_samples')} samples then, "
+                           f"{len(ctx.train)} now)")
+        if changed and not ctx.force:
+            raise ConfigError(f"{d}: the run being resumed used other {' and '.join(changed)}; "
+                              f"resume with the same --config, overrides and --data as the "
+                              f"first run, or pass --force to continue it anyway")
+        if changed:
+            print(f"warning: {d}: resuming with changed {' and '.join(changed)} (--force)",
+                  file=sys.stderr)
     if ctx.chief:
         write_text_atomic(path, text)
+        write_json_atomic(d / "run.json", plan)
 
 
 def _inference_fn(fn, size):
@@ -176,6 +212,8 @@ def _inference_fn(fn, size):
 def _run(ctx, stage, trackables, compute_losses, variables, make_dataset, evaluate, optimizer):
     d = ctx.stage_dir(stage)
     d.mkdir(parents=True, exist_ok=True)
+    if ctx.chief:  # before config.yaml: a refused run must not touch the earlier one's
+        guard_workdir(d, resume=ctx.resume, overwrite=ctx.overwrite)
     _write_config(ctx, d)
     spec = LoopSpec(name=stage, compute_losses=compute_losses, variables=variables,
                     make_dataset=make_dataset, trackables=trackables,
@@ -185,7 +223,7 @@ def _run(ctx, stage, trackables, compute_losses, variables, make_dataset, evalua
     return run_loop(spec, optimizer, ctx.strategy, d, eval_every=t.eval_every,
                     checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints,
                     log_every=t.log_every, jit=ctx.jit or t.jit, resume=ctx.resume,
-                    chief=ctx.chief, progress=ctx.progress)
+                    chief=ctx.chief, progress=ctx.progress, overwrite=ctx.overwrite)
 
 
 def _dataset_fn(ctx, data, size, *, noise, occlusion, expert_noise=False):

@@ -59,3 +59,14 @@ def write_text_atomic(path, text):
 def write_json_atomic(path, obj):
     """Write `obj` as indented JSON to `path` atomically."""
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def remove_stale_temporaries(folder):
+    """Delete the `.NAME.tmp-*` folders atomic_path left in `folder` when a writer was
+    killed. Call it only while holding the folder's lock (fadenn_tf.utils.lock): then no
+    live writer owns them. Returns the removed paths."""
+    folder = Path(folder)
+    stale = [p for p in folder.glob(".*.tmp-*") if p.is_dir()] if folder.is_dir() else []
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return stale
