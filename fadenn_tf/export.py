@@ -543,7 +543,7 @@ def _synthetic_check_inputs(size, n=4, seed=0):
 
 def build_parser():
     from fadenn_tf.utils.cli import make_parser
-    p = make_parser("export", __doc__, version_value=("serving_version", int))
+    p = make_parser("export", __doc__, version_value=("serving_version", positive_int))
     p.add_argument("--model", required=True, metavar="PATH",
                    help=".keras file or training workdir")
     p.add_argument("--out", required=True, help="export root, e.g. exported/fadenn_m")

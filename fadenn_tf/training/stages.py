@@ -192,11 +192,11 @@ def _write_config(ctx, d):
             changed.append(f"the training data ({old.get('train_samples')} samples then, "
                            f"{len(ctx.train)} now)")
         if changed and not ctx.force:
-            raise ConfigError(f"{d}: the run being resumed used other {' and '.join(changed)}; "
+            raise ConfigError(f"{d}: the run being resumed differs in {' and '.join(changed)}; "
                               f"resume with the same --config, overrides and --data as the "
                               f"first run, or pass --force to continue it anyway")
         if changed:
-            print(f"warning: {d}: resuming with changed {' and '.join(changed)} (--force)",
+            print(f"warning: {d}: resuming although {' and '.join(changed)} changed (--force)",
                   file=sys.stderr)
     if ctx.chief:
         write_text_atomic(path, text)
