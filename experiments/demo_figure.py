@@ -33,24 +33,29 @@ def build_parser():
 
 def _panels(model, samples, conditions, seed):
     """Per face and condition: (noisy crop, denoised crop, predicted, true, NME)."""
-    from fadenn_tf.data.crop import CropTransform, crop_image, landmark_box
+    from fadenn_tf.data.crop import landmark_box
     from fadenn_tf.data.images import read_image
-    from fadenn_tf.noise import degrade_image, parse_condition
+    from fadenn_tf.noise import (degrade_image, parse_condition, reference_crop,
+                                 rescale_points, to_model_size)
     rows = []
     for k, s in enumerate(samples):
         image = read_image(s.image_path)
-        tr = CropTransform.from_box(landmark_box(s.landmarks), image.shape[:2], model.size)
-        crop, true = crop_image(image, tr), tr.apply(s.landmarks)
+        # the noise protocol: the condition is applied to the reference-resolution crop,
+        # which is then resized to the model's input (fadenn_tf.noise)
+        ref, tr = reference_crop(image, landmark_box(s.landmarks))
+        true = rescale_points(tr.apply(s.landmarks), ref.shape[0], model.size)
         diag = float(np.hypot(*(true.max(axis=0) - true.min(axis=0))))
         row = []
         for name in conditions:
             t, lv = parse_condition(name)
-            noisy = crop if t == 0 else degrade_image(crop, t, lv, seed + k)
-            out = model(noisy[None].astype(np.float32) / 127.5 - 1.0)
-            den = np.clip((np.asarray(out["denoised"][0]) + 1.0) * 127.5, 0, 255)
+            noisy_ref = ref if t == 0 else degrade_image(ref, t, lv, seed + k)
+            noisy = np.clip(np.round(to_model_size(noisy_ref[None].astype(np.float32),
+                                                   model.size).numpy()[0]), 0, 255)
+            out = model(noisy[None].astype(np.float32))          # models take 0..255 pixels
+            den = np.clip(np.asarray(out["denoised"][0]), 0, 255)
             pred = np.asarray(out["landmarks"][0], np.float64)
             nme = float(np.linalg.norm(pred - true, axis=1).mean() / diag)
-            row.append((name, noisy, den.astype(np.uint8), pred, true, nme))
+            row.append((name, noisy.astype(np.uint8), den.astype(np.uint8), pred, true, nme))
         rows.append(row)
     return rows
 
@@ -96,9 +101,7 @@ def main(argv=None):
     try:
         conditions = [c.strip() for c in a.conditions.split(",") if c.strip()]
         model = load_any(a.model)
-        if model.kind == "fll" or (model.kind == "fadenn" and model.keras_model is not None
-                                   and not any("dae" in layer.name or "expert" in layer.name
-                                               for layer in model.keras_model.layers)):
+        if not model.has_denoiser:                     # from the model's metadata
             raise ValueError(f"{a.model}: this model has no denoiser to show (train a "
                              "FADeNN variant: --stage all --variant D, S or M)")
         samples, _ = index_300w(resolve_data(a.data), "test")

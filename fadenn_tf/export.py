@@ -238,8 +238,12 @@ def bytes_function(model, scale=CROP_SCALE):
 
 def _with_class_axis(noise_probs, batch_size):
     """noise_probs with its static shape [B, 5] in the signature (an FLL wrapped as the
-    baseline computes its uniform probabilities with a dynamic shape, shown as (-1, -1))."""
-    return tf.ensure_shape(noise_probs, [batch_size, 5])
+    baseline computes its uniform probabilities with a dynamic shape, shown as (-1, -1)).
+    Models built by this version already give [B, 5] (no op is added then); for older
+    files a reshape (a TFLite builtin, unlike tf.ensure_shape) pins it."""
+    if noise_probs.shape.rank == 2 and noise_probs.shape[-1] == 5:
+        return noise_probs
+    return tf.reshape(noise_probs, [-1 if batch_size is None else batch_size, 5])
 
 
 def build_archive(model):

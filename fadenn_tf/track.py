@@ -725,7 +725,8 @@ def _main_video(args):
                       detector_options=detector_kwargs_from_args(args))
     nf = res.no_face_frames
     if res.info.get("warning"):
-        c = res.counts()
+        print(f"warning: {res.info['warning']}", file=sys.stderr)
+    c = res.counts()
     print(f"{args.video}: {len(res.frames) - len(nf)}/{len(res.frames)} frames with a face "
           f"({c['tracked']} tracked, {c['re-detected']} re-detected, {c['lost']} lost); "
           f"{c['shot_cuts']} shot cuts, {c['fit_failures']} rejected fits; "

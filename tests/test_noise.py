@@ -269,15 +269,15 @@ def test_configs_with_other_input_sizes_get_the_same_noisy_reference_crops(faces
     assert refs[32].shape == (6, 96, 96, 3)
     for s in (32, 64):
         assert inputs[s].shape == (6, s, s, 3) and trains[s][1].shape == (8, s, s, 3)
-        want = N.to_model_size(refs[s], s).numpy() * 2 - 1
-        np.testing.assert_allclose(inputs[s], want, atol=1e-5)
-        np.testing.assert_allclose(trains[s][1], N.to_model_size(trains[s][0], s).numpy() * 2
-                                   - 1, atol=1e-5)
+        want = N.to_model_size(refs[s], s).numpy() * 255.0   # models take 0..255 pixels
+        np.testing.assert_allclose(inputs[s], want, atol=1e-3)
+        np.testing.assert_allclose(trains[s][1], N.to_model_size(trains[s][0], s).numpy()
+                                   * 255.0, atol=1e-3)
     # blurring at 32 px with the same sigma would be a much stronger blur
     clean32 = N.to_model_size(np.concatenate([b["reference"].numpy() for b in make_eval_dataset(
         ctx.val_data(), 32, 4, noise_type=0, keep_reference=True)]), 32)
-    at_model_size = N.apply_noise(clean32, [2] * 6, [2] * 6, SEED).numpy() * 2 - 1
-    assert np.abs(at_model_size - inputs[32]).mean() > 0.02
+    at_model_size = N.apply_noise(clean32, [2] * 6, [2] * 6, SEED).numpy() * 255.0
+    assert np.abs(at_model_size - inputs[32]).mean() > 0.02 * 127.5
 
 
 def test_evaluate_and_peer_see_the_same_reference_pixels(faces):

@@ -20,6 +20,7 @@ import yaml
 from fadenn_tf import train as train_cli
 from fadenn_tf.config import config_from_dict
 from fadenn_tf.models import load_model
+from fadenn_tf.models.pixels import core_of
 from fadenn_tf.training import stages as st
 from fadenn_tf.training.data import load_splits
 from fadenn_tf.training.distribute import make_strategy
@@ -554,7 +555,7 @@ def test_bf16_and_init_from_and_wing_from_the_cli(tmp_path, data_root, cli_yaml,
     keys = tf.train.load_checkpoint(str(first / "fll" / "checkpoints" / "ckpt-2")) \
         .get_variable_to_shape_map()
     assert not [k for k in keys if "dynamic_scale" in k]
-    model = load_model(first / "fll" / "model.keras")
+    model = core_of(load_model(first / "fll" / "model.keras"))
     assert model.get_layer("backbone").get_layer("stem1").compute_dtype == "float32"
     rc = train_cli.main(["--stage", "fll", "--config", str(cli_yaml), "--data", str(data_root),
                          "--workdir", str(second), "--steps", "2", "--no-progress",

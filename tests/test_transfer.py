@@ -11,6 +11,7 @@ import pytest
 from fadenn_tf.config import FLLConfig, IIDConfig, TrainConfig, precision_mode
 from fadenn_tf.errors import ConfigError, DataError
 from fadenn_tf.models import build_dae, build_fll, build_mtc, load_model, save_model, transfer
+from fadenn_tf.models.pixels import core_of
 
 FLL = FLLConfig(input_size=64, width=0.25, blocks=(1, 1, 1))
 IID = IIDConfig(input_size=32, filters=(4, 4, 8), latent_dim=16, head_hidden=8)
@@ -90,6 +91,6 @@ def test_model_trained_under_bf16_is_saved_as_float32(tmp_path):
         keras.mixed_precision.set_global_policy("float32")
     with zipfile.ZipFile(tmp_path / "m.keras") as z:
         assert "mixed_bfloat16" not in z.read("config.json").decode()
-    loaded = load_model(tmp_path / "m.keras")
+    loaded = core_of(load_model(tmp_path / "m.keras"))
     assert {layer.compute_dtype for layer in loaded.get_layer("backbone").layers} == {"float32"}
     assert _same(loaded, model)

@@ -92,9 +92,10 @@ class UniformProbs(keras.layers.Layer):
         self.num_classes = int(num_classes)
 
     def call(self, x):
-        # x[:, :1] * 0 would turn inf/NaN pixels into NaN; build from the shape instead.
-        ones = ops.ones_like(ops.reshape(x, (ops.shape(x)[0], -1))[:, :1], dtype="float32")
-        return ops.tile(ones, (1, self.num_classes)) / float(self.num_classes)
+        # From the batch size only (x * 0 would turn inf/NaN pixels into NaN); the static
+        # shape stays [B, num_classes], so signatures and TFLite see 5 classes.
+        return ops.full((ops.shape(x)[0], self.num_classes), 1.0 / self.num_classes,
+                        dtype="float32")
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes)
