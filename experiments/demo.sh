@@ -38,8 +38,14 @@ mkdir -p "$OUT/images"
 find "$DATA/helen/testset" -name "*.jpg" | sort | head -n 12 | xargs -I{} cp {} "$OUT/images/"
 $PY -m fadenn_tf.predict "$OUT/images" --model "$OUT/train" --out "$OUT/predict" || true
 
+echo "== 5. the shipped real-face FLL (pretrained-fll, MODEL_CARD.md) on the same images"
+echo "   (trained on real photos, not on these cartoons: expect rough fits on them)"
+rm -rf "$OUT/predict-pretrained"
+$PY -m fadenn_tf.predict "$OUT/images" --model pretrained-fll --out "$OUT/predict-pretrained" \
+    || true
+
 if [ "${DEMO_EXPORT:-0}" = 1 ]; then
-    echo "== 5. export: SavedModel for TF Serving + TFLite float32"
+    echo "== 6. export: SavedModel for TF Serving + TFLite float32"
     rm -rf "$OUT/exported"
     $PY -m fadenn_tf.export --model "$OUT/train" --out "$OUT/exported/fadenn_d" --tflite float32
 fi
@@ -49,3 +55,4 @@ echo "   $OUT/denoiser.png            noisy crop -> denoised -> landmarks"
 echo "   $OUT/eval/auc_vs_level.png   robustness: AUC per noise type and level"
 echo "   $OUT/eval/results.md         the table; $OUT/eval/landmarks_*.png per model"
 echo "   $OUT/predict/                overlays and .pts of the predicted test images"
+echo "   $OUT/predict-pretrained/     the same with the shipped pretrained-fll"
