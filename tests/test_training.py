@@ -537,28 +537,35 @@ def test_jit_train_step_runs(tmp_path, data_root, cli_yaml, capsys):
 
 
 @pytest.mark.slow
-def test_bf16_and_init_from_and_wing_from_the_cli(tmp_path, data_root, cli_yaml, capsys):
-    """bf16 trains without loss scaling and saves a float32 model; a second run started
-    --init-from the first copies every FLL layer and evaluates exactly as the first model
-    before its own training; the wing loss trains."""
-    first, second = tmp_path / "a", tmp_path / "b"
-    try:
-        rc = train_cli.main(["--stage", "fll", "--config", str(cli_yaml), "--data",
-                             str(data_root), "--workdir", str(first), "--steps", "2",
-                             "--no-progress", "--mixed-precision", "bf16"])
-        policy = keras.mixed_precision.global_policy().name
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    out = capsys.readouterr()
-    assert rc == 0, out.err
-    assert policy == "mixed_bfloat16" and "precision bf16" in out.out
+def test_bf16_trains_without_loss_scaling_and_saves_float32(tmp_path, data_root, cli_yaml):
+    """--mixed-precision bf16 (own process, so the global policy cannot leak): no loss-scale
+    state in the checkpoint, and the saved model computes in float32."""
+    first = tmp_path / "a"
+    run = subprocess.run(
+        [sys.executable, "-m", "fadenn_tf.train", "--stage", "fll", "--config", str(cli_yaml),
+         "--data", str(data_root), "--out", str(first), "--steps", "2", "--no-progress",
+         "--mixed-precision", "bf16"], capture_output=True, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "precision bf16" in run.stdout
     keys = tf.train.load_checkpoint(str(first / "fll" / "checkpoints" / "ckpt-2")) \
         .get_variable_to_shape_map()
     assert not [k for k in keys if "dynamic_scale" in k]
     model = core_of(load_model(first / "fll" / "model.keras"))
-    assert model.get_layer("backbone").get_layer("stem1").compute_dtype == "float32"
+    assert {layer.compute_dtype for layer in model.get_layer("backbone").layers} == {"float32"}
+
+
+@pytest.mark.slow
+def test_init_from_copies_every_layer_and_wing_trains(tmp_path, data_root, cli_yaml, capsys):
+    """A run started --init-from an earlier one copies every FLL layer; the wing loss trains
+    with finite losses."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert train_cli.main(["--stage", "fll", "--config", str(cli_yaml), "--data",
+                           str(data_root), "--out", str(first), "--steps", "2",
+                           "--no-progress"]) == 0
+    capsys.readouterr()
     rc = train_cli.main(["--stage", "fll", "--config", str(cli_yaml), "--data", str(data_root),
-                         "--workdir", str(second), "--steps", "2", "--no-progress",
+                         "--out", str(second), "--steps", "2", "--no-progress",
                          "--init-from", str(first), "--loss", "wing"])
     out = capsys.readouterr()
     assert rc == 0, out.err
