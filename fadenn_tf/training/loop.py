@@ -9,6 +9,7 @@ newest `ckpt-N` that reads back completely (unreadable newer ones are renamed
 model or metrics unless told to overwrite them.
 """
 import json
+import math
 import shutil
 import signal
 import sys
@@ -19,7 +20,7 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
-from fadenn_tf.errors import ConfigError
+from fadenn_tf.errors import ConfigError, FadennError
 from fadenn_tf.utils.progress import progress as progress_bar
 
 
@@ -29,6 +30,21 @@ class Interrupted(Exception):
     def __init__(self, step, checkpoint):
         self.step, self.checkpoint = step, checkpoint
         super().__init__(f"interrupted at step {step}; checkpoint saved to {checkpoint}")
+
+
+class Diverged(FadennError):
+    """The training loss became NaN or infinite; no checkpoint of that step is written, so
+    the newest checkpoint holds the last finite weights."""
+
+    def __init__(self, stage, step, values, checkpoint):
+        self.step, self.checkpoint = step, checkpoint
+        bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
+        where = (f"the newest checkpoint ({checkpoint}) holds the last finite weights"
+                 if checkpoint else "no checkpoint was written")
+        super().__init__(
+            f"stage {stage}: the loss is not finite at step {step} ({bad}); {where}. "
+            f"Resume with --resume and a lower train.learning_rate, or without "
+            f"--mixed-precision")
 
 
 @dataclass
@@ -265,8 +281,12 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
             if stop["signal"] is not None:
                 path = manager.save(checkpoint_number=step)
                 raise Interrupted(step, path)
-            if step % log_every == 0 or step == spec.total_steps:
+            is_ckpt = step % checkpoint_every == 0 or step == spec.total_steps
+            if step % log_every == 0 or is_ckpt:
                 vals = {k: float(v.numpy()) for k, v in logs.items()}
+                if not all(math.isfinite(v) for v in vals.values()):
+                    raise Diverged(spec.name, step, vals, manager.latest_checkpoint)
+            if step % log_every == 0 or step == spec.total_steps:
                 rate = (step - n0) * spec.global_batch / max(time.perf_counter() - t0, 1e-9)
                 t0, n0 = time.perf_counter(), step
                 bar.set_postfix(loss=f"{vals['loss']:.4g}", img_s=f"{rate:.0f}")
@@ -277,7 +297,7 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
                     lr = optimizer.learning_rate
                     tf.summary.scalar("train/learning_rate", float(
                         lr(step) if callable(lr) else lr))
-            if step % checkpoint_every == 0 or step == spec.total_steps:
+            if is_ckpt:
                 manager.save(checkpoint_number=step)
             if spec.evaluate is not None and (step % eval_every == 0 or step == spec.total_steps):
                 last_eval = dict(spec.evaluate(step) or {})
