@@ -81,7 +81,7 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from fadenn_tf.errors import FadennError
     from fadenn_tf.evaluation.degraded import degrade_dataset
-    from fadenn_tf.evaluation.engine import parse_conditions
+    from fadenn_tf.noise import parse_conditions
     from fadenn_tf.training.data import resolve_root
     try:
         root = resolve_root(args.data)

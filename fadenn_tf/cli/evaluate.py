@@ -22,7 +22,6 @@ import os
 import shlex
 import sys
 import time
-from pathlib import Path
 from fadenn_tf.utils.cli_args import non_negative_int, positive_float, positive_int
 from fadenn_tf.utils.lock import one_writer, take_lock
 
@@ -110,22 +109,18 @@ def _run(args, argv):
     from fadenn_tf import evaluation as E
     from fadenn_tf.evaluation import report
     from fadenn_tf.inference import load_any
+    from fadenn_tf.noise import parse_conditions
 
     take_lock(args.out, "evaluate")  # one writer per --out
     specs = _parse_models(args.model)
     if not specs and not args.dlib:
         raise ValueError("nothing to evaluate: give --model LABEL=PATH (and/or --dlib)")
-    conditions = E.parse_conditions(args.conditions)
+    conditions = parse_conditions(args.conditions)
     progress = not args.no_progress
     data, reference = args.data, args.crop_size or None
     if args.noisy_from:
-        from fadenn_tf.evaluation.engine import read_degrade_manifest
-        manifest = read_degrade_manifest(args.noisy_from)
-        crops = manifest.get("mode") == "crop"    # degrade --crop: its clean crops are the data
-        if data is None:
-            data = str(Path(args.noisy_from) / "clean") if crops else manifest.get("source")
-        if crops and reference is None:
-            reference = manifest.get("reference_size")
+        from fadenn_tf.evaluation.degraded import noisy_source
+        data, reference = noisy_source(args.noisy_from, data, reference)
     if reference is None:
         from fadenn_tf.config import load_config
         reference = load_config(args.config).noise.reference_size

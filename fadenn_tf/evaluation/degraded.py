@@ -1,11 +1,14 @@
 """Degraded copies of a dataset (`degrade`): every noise condition of fadenn_tf.noise applied
 to the reference crops (or whole images, videos) and written as datasets, with manifest.json
 (layout and modes: fadenn_tf.cli.degrade)."""
+import dataclasses
 import os
 import sys
 import time
 import zlib
 from pathlib import Path
+
+from fadenn_tf.errors import DataError
 
 IMAGE_FORMATS = {"png": ".png", "jpg": ".jpg"}
 
@@ -320,3 +323,60 @@ def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
     }
     write_json_atomic(out / "manifest.json", manifest)
     return manifest
+
+
+def read_degrade_manifest(noisy_from):
+    """The manifest.json a `fadenn_tf.degrade` run wrote (dict)."""
+    import json
+    p = Path(noisy_from) / "manifest.json"
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except OSError:
+        raise DataError(p, "not found: --noisy-from expects a fadenn_tf.degrade output "
+                           "folder") from None
+    except ValueError as exc:
+        raise DataError(p, f"not valid JSON ({exc})") from None
+
+
+def noisy_sample_paths(samples, root, noisy_from, condition, manifest):
+    """Samples of the degraded copy of `condition`: same landmarks, frame and box, image
+    path NOISY/<condition>/<path relative to the source root> (still images with the
+    manifest's image extension)."""
+    source = Path(manifest.get("source", root))
+    folder = Path(noisy_from) / condition
+    if not folder.is_dir():
+        raise DataError(folder, f"no degraded copy for condition {condition!r} (have: "
+                                f"{', '.join(manifest.get('conditions', []))})")
+    ext = manifest.get("image_ext")
+    out = []
+    for s in samples:
+        p = Path(s.image_path)
+        for base in (source, Path(root)):
+            try:
+                rel = p.resolve().relative_to(base.resolve())
+                break
+            except ValueError:
+                rel = None
+        if rel is None:
+            raise DataError(p, f"not under the degraded data's source {source}: run "
+                               f"fadenn_tf.degrade on the data you evaluate")
+        if s.frame is None and ext:
+            rel = rel.with_suffix(ext)
+        q = folder / rel
+        if not q.is_file():
+            raise DataError(q, f"degraded copy of {p} not found")
+        out.append(dataclasses.replace(s, image_path=str(q)))
+    return out
+
+
+def noisy_source(noisy_from, data=None, reference=None):
+    """(data folder, reference side) to evaluate against a `degrade` output: its clean crops
+    (crop mode) or its source (full-image mode) unless `data` is given; in crop mode the side
+    R it cut at unless `reference` is given."""
+    manifest = read_degrade_manifest(noisy_from)
+    crops = manifest.get("mode") == "crop"    # degrade --crop: its clean crops are the data
+    if data is None:
+        data = str(Path(noisy_from) / "clean") if crops else manifest.get("source")
+    if crops and reference is None:
+        reference = manifest.get("reference_size")
+    return data, reference

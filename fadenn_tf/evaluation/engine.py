@@ -32,8 +32,9 @@ from fadenn_tf.data.crop import landmark_box
 from fadenn_tf.data.pipeline import EvalData, load_eval_data
 from fadenn_tf.errors import DataError
 from fadenn_tf.noise import (NOISE_NAMES, REFERENCE_SIZE, condition_name, noise_conditions,
-                             parse_condition, rescale_points, to_model_size)
-from fadenn_tf.validation import predict_crops, psnr, ssim
+                             rescale_points, to_model_size)
+from fadenn_tf.evaluation.degraded import noisy_sample_paths, read_degrade_manifest
+from fadenn_tf.evaluation.scoring import predict_crops, psnr, ssim
 
 
 # ------------------------------------------------------------------------------ data set
@@ -176,72 +177,6 @@ def model_entry(loaded):
                       lambda images, start: loaded(images), bool(loaded.has_classifier),
                       bool(loaded.has_denoiser))
 
-
-def parse_conditions(spec):
-    """"all" -> 13 conditions; "clean"; "noisy" -> 12; a noise type name ("blur") -> its 3
-    levels; or a comma list of those and condition names ("clean,blur-2")."""
-    out = []
-    for part in str(spec).split(","):
-        part = part.strip()
-        if part == "all":
-            new = noise_conditions()
-        elif part == "noisy":
-            new = noise_conditions()[1:]
-        elif part in NOISE_NAMES[1:]:
-            t = NOISE_NAMES.index(part)
-            new = [c for c in noise_conditions() if c[0] == t]
-        else:
-            new = [parse_condition(part)]
-        out += [c for c in new if c not in out]
-    if not out:
-        raise ValueError(f"no noise condition in {spec!r}")
-    return out
-
-
-# ------------------------------------------------------------------------------ noisy sets
-
-def read_degrade_manifest(noisy_from):
-    """The manifest.json a `fadenn_tf.degrade` run wrote (dict)."""
-    import json
-    p = Path(noisy_from) / "manifest.json"
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except OSError:
-        raise DataError(p, "not found: --noisy-from expects a fadenn_tf.degrade output "
-                           "folder") from None
-    except ValueError as exc:
-        raise DataError(p, f"not valid JSON ({exc})") from None
-
-
-def noisy_sample_paths(samples, root, noisy_from, condition, manifest):
-    """Samples of the degraded copy of `condition`: same landmarks, frame and box, image
-    path NOISY/<condition>/<path relative to the source root> (still images with the
-    manifest's image extension)."""
-    source = Path(manifest.get("source", root))
-    folder = Path(noisy_from) / condition
-    if not folder.is_dir():
-        raise DataError(folder, f"no degraded copy for condition {condition!r} (have: "
-                                f"{', '.join(manifest.get('conditions', []))})")
-    ext = manifest.get("image_ext")
-    out = []
-    for s in samples:
-        p = Path(s.image_path)
-        for base in (source, Path(root)):
-            try:
-                rel = p.resolve().relative_to(base.resolve())
-                break
-            except ValueError:
-                rel = None
-        if rel is None:
-            raise DataError(p, f"not under the degraded data's source {source}: run "
-                               f"fadenn_tf.degrade on the data you evaluate")
-        if s.frame is None and ext:
-            rel = rel.with_suffix(ext)
-        q = folder / rel
-        if not q.is_file():
-            raise DataError(q, f"degraded copy of {p} not found")
-        out.append(dataclasses.replace(s, image_path=str(q)))
-    return out
 
 
 # ------------------------------------------------------------------------------ running

@@ -13,7 +13,7 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -51,7 +51,6 @@ class LoopSpec:
     total_steps: int
     global_batch: int
     evaluate: Optional[Callable] = None
-    metric_fields: dict = field(default_factory=dict)
 
 
 def checkpoints_on_disk(ckpt_dir):

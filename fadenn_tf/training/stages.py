@@ -48,7 +48,7 @@ from fadenn_tf.models.fadenn import normalize_variant
 from fadenn_tf.noise import LEVELS, noise_conditions
 from fadenn_tf.training.loop import LoopSpec, guard_workdir, run_loop
 from fadenn_tf.utils.atomic import write_json_atomic, write_text_atomic
-from fadenn_tf import validation
+from fadenn_tf.evaluation import scoring as validation
 
 STAGE_ORDER = {"D": ("dae", "fll", "joint"),
                "S": ("experts", "stc", "fll", "joint"),
@@ -481,8 +481,6 @@ def train_joint(ctx):
         baseline_fll = load_model(ctx.workdir / "fll" / "model.keras")
         if "classifier" in parts:
             parts["classifier"].trainable = False
-            if variant == "M":  # only the MTC's encoder + head route; its decoder is unused
-                pass
         model = build_fadenn(cfg.model, variant, **parts)
         optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
         optimizer.build(model.trainable_variables)
