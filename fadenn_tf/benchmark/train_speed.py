@@ -12,53 +12,24 @@ from fadenn_tf.benchmark.settings import TRAIN_MODELS, TRAIN_MODES
 
 
 def _train_setup(cfg, which, batch, seed=0):
-    """(variables, step_fn(batch_dict) -> loss, batch dict, optimizer) for a train model."""
-    from fadenn_tf import losses
-    from fadenn_tf.models import (build_dae, build_fll, build_mtc, build_variant, core_of,
-                                  pixel_model, to_points)
-    from fadenn_tf.training.stages import JOINT_REC_WEIGHT
+    """(model, variables, step_fn(batch_dict) -> per-example loss, batch dict, crop side) for
+    a train model: the stage's task (fadenn_tf.training.tasks) builds it and gives its loss,
+    the config's (train.landmark_loss included); "joint-M" is FADeNN-M built fresh."""
+    from fadenn_tf.training.tasks import TASKS
+    if which not in TRAIN_MODELS:
+        raise ValueError(f"unknown train model {which!r}; choose {', '.join(TRAIN_MODELS)}")
     rng = np.random.default_rng(seed)
-    mc = cfg.model
-    S, s = mc.iid.input_size, mc.fll.input_size
-    size = s if which == "fll" else S
+    task = TASKS["joint" if which == "joint-M" else which]
+    size = task.input_size(cfg)
 
     def img():
         return tf.constant(rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32))
     data = {"image": img(), "clean": img(),
             "landmarks": tf.constant(rng.uniform(0, size - 1, (batch, 68, 2)).astype(np.float32)),
             "noise_type": tf.constant(rng.integers(0, 5, batch).astype(np.int32))}
-    if which == "fll":
-        model = pixel_model(build_fll(mc.fll))
-
-        def compute(b):
-            return losses.landmark_rmse(to_points(model(b["image"], training=True)),
-                                        b["landmarks"])
-    elif which == "dae":
-        model = pixel_model(build_dae(mc.iid))
-
-        def compute(b):
-            return losses.reconstruction_l2(model(b["image"], training=True), b["clean"])
-    elif which == "mtc":
-        model = pixel_model(build_mtc(mc.iid))
-        lam = float(cfg.train.mtc_lambda)
-
-        def compute(b):
-            out = model(b["image"], training=True)
-            return losses.mtc_loss(out["logits"], out["reconstruction"], b["noise_type"],
-                                   b["image"], lam)
-    elif which == "joint-M":
-        model = build_variant(mc, "M")
-        core_of(model).get_layer("classifier").trainable = False
-        ratio = s / S
-
-        def compute(b):
-            out = model(b["image"], training=True)
-            return (losses.landmark_rmse(out["landmarks"], b["landmarks"]) * ratio
-                    + JOINT_REC_WEIGHT * losses.reconstruction_l2(out["denoised"], b["clean"]))
-    else:
-        raise ValueError(f"unknown train model {which!r}; choose {', '.join(TRAIN_MODELS)}")
-    variables = model.trainable_variables
-    return model, variables, compute, data, size
+    parts = task.build(cfg, variant="M") if which == "joint-M" else task.build(cfg)
+    loss = task.loss(cfg, parts)
+    return parts.model, parts.variables(), lambda b: loss(b)[0], data, size
 
 
 def _make_step(variables, compute, optimizer, mode):
