@@ -30,7 +30,7 @@ def _csv(text, allowed, what):
 def _parser():
     from fadenn_tf.benchmark.settings import (DLIB_MODEL, INFER_PATHS, SECTIONS, TRAIN_MODELS,
                                               TRAIN_MODES)
-    from fadenn_tf.utils.cli import add_alias, add_no_progress, make_parser
+    from fadenn_tf.utils.cli import add_alias, add_config_arguments, add_no_progress, make_parser
     p = make_parser("bench", __doc__)
     p.add_argument("--config", default="cpu", help="comma list of configs (cpu,paper) or .yaml")
     p.add_argument("--variants", default="fll,D,S,M",
@@ -70,6 +70,7 @@ def _parser():
                    help="api rows: failure detector .npz used while tracking")
     p.add_argument("--quick", action="store_true",
                    help="2 repeats, 2 steps, matmul 1024 (smoke run; figures are rough)")
+    add_config_arguments(p)
     add_no_progress(p)
     add_alias(p, "--models", "--variants")
     add_alias(p, "--paper-models", "--paper-variants")
@@ -77,16 +78,17 @@ def _parser():
 
 
 def main(argv=None):
-    a = _parser().parse_args(argv)
+    parser = _parser()
+    a = parser.parse_args(argv)
     from fadenn_tf.errors import FadennError
     try:
-        return _run(a)
+        return _run(a, parser, argv)
     except FadennError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
-def _run(a):
+def _run(a, parser, argv):
     from fadenn_tf.benchmark.report import merge_results, write_results
     from fadenn_tf.benchmark.runner import run_benchmark
     from fadenn_tf.benchmark.settings import SECTIONS, TRAIN_MODELS, TRAIN_MODES, Settings
@@ -97,8 +99,12 @@ def _run(a):
         return 0
     configs = {}
     for c in _csv(a.config, None, "config"):
-        cfg = load_config(c)
+        cfg = load_config(c, sets=a.sets)
         configs[cfg.name if not c.endswith((".yaml", ".yml")) else Path(c).stem] = cfg
+    from fadenn_tf.utils.cli import defaults_from_config
+    defaults_from_config(parser, a, argv, next(iter(configs.values())).bench, {
+        "repeats": "repeats", "train_steps": "train_steps", "infer_batch": "infer_batch",
+        "threads": "threads", "images": "images"})
     from fadenn_tf.models.fadenn import normalize_variant
     try:
         variants = [tuple(normalize_variant(v) for v in _csv(text, None, flag))

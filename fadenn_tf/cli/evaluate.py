@@ -28,7 +28,7 @@ from fadenn_tf.utils.lock import one_writer, take_lock
 
 def build_parser():
     from fadenn_tf import metrics
-    from fadenn_tf.utils.cli import add_alias, add_no_progress, make_parser
+    from fadenn_tf.utils.cli import add_alias, add_config_arguments, add_no_progress, make_parser
     p = make_parser("evaluate", __doc__)
     p.add_argument("--model", action="append", default=[], metavar="[LABEL=]PATH",
                    help="a model to evaluate (repeatable); PATH: workdir, .keras or SavedModel; "
@@ -73,6 +73,7 @@ def build_parser():
     p.add_argument("--out", default="results/evaluate", help="output folder")
     p.add_argument("--batch-size", type=positive_int, default=32, help="crops per model call (32)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (on-the-fly noise)")
+    add_config_arguments(p)
     add_no_progress(p)
     add_alias(p, "--threshold", "--nme-threshold")
     add_alias(p, "--boxes", "--box-source")
@@ -95,17 +96,25 @@ def _parse_models(specs):
 
 @one_writer
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from fadenn_tf.config import load_config
     from fadenn_tf.errors import FadennError
+    from fadenn_tf.utils.cli import defaults_from_config
     try:
-        return _run(args, argv)
+        cfg = load_config(args.config, sets=args.sets)
+        defaults_from_config(parser, args, argv, cfg.eval, {
+            "conditions": "conditions", "normalizer": "normalizer",
+            "nme_threshold": "threshold", "box_source": "boxes", "batch_size": "batch_size",
+            "seed": "seed", "grid_images": "grid_images"})
+        return _run(args, argv, cfg)
     except (FadennError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
-def _run(args, argv):
+def _run(args, argv, cfg):
     from fadenn_tf import evaluation as E
     from fadenn_tf.evaluation import report
     from fadenn_tf.inference import load_any
@@ -122,8 +131,7 @@ def _run(args, argv):
         from fadenn_tf.evaluation.degraded import noisy_source
         data, reference = noisy_source(args.noisy_from, data, reference)
     if reference is None:
-        from fadenn_tf.config import load_config
-        reference = load_config(args.config).noise.reference_size
+        reference = cfg.noise.reference_size
     entries = [E.model_entry(load_any(path, label)) for label, path in specs]
     if args.dlib:
         from fadenn_tf.evaluation.dlib_peer import DlibUnavailable, load_dlib_peer

@@ -53,7 +53,7 @@ def _parse_variants(text):
 
 
 def build_parser():
-    from fadenn_tf.utils.cli import make_parser
+    from fadenn_tf.utils.cli import add_config_arguments, make_parser
     p = make_parser("export", __doc__, version_value=("serving_version", positive_int))
     p.add_argument("--model", required=True, metavar="PATH",
                    help=".keras file or training workdir")
@@ -72,12 +72,23 @@ def build_parser():
     p.add_argument("--normalizer", default="diagonal", choices=("diagonal", "box", "interocular"),
                    help="NME normaliser of the parity report (diagonal)")
     p.add_argument("--repeats", type=positive_int, default=30, help="latency repeats")
+    add_config_arguments(p, "config whose export section gives the defaults (default cpu)")
     return p
 
 
 @one_writer
 def main(argv=None):
-    a = build_parser().parse_args(argv)
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    from fadenn_tf.config import load_config
+    from fadenn_tf.errors import ConfigError
+    from fadenn_tf.utils.cli import defaults_from_config
+    try:
+        defaults_from_config(parser, a, argv, load_config(a.config, sets=a.sets).export,
+                             {k: k for k in ("tflite", "max_images", "normalizer", "repeats")})
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from fadenn_tf.deploy.parity import (_synthetic_check_inputs, load_crops, parity_report,
                                          write_report)
     from fadenn_tf.deploy.saved_model import export_saved_model, load_export_model

@@ -35,7 +35,8 @@ def _parse_box(text):
 
 
 def _parser():
-    from fadenn_tf.utils.cli import EXIT_CODES_FACES, add_alias, add_no_progress, make_parser
+    from fadenn_tf.utils.cli import (EXIT_CODES_FACES, add_alias, add_config_arguments,
+                                     add_no_progress, make_parser)
     p = make_parser(
         "track", raw=False,
         description="Model-free face tracking (paper IV-D): the box of frame t is the "
@@ -73,6 +74,7 @@ def _parser():
                    help="evaluation: start each video from its first frame's ground truth")
     from fadenn_tf.detect import add_detector_arguments
     add_detector_arguments(p)
+    add_config_arguments(p, "config whose track section gives the defaults (default cpu)")
     add_no_progress(p)
     add_alias(p, "--threshold", "--failure-threshold")
     add_alias(p, "--threshold-nme", "--nme-threshold")
@@ -147,9 +149,16 @@ def _main_evaluate(args):
 
 @one_writer
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from fadenn_tf.config import load_config
     from fadenn_tf.errors import FadennError
+    from fadenn_tf.utils.cli import defaults_from_config
     try:
+        defaults_from_config(parser, args, argv, load_config(args.config, sets=args.sets).track, {
+            "failure_threshold": ("threshold", lambda v: v or None),
+            "shot_cuts": ("no_shot_cuts", lambda v: not v), "detector": "detector",
+            "normalizer": "normalizer", "nme_threshold": "threshold_nme"})
         if args.out:
             take_lock(args.out, "track")  # one writer per --out
         return _main_evaluate(args) if args.evaluate else _main_video(args)

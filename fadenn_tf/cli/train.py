@@ -22,10 +22,11 @@ from fadenn_tf.utils.cli_args import non_negative_int, positive_int
 
 
 def build_parser():
-    from fadenn_tf.utils.cli import add_no_progress, make_parser
+    from fadenn_tf.config import STAGES
+    from fadenn_tf.utils.cli import add_config_arguments, add_no_progress, make_parser
     p = make_parser("train", __doc__)
     p.add_argument("--stage", required=True,
-                   choices=["fll", "dae", "experts", "stc", "mtc", "joint", "all"],
+                   choices=[*STAGES, "all"],
                    help="what to train: one stage, or all (experts, mtc, fll, joint for M)")
     p.add_argument("--variant", default="M", help="D, S or M (FADeNN variant; default M); "
                    "used by joint and all. fll with --stage joint: the control run (the FLL "
@@ -72,6 +73,7 @@ def build_parser():
     p.add_argument("--loss", default=None, choices=["rmse", "l1", "wing"],
                    help="landmark loss of the fll and joint stages (default: the config's "
                         "train.landmark_loss; the paper's is rmse)")
+    add_config_arguments(p)
     add_no_progress(p)
     return p
 
@@ -96,7 +98,7 @@ def main(argv=None):
             overrides["train"]["init_from"] = args.init_from
         if args.format:
             overrides["data"] = {"format": args.format}
-        cfg = load_config(args.config, overrides)
+        cfg = load_config(args.config, overrides, sets=args.sets)
         from fadenn_tf.training.run import run_stages
         run_stages(cfg, args.stage, args.variant, args.workdir, args.data, steps=args.steps or 0,
                    strategy=args.strategy, logical_cpus=args.logical_cpus, resume=args.resume,

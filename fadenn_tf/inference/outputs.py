@@ -4,8 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+from fadenn_tf.data.images import IMAGE_EXTENSIONS
 
 
 def find_images(inputs):

@@ -40,7 +40,7 @@ import yaml
 
 from fadenn_tf import metrics
 from fadenn_tf.data.pipeline import load_eval_data, load_train_data, make_train_dataset
-from fadenn_tf.config import precision_mode
+from fadenn_tf.config import TRAINING_SECTIONS, drop_retired, precision_mode
 from fadenn_tf.errors import ConfigError
 from fadenn_tf.models import transfer
 from fadenn_tf.models import (build_fll_baseline, load_model, logits_model, pixel_model,
@@ -176,13 +176,13 @@ def data_fingerprint(samples):
 def _write_config(ctx, d):
     """Write config.yaml and run.json; on resume, refuse (ConfigError) a config or training
     data that differ from the run's unless ctx.force."""
-    text = yaml.safe_dump(ctx.cfg.to_dict(), sort_keys=False)
+    text = yaml.safe_dump(ctx.cfg.to_dict(TRAINING_SECTIONS), sort_keys=False)
     path = d / "config.yaml"
     plan = {"config_sha256": hashlib.sha256(text.encode()).hexdigest(),
             "data_sha256": data_fingerprint(ctx.train), "train_samples": len(ctx.train)}
     if ctx.resume:
         changed = []
-        if path.is_file() and path.read_text() != text:
+        if path.is_file() and _without_retired(path.read_text()) != text:
             changed.append(f"the configuration ({path})")
         try:
             old = json.loads((d / "run.json").read_text()) if (d / "run.json").is_file() else {}
@@ -201,6 +201,18 @@ def _write_config(ctx, d):
     if ctx.chief:
         write_text_atomic(path, text)
         write_json_atomic(d / "run.json", plan)
+
+
+def _without_retired(text):
+    """A stage's config.yaml text as written without the retired keys (config.RETIRED_KEYS):
+    a run started before they were removed resumes as the same configuration."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if not isinstance(data, dict):
+        return text
+    return yaml.safe_dump(drop_retired(data), sort_keys=False)
 
 
 def _inference_fn(fn, size):
