@@ -102,11 +102,7 @@ def _main_video(args):
     nf = res.no_face_frames
     if res.info.get("warning"):
         print(f"warning: {res.info['warning']}", file=sys.stderr)
-    c = res.counts()
-    print(f"{args.video}: {len(res.frames) - len(nf)}/{len(res.frames)} frames with a face "
-          f"({c['tracked']} tracked, {c['re-detected']} re-detected, {c['lost']} lost); "
-          f"{c['shot_cuts']} shot cuts, {c['fit_failures']} rejected fits; "
-          f"{res.failure_check}")
+    print(f"{args.video}: {res.counts_line()}")
     if nf:
         shown = ", ".join(map(str, nf[:20])) + (" ..." if len(nf) > 20 else "")
         print(f"no face in {len(nf)} frames: {shown}", file=sys.stderr)
@@ -139,11 +135,8 @@ def _main_evaluate(args):
         print(f"{len(res['skipped'])} input(s) skipped (listed above"
               + (" and in tracking_results.json)" if args.out else ")"), file=sys.stderr)
     if args.out:
-        from fadenn_tf.utils.atomic import write_json_atomic
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        path = Path(args.out) / "tracking_results.json"
-        write_json_atomic(path, res)
-        print(f"wrote {path}")
+        from fadenn_tf.tracking.evaluation import write_evaluation
+        print(f"wrote {write_evaluation(res, args.out)}")
     return 0
 
 

@@ -94,3 +94,12 @@ def format_evaluation(results):
         lines.append(row(vid, s))
     lines.append(row("pooled", results["pooled"], extra=False))
     return "\n".join(lines)
+
+
+def write_evaluation(results, out_dir):
+    """Write evaluate_tracking's results to OUT/tracking_results.json -> its path."""
+    from fadenn_tf.utils.atomic import write_json_atomic
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    path = Path(out_dir) / "tracking_results.json"
+    write_json_atomic(path, results)
+    return path

@@ -127,6 +127,15 @@ class TrackResult:
                 "mean_detector_ms": round(1e3 * det / max(1, sum(r.t_detect > 0 for r in
                                                                  self.frames)), 3)}
 
+    def counts_line(self):
+        """"F/N frames with a face (tracked, re-detected, lost); shot cuts, rejected fits;
+        how failures were checked"."""
+        nf, c = self.no_face_frames, self.counts()
+        return (f"{len(self.frames) - len(nf)}/{len(self.frames)} frames with a face "
+                f"({c['tracked']} tracked, {c['re-detected']} re-detected, {c['lost']} lost); "
+                f"{c['shot_cuts']} shot cuts, {c['fit_failures']} rejected fits; "
+                f"{self.failure_check}")
+
     def to_log(self):
         return {"video": self.video, "failure_check": self.failure_check, **self.info,
                 "n_frames": len(self.frames), "counts": self.counts(),
