@@ -344,7 +344,7 @@ def load(path, detector="default", device=None, backend="keras", num_threads=Non
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "litert":
         return Predictor(load_litert(path, num_threads), detector, None, detector_kwargs)
-    from fadenn_tf.inference import load_any
+    from fadenn_tf.inference.model import load_any
     if device is None:
         model = load_any(path)
     else:
