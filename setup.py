@@ -30,5 +30,5 @@ setup(
     ],
     extras_require={"test": ["pytest>=8"], "dlib": ["dlib-bin>=19.24"]},
     entry_points={"console_scripts": [
-        f"fadenn-{job.replace('_', '-')}=fadenn_tf.{job}:main" for job in JOBS]},
+        f"fadenn-{job.replace('_', '-')}=fadenn_tf.cli.{job}:main" for job in JOBS]},
 )

@@ -239,7 +239,7 @@ def main(argv=None):
     print("3./4. held-out table")
     predictor = None
     if args.model:
-        from fadenn_tf.predict import load
+        from fadenn_tf.inference.predictor import load
         predictor = load(args.model, detector=None)
     kw = dict(scale_factor=best["scale_factor"], min_neighbors=best["min_neighbors"],
               min_size=best["min_size"], equalize=best["equalize"],

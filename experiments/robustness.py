@@ -5,7 +5,8 @@
   python experiments/robustness.py --data Menpo --format menpo --split val ...
   python experiments/robustness.py --quick                 # smoke test: a few steps
 
-1. Trains, with `python -m fadenn_tf.train` and one shared --workdir, every stage the
+1. Trains, with fadenn_tf.training.run.run_stages (what `python -m fadenn_tf.train` runs) and
+   one shared --workdir, every stage the
    variants need: the FLL baseline (fll), the general DAE (dae, FADeNN-D), the 4 expert DAEs
    (experts), the single-task classifier (stc, FADeNN-S), the multi-task classifier (mtc,
    FADeNN-M), then the joint fine-tuning of each variant (joint-D, joint-S, joint-M).
@@ -62,25 +63,29 @@ def main(argv=None):
     variants = [v.strip().upper() for v in a.variants.split(",") if v.strip()]
     steps = a.steps or (3 if a.quick else 0)
     work = Path(a.workdir)
-    common = ["--config", a.config, "--out", work] + (["--data", a.data] if a.data else []) \
-        + (["--format", a.format] if a.format != "auto" else []) \
-        + (["--steps", steps] if steps else []) + (["--batch-size", 8] if a.quick else [])
     if not a.skip_train:
+        from fadenn_tf.config import load_config
+        from fadenn_tf.training.run import run_stages
         from fadenn_tf.training.stages import stage_outputs
+        overrides = {"train": {"batch_size": 8} if a.quick else {}}
+        if a.format != "auto":
+            overrides["data"] = {"format": a.format}
+        cfg = load_config(a.config, overrides)
+
+        def train(stage, variant="M"):   # what `python -m fadenn_tf.train` runs
+            run_stages(cfg, stage, variant, work, a.data, steps=steps, overwrite=a.retrain)
         stages = []
         for v in variants:
             stages += [s for s in NEEDS[v] if s not in stages]
         for s in stages:
             if a.retrain or not all(p.is_file() for p in stage_outputs(work, s)):
-                run([py, "-m", "fadenn_tf.train", "--stage", s] + common
-                    + (["--overwrite"] if a.retrain else []))
+                train(s)
             else:
                 print(f"stage {s}: done already ({work / s})")
         joints = variants + ([] if a.no_control else ["fll"])
         for v in joints:
             if a.retrain or not all(p.is_file() for p in stage_outputs(work, "joint", v)):
-                run([py, "-m", "fadenn_tf.train", "--stage", "joint", "--variant", v] + common
-                    + (["--overwrite"] if a.retrain else []))
+                train("joint", v)
             else:
                 print(f"stage joint-{v}: done already")
     models = ["--model", f"FLL={work / 'fll' / 'model.keras'}"]

@@ -4,7 +4,7 @@ leaves: the status (TRACKED / RE-DETECTED / LOST, CUT) drawn on each frame.
     python experiments/track_overlay.py --model M [--failure-detector FD] \
         [--detector default] --out docs/track_overlay.png
 
-Clip (fadenn_tf.bench.synthetic_clip, a frontal synthetic face the detector finds): 30
+Clip (fadenn_tf.benchmark.api_speed.synthetic_clip, a frontal synthetic face the detector finds): 30
 frames of face A drifting, a cut to 20 frames of another synthetic face B, 10 frames where
 B's face region is painted over (the face leaves), then B again. Writes a 2x3 sheet of
 chosen frames (each scaled to half size) and prints the tracker's counts.
@@ -15,10 +15,11 @@ import sys
 import cv2
 import numpy as np
 
-from fadenn_tf.bench import synthetic_clip
-from fadenn_tf.predict import load
-from fadenn_tf.track import (Tracker, TrackResult, _as_detector, _as_failure_detector,
-                             draw_frame)
+from fadenn_tf.benchmark.api_speed import synthetic_clip
+from fadenn_tf.inference.predictor import load
+from fadenn_tf.tracking.records import TrackResult
+from fadenn_tf.tracking.tracker import Tracker, _as_detector, _as_failure_detector
+from fadenn_tf.tracking.video import draw_frame
 
 
 def main(argv=None):

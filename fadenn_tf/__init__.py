@@ -9,7 +9,14 @@ __version__ = "0.1.0"
 def load(path, **kwargs):
     """Load a trained model (workdir, .keras file or SavedModel) for prediction.
 
-    See `fadenn_tf.predict.Predictor` for the returned object's API.
+    See `fadenn_tf.inference.Predictor` for the returned object's API.
     """
-    from fadenn_tf.predict import load as _load
+    from fadenn_tf.inference.predictor import load as _load
     return _load(path, **kwargs)
+
+
+def __getattr__(name):   # fadenn_tf.Predictor etc., imported on first use
+    if name in ("Predictor", "ImageResult", "FaceResult", "load_any"):
+        import fadenn_tf.inference
+        return getattr(fadenn_tf.inference, name)
+    raise AttributeError(f"module 'fadenn_tf' has no attribute {name!r}")

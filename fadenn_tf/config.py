@@ -1,7 +1,10 @@
 """Experiment configuration: dataclasses loaded from YAML and validated before any work.
 
-A config file has three sections, `model`, `data` and `train`, each mapping onto the
-dataclasses below. Unknown keys, wrong types and out-of-range values raise `ConfigError`
+A config file has sections mapping onto the dataclasses below: `model`, `data`, `train` and
+`noise` (what training reads, written to each stage's config.yaml), and `eval`, `export`,
+`track` and `bench` (the defaults of those commands; a command-line flag wins). Every command
+that takes `--config` also takes `--set SECTION.KEY=VALUE` (parse_sets), typed and checked
+like the file. Unknown keys, wrong types and out-of-range values raise `ConfigError`
 naming the file and the key. The named configs ship inside the package (`fadenn_tf/configs/`):
 `paper` holds the paper's settings (the documented default); `cpu` a small configuration that
 trains on 2 CPU cores.
@@ -96,15 +99,12 @@ class DataConfig:
     """Where the data comes from. `dataset: synthetic` is the built-in default."""
     dataset: str = "synthetic"            # "synthetic" or a folder path
     format: str = "auto"                  # auto | 300w | menpo | folder | 300vw | synthetic
-    train_split: str = "train"
     val_split: str = "test"               # for 300-W: common | challenging | full | test
     val_fraction: float = 0.15            # held-out share when the data has no test split
     split_seed: int = 0
     max_val_images: int = 0               # 0 = all
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     clean_prob: float = 0.2               # noise type drawn uniformly from {clean, 1..4}
-    shuffle_buffer: int = 2048
-    cache_decoded: bool = True            # keep decoded images in memory
 
     def validate(self, where):
         _check(self.format in ("auto", "300w", "menpo", "folder", "300vw", "synthetic"), where,
@@ -112,7 +112,6 @@ class DataConfig:
         _number(self.val_fraction, where, "data.val_fraction", lo=0.0, hi=1.0, hi_open=True)
         _number(self.clean_prob, where, "data.clean_prob", lo=0.0, hi=1.0)
         _number(self.max_val_images, where, "data.max_val_images", lo=0, integer=True)
-        _number(self.shuffle_buffer, where, "data.shuffle_buffer", lo=1, integer=True)
         _number(self.split_seed, where, "data.split_seed", lo=0, integer=True)
         self.augment.validate(where)
 
@@ -175,6 +174,79 @@ class TrainConfig:
 
 
 LANDMARK_LOSSES = ("rmse", "l1", "wing")
+NORMALIZERS = ("diagonal", "box", "interocular")    # fadenn_tf.metrics.NORMALIZER_INFO
+
+
+@dataclass
+class EvalConfig:
+    """Defaults of `evaluate` (its flags of the same names win)."""
+    conditions: str = "all"               # all | clean | noisy | a type | a comma list
+    normalizer: str = "diagonal"          # NME normaliser: diagonal | box | interocular
+    nme_threshold: float = 0.08           # AUC / failure-rate cut-off
+    box_source: str = "gt"                # gt (tight landmark box) | detector
+    batch_size: int = 32                  # crops per model call
+    seed: int = 0                         # noise seed
+    grid_images: int = 4                  # images per landmark figure
+
+    def validate(self, where):
+        _job_checks(self, where, "eval")
+        _check(self.box_source in ("gt", "detector"), where, "eval.box_source",
+               f"{self.box_source!r}: choose gt or detector")
+        _number(self.batch_size, where, "eval.batch_size", lo=1, integer=True)
+        _number(self.seed, where, "eval.seed", lo=0, integer=True)
+        _number(self.grid_images, where, "eval.grid_images", lo=0, integer=True)
+
+
+@dataclass
+class ExportConfig:
+    """Defaults of `export`."""
+    tflite: str = ""                      # comma list of TFLite variants, or all
+    max_images: int = 100                 # test / calibration crops
+    normalizer: str = "diagonal"          # NME normaliser of the parity report
+    repeats: int = 30                     # latency repeats
+
+    def validate(self, where):
+        _job_checks(self, where, "export")
+        _number(self.max_images, where, "export.max_images", lo=1, integer=True)
+        _number(self.repeats, where, "export.repeats", lo=1, integer=True)
+
+
+@dataclass
+class TrackConfig:
+    """Defaults of `track`."""
+    failure_threshold: float = 0.0        # P(good fit) below which a fit fails; 0 = the detector's
+    shot_cuts: bool = True                # a shot cut drops the track
+    detector: str = "default"             # face detector (re-initialisation)
+    normalizer: str = "diagonal"          # --evaluate: NME normaliser
+    nme_threshold: float = 0.08           # --evaluate: AUC / failure-rate cut-off
+
+    def validate(self, where):
+        _job_checks(self, where, "track")
+        _number(self.failure_threshold, where, "track.failure_threshold", lo=0.0, hi=1.0)
+
+
+@dataclass
+class BenchConfig:
+    """Defaults of `bench`."""
+    repeats: int = 5                      # timed runs per figure (median)
+    train_steps: int = 5                  # steps per timed group
+    infer_batch: int = 32                 # inference batch
+    threads: int = 0                      # 0 = all cores
+    images: int = 32                      # test / calibration crops
+
+    def validate(self, where):
+        for key in ("repeats", "train_steps", "infer_batch", "images"):
+            _number(getattr(self, key), where, f"bench.{key}", lo=1, integer=True)
+        _number(self.threads, where, "bench.threads", lo=0, integer=True)
+
+
+def _job_checks(section, where, name):
+    """The keys job sections share: normaliser and NME threshold."""
+    if hasattr(section, "normalizer"):
+        _check(section.normalizer in NORMALIZERS, where, f"{name}.normalizer",
+               f"{section.normalizer!r}: choose one of {', '.join(NORMALIZERS)}")
+    if hasattr(section, "nme_threshold"):
+        _number(section.nme_threshold, where, f"{name}.nme_threshold", lo=0.0, lo_open=True)
 PRECISIONS = {"none": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
 
 
@@ -199,18 +271,66 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+    bench: BenchConfig = field(default_factory=BenchConfig)
 
     def validate(self, where="<config>"):
         _check(isinstance(self.name, str) and self.name.strip() != "", where, "name",
                "must be a non-empty string")
-        self.model.validate(where)
-        self.data.validate(where)
-        self.train.validate(where)
-        self.noise.validate(where)
+        for section in ("model", "data", "train", "noise", "eval", "export", "track", "bench"):
+            getattr(self, section).validate(where)
         return self
 
-    def to_dict(self):
-        return _to_plain(dataclasses.asdict(self))
+    def to_dict(self, sections=None):
+        """Plain nested dict; `sections` (names) keeps only those (and the name)."""
+        d = _to_plain(dataclasses.asdict(self))
+        return d if sections is None else {k: v for k, v in d.items()
+                                           if k == "name" or k in sections}
+
+
+# What training reads: the sections written to each stage's config.yaml and fingerprinted.
+TRAINING_SECTIONS = ("model", "data", "train", "noise")
+# Keys that nothing reads any more: accepted in files (older workdirs' config.yaml), dropped.
+RETIRED_KEYS = {"data": ("shuffle_buffer", "cache_decoded", "train_split")}
+
+
+def drop_retired(data):
+    """`data` (a config dict) without RETIRED_KEYS."""
+    out = dict(data)
+    for section, keys in RETIRED_KEYS.items():
+        if isinstance(out.get(section), dict):
+            out[section] = {k: v for k, v in out[section].items() if k not in keys}
+    return out
+
+
+def parse_sets(items):
+    """["train.learning_rate=5e-4", ...] (--set) -> nested overrides dict. Values are read as
+    YAML (5e-4 and 1e3 as numbers); ConfigError on an item without KEY=VALUE."""
+    out = {}
+    for item in items or ():
+        key, sep, text = str(item).partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. "
+                              f"train.learning_rate=5e-4")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        if isinstance(value, str):
+            try:
+                value = float(value) if any(c in value.lower() for c in ".e") else int(value)
+            except ValueError:
+                pass
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {p} is set twice")
+        node[parts[-1]] = value
+    return out
 
 
 def _check(ok, where, key, problem):
@@ -299,24 +419,27 @@ def _coerce(typ, value, where, key):
 
 
 def config_from_dict(data, where="<dict>"):
-    """Build and validate an ExperimentConfig from a nested dict."""
-    return _build(ExperimentConfig, data, where, "").validate(where)
+    """Build and validate an ExperimentConfig from a nested dict (retired keys dropped)."""
+    return _build(ExperimentConfig, drop_retired(data), where, "").validate(where)
 
 
-def load_config(path_or_name="cpu", overrides=None):
+def load_config(path_or_name="cpu", overrides=None, sets=None):
     """Load a named config shipped in `fadenn_tf/configs/` (e.g. "cpu") or a YAML path.
 
-    `overrides` is a nested dict merged over the file before validation.
-    Raises ConfigError naming the file and key on any problem.
+    `sets` is a list of --set items (parse_sets) merged over the file, `overrides` a nested
+    dict (a command's own flags) merged over both, before validation. Raises ConfigError
+    naming the file (and --set) and key on any problem.
     """
     path = resolve_config_path(path_or_name)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if sets:
+        data = _merge(data, parse_sets(sets))
     if overrides:
         data = _merge(data, overrides)
-    return config_from_dict(data, where=str(path))
+    return config_from_dict(data, where=f"{path}" + (" with --set" if sets else ""))
 
 
 def resolve_config_path(path_or_name):

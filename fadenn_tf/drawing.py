@@ -4,7 +4,7 @@ All functions take an (H, W, 3) uint8 RGB image and return a NEW image (the inpu
 modified). Landmarks are (68, 2) or (N, 2) 0-based pixel-centre (x, y); boxes are
 (x0, y0, x1, y1) pixel-edge coordinates (the conventions of fadenn_tf.data.crop). Colours
 are RGB tuples. Line widths and marker sizes scale with the face size, so overlays read
-the same on a 100 px and a 2000 px face. Used by `fadenn_tf.predict`, `fadenn_tf.track`
+the same on a 100 px and a 2000 px face. Used by `predict`, `track`
 and anyone wanting a quick look at a result.
 """
 import cv2
@@ -23,7 +23,7 @@ RED = (235, 40, 40)
 WHITE = (255, 255, 255)
 YELLOW = (250, 230, 40)
 
-# Box colour per box source (see fadenn_tf.predict / fadenn_tf.track).
+# Box colour per box source (see fadenn_tf.inference / fadenn_tf.tracking).
 SOURCE_COLORS = {"tracked": GREEN, "detector": ORANGE, "given": BLUE}
 
 

@@ -391,3 +391,24 @@ def degrade_conditions(image_uint8, conditions, seeds):
     y = _conditions_fn(x, t, lv, raw).numpy()
     out = np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
     return list(out)
+
+
+def parse_conditions(spec):
+    """"all" -> 13 conditions; "clean"; "noisy" -> 12; a noise type name ("blur") -> its 3
+    levels; or a comma list of those and condition names ("clean,blur-2")."""
+    out = []
+    for part in str(spec).split(","):
+        part = part.strip()
+        if part == "all":
+            new = noise_conditions()
+        elif part == "noisy":
+            new = noise_conditions()[1:]
+        elif part in NOISE_NAMES[1:]:
+            t = NOISE_NAMES.index(part)
+            new = [c for c in noise_conditions() if c[0] == t]
+        else:
+            new = [parse_condition(part)]
+        out += [c for c in new if c not in out]
+    if not out:
+        raise ValueError(f"no noise condition in {spec!r}")
+    return out

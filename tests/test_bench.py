@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from fadenn_tf import bench, flops
+from fadenn_tf.benchmark import api_speed, flops, report, runner, settings, train_speed
 from fadenn_tf.config import config_from_dict
 
 TINY = {"name": "tiny",
@@ -89,14 +89,14 @@ def _settings(tmp_path, **kw):
                 repeats=1, warmup=1, train_steps=1, infer_batch=4, matmul_n=128,
                 n_images=2, dlib_model=str(tmp_path / "missing.dat"))
     base.update(kw)
-    return bench.Settings(**base)
+    return settings.Settings(**base)
 
 
 def test_bench_smoke_tiny(tmp_path):
     if not _isolated("test_bench_smoke_tiny"):
         return
-    result = bench.run_benchmark(_settings(tmp_path))
-    md = bench.write_results(result, tmp_path / "out")
+    result = runner.run_benchmark(_settings(tmp_path))
+    md = report.write_results(result, tmp_path / "out")
     data = json.loads((tmp_path / "out" / "bench.json").read_text())
     assert (tmp_path / "out" / "bench.md").read_text() == md
     assert data["machine"]["cores"] >= 1 and data["machine"]["tensorflow"]
@@ -113,7 +113,7 @@ def test_bench_smoke_tiny(tmp_path):
     assert len(table) == 2 + len(rows)
     assert data["machine"]["cpu"] in md
 
-    merged = bench.merge_results([data, data])
+    merged = report.merge_results([data, data])
     assert sum(r["section"] == "peak" for r in merged["rows"]) == 1
     assert len(merged["rows"]) == 2 * len(rows) - 1
 
@@ -125,7 +125,7 @@ def test_bench_tflite_and_joint_tiny(tmp_path):
     s = _settings(tmp_path, models=("M",), sections=("train", "inference"),
                   train_models=("joint-M",), train_modes=("eager", "function"),
                   infer_paths=("saved_model", "tflite_float32", "tflite_int8@1thread"))
-    rows = bench.run_benchmark(s)["rows"]
+    rows = runner.run_benchmark(s)["rows"]
     got = {(r["section"], r["model"], r["path"]) for r in rows}
     assert {("train", "joint-M", "eager"), ("inference", "M", "saved_model"),
             ("inference", "M", "tflite_int8@1thread")} <= got
@@ -139,7 +139,7 @@ def test_bench_api_rows_keras_and_litert(tmp_path):
     box = [250.0, 110.0, 370.0, 240.0]
     s = _settings(tmp_path, sections=("api",), api_frames=6,
                   detector=detect.FixedBoxes(box))
-    rows = bench.run_benchmark(s)["rows"]
+    rows = runner.run_benchmark(s)["rows"]
     by_path = {r["path"]: r for r in rows}
     assert set(by_path) == {"detect(640x360 frame)", "keras: predict(image, box)",
                             "litert: predict(image, box)", "keras: track 640x360 clip",
@@ -157,10 +157,10 @@ def test_bench_api_rows_keras_and_litert(tmp_path):
 def test_train_step_reduces_loss_in_function_mode():
     """The benchmarked step is a real optimisation step (the loss it returns moves)."""
     cfg = config_from_dict(TINY)
-    model, variables, compute, data, _ = bench._train_setup(cfg, "dae", 2)
+    model, variables, compute, data, _ = train_speed._train_setup(cfg, "dae", 2)
     from fadenn_tf.training.stages import make_optimizer
     opt = make_optimizer(cfg.train)
     opt.build(variables)
-    step = bench._make_step(variables, compute, opt, "function")
+    step = train_speed._make_step(variables, compute, opt, "function")
     losses = [float(step(data).numpy()) for _ in range(5)]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]

@@ -18,7 +18,7 @@ LONG = set(COMMANDS) - {"export"}     # export prints one line per step, no loop
 def parser(command, argv0=None, monkeypatch=None):
     if argv0 is not None:
         monkeypatch.setattr(sys, "argv", [argv0])
-    mod = importlib.import_module(f"fadenn_tf.{command}")
+    mod = importlib.import_module(f"fadenn_tf.cli.{command}")
     build = getattr(mod, "build_parser", None) or getattr(mod, "_parser")
     return build()
 

@@ -44,7 +44,7 @@ def test_twelve_folders_same_layout(degraded):
 
 def test_noise_as_expected(degraded):
     tmp, written = degraded
-    from fadenn_tf.degrade import image_seed
+    from fadenn_tf.evaluation.degraded import image_seed
     w = written["ibug"][0]
     rel = w.image_path.relative_to(tmp / "300w")
     src = read_image(w.image_path).astype(np.float64)

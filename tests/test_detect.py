@@ -123,7 +123,8 @@ def test_box_correction_fit_recovers_parameters():
 
 
 def test_registry(monkeypatch):
-    monkeypatch.setattr(detect, "_REGISTRY", dict(detect._REGISTRY))
+    from fadenn_tf.detect import registry
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     assert isinstance(detect.get_detector("haar", min_neighbors=3), detect.HaarFaceDetector)
     with pytest.raises(ValueError, match="haar"):
         detect.get_detector("nope")

@@ -219,7 +219,7 @@ def test_dlib_peer_or_clear_skip(run, tmp_path, capsys):
 
 
 def test_parse_conditions():
-    from fadenn_tf.evaluation import parse_conditions
+    from fadenn_tf.noise import parse_conditions
     assert len(parse_conditions("all")) == 13 and parse_conditions("clean") == [(0, 0)]
     assert parse_conditions("blur") == [(2, 1), (2, 2), (2, 3)]
     assert parse_conditions("clean,color_scale-3,clean") == [(0, 0), (4, 3)]

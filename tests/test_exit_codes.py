@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from fadenn_tf import predict, track
+from fadenn_tf.cli import predict, track
 
 from fixtures import write_image, write_video
 from test_predict import constant_shape_model, crop_shape

@@ -19,12 +19,13 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from fadenn_tf import export as ex
+from fadenn_tf.cli import export as export_cli
+from fadenn_tf.deploy import parity, rest, saved_model, signatures, tflite
 from fadenn_tf.config import load_config
 from fadenn_tf.data.crop import CropTransform, crop_image, landmark_box
 from fadenn_tf.data.synthetic import render_face
 from fadenn_tf.models import build_fll, build_variant, save_model
-from fadenn_tf.tflite_runner import (check_builtin_only, load_tflite, op_names, run_tflite,
+from fadenn_tf.inference.litert import (check_builtin_only, load_tflite, op_names, run_tflite,
                                      signature_io)
 
 CFG = load_config("cpu")
@@ -89,8 +90,8 @@ def exported_m(tmp_path_factory):
     keras.utils.set_random_seed(1)
     model = _nontrivial(build_variant(CFG.model, "M"), seed=1)
     root = tmp_path_factory.mktemp("exp") / "fadenn_m"
-    vdir = ex.export_saved_model(model, root)
-    paths = ex.write_tflite_variants(vdir, root / "tflite-1", ["float32"])
+    vdir = saved_model.export_saved_model(model, root)
+    paths = tflite.write_tflite_variants(vdir, root / "tflite-1", ["float32"])
     return model, root, vdir, paths
 
 
@@ -110,13 +111,13 @@ def exported_fll(tmp_path_factory):
     (work / "fll").mkdir()
     save_model(fll, work / "fll" / "model.keras")
     (work / "fll" / "config.yaml").write_text(yaml.safe_dump(CFG.to_dict(), sort_keys=False))
-    model, src = ex.load_export_model(work)
+    model, src = saved_model.load_export_model(work)
     assert src == work / "fll" / "model.keras"
     _nontrivial(model, seed=2)
     root = work / "exported" / "fll"
-    vdir = ex.export_saved_model(model, root, version=3)
+    vdir = saved_model.export_saved_model(model, root, version=3)
     rep = _face_crops(16, seed=50)
-    paths = ex.write_tflite_variants(vdir, root / "tflite-3", ["int8"], rep)
+    paths = tflite.write_tflite_variants(vdir, root / "tflite-3", ["int8"], rep)
     return model, root, vdir, paths
 
 
@@ -175,7 +176,7 @@ def test_saved_model_cli_lists_both_signatures(exported_m):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     text = res.stdout
-    for name in ("serving_default", ex.BYTES_SIGNATURE, "images", "image_bytes", "boxes",
+    for name in ("serving_default", signatures.BYTES_SIGNATURE, "images", "image_bytes", "boxes",
                  "landmarks", "noise_probs", "denoised"):
         assert f"'{name}'" in text, name
     assert "(-1, 68, 2)" in text and f"(-1, {S}, {S}, 3)" in text
@@ -184,17 +185,17 @@ def test_saved_model_cli_lists_both_signatures(exported_m):
 def test_versions_are_never_overwritten(exported_m):
     model, root, vdir, _ = exported_m
     assert vdir == root / "1" and (vdir / "saved_model.pb").is_file()
-    assert ex.next_version(root) == 2
+    assert saved_model.next_version(root) == 2
     with pytest.raises(FileExistsError, match="already exists"):
-        ex.export_saved_model(model, root, version=1)
+        saved_model.export_saved_model(model, root, version=1)
     assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no temp folders left
 
 
 def test_rest_body_runs_through_signature(exported_m, loaded_m, crops):
     model = exported_m[0]
-    body = json.loads(json.dumps(ex.rest_request_body(crops[:2])))  # as sent over HTTP
+    body = json.loads(json.dumps(rest.rest_request_body(crops[:2])))  # as sent over HTTP
     assert body["signature_name"] == "serving_default"
-    name, inputs = ex.rest_body_to_inputs(body)
+    name, inputs = rest.rest_body_to_inputs(body)
     sig = loaded_m.signatures[name]
     got = sig(**{k: tf.constant(v) for k, v in inputs.items()})
     np.testing.assert_allclose(got["landmarks"].numpy(), _keras_out(model, crops[:2])["landmarks"],
@@ -228,9 +229,9 @@ def test_bytes_signature_matches_numpy_crop(exported_m, loaded_m, fmt, size):
     want, t = _numpy_reference(model, decoded, box)
     if size[0] == 300:
         assert 1.0 / t.sx >= 2.0  # the area pre-shrink path is exercised
-    body = json.loads(json.dumps(ex.rest_request_body(
-        signature=ex.BYTES_SIGNATURE, image_bytes=[buf.tobytes()] * 2, boxes=[box, box])))
-    name, inputs = ex.rest_body_to_inputs(body)
+    body = json.loads(json.dumps(rest.rest_request_body(
+        signature=signatures.BYTES_SIGNATURE, image_bytes=[buf.tobytes()] * 2, boxes=[box, box])))
+    name, inputs = rest.rest_body_to_inputs(body)
     sig = loaded_m.signatures[name]
     got = sig(image_bytes=tf.constant(inputs["image_bytes"].tolist(), tf.string),
               boxes=tf.constant(inputs["boxes"]))["landmarks"].numpy()
@@ -275,8 +276,8 @@ def test_tflite_fixed_batch_conversion(exported_m, crops):
     """--tflite-batch 1: static shapes (no SHAPE ops), same outputs as Keras at batch 1."""
     model, _, vdir, _ = exported_m
     with pytest.raises(ValueError, match="needs the Keras model"):
-        ex.convert_tflite(vdir, "float32", batch_size=1)
-    it = load_tflite(ex.convert_tflite(vdir, "float32", batch_size=1, model=model))
+        tflite.convert_tflite(vdir, "float32", batch_size=1)
+    it = load_tflite(tflite.convert_tflite(vdir, "float32", batch_size=1, model=model))
     check_builtin_only(it)
     assert "SHAPE" not in op_names(it)
     assert signature_io(it)["inputs"]["images"] == ([1, S, S, 3], "float32")
@@ -289,30 +290,30 @@ def test_tflite_fixed_batch_conversion(exported_m, crops):
 
 def test_load_tflite_uses_every_core_by_default():
     import os
-    from fadenn_tf.tflite_runner import default_num_threads
+    from fadenn_tf.inference.litert import default_num_threads
     assert default_num_threads() == len(os.sched_getaffinity(0))
 
 
 def test_parity_report_and_markdown(exported_m, crops, tmp_path):
     model, _, vdir, paths = exported_m
-    report = ex.parity_report(model, paths, crops, None, repeats=2, saved_model_dir=vdir)
+    report = parity.parity_report(model, paths, crops, None, repeats=2, saved_model_dir=vdir)
     names = [r["variant"] for r in report["rows"]]
     assert names == ["keras", "saved_model", "tflite_float32"]
     rows = {r["variant"]: r for r in report["rows"]}
     assert rows["saved_model"]["max_landmark_diff_px"] < 1e-4
     assert 0 < rows["tflite_float32"]["max_landmark_diff_px"] < 1e-2
     assert rows["tflite_float32"]["size_bytes"] == paths["float32"].stat().st_size
-    md = ex.write_report(report, tmp_path)
+    md = parity.write_report(report, tmp_path)
     assert "tflite_float32" in md and json.loads((tmp_path / "parity.json").read_text())
 
 
 def test_errors_are_clear(tmp_path):
     with pytest.raises(Exception, match="no model found"):
-        ex.resolve_model_file(tmp_path)
+        saved_model.resolve_model_file(tmp_path)
     with pytest.raises(ValueError, match="unknown TFLite variant"):
-        ex.convert_tflite(tmp_path, "int4")
+        tflite.convert_tflite(tmp_path, "int4")
     with pytest.raises(ValueError, match="one encoded image per box"):
-        ex.rest_request_body(signature=ex.BYTES_SIGNATURE, image_bytes=[b"x"], boxes=[[0] * 4] * 2)
+        rest.rest_request_body(signature=signatures.BYTES_SIGNATURE, image_bytes=[b"x"], boxes=[[0] * 4] * 2)
 
 
 @pytest.mark.slow
@@ -320,11 +321,11 @@ def test_errors_are_clear(tmp_path):
 def test_export_other_variants(variant, tmp_path, crops):
     keras.utils.set_random_seed(3)
     model = _nontrivial(build_variant(CFG.model, variant), seed=3)
-    vdir = ex.export_saved_model(model, tmp_path / variant)
+    vdir = saved_model.export_saved_model(model, tmp_path / variant)
     got = _run_fresh(vdir, crops, tmp_path)
     np.testing.assert_allclose(got["landmarks"], _keras_out(model, crops)["landmarks"],
                                atol=1e-4, rtol=0)
-    paths = ex.write_tflite_variants(vdir, tmp_path / "tfl", ["float16"])
+    paths = tflite.write_tflite_variants(vdir, tmp_path / "tfl", ["float16"])
     lm = run_tflite(load_tflite(paths["float16"]), crops)["landmarks"]
     assert np.abs(lm - _keras_out(model, crops)["landmarks"]).max() < 0.5
 
@@ -341,12 +342,12 @@ def test_cli_all_variants_with_report(tmp_path):
     keras.utils.set_random_seed(4)
     save_model(_nontrivial(build_variant(CFG.model, "M"), seed=4), work / "joint-M" / "model.keras")
     out = tmp_path / "exported" / "m"
-    rc = ex.main(["--model", str(work), "--out", str(out), "--tflite", "all", "--report",
+    rc = export_cli.main(["--model", str(work), "--out", str(out), "--tflite", "all", "--report",
                   "--data", str(data), "--repeats", "2", "--max-images", "8"])
     assert rc == 0
     report = json.loads((out / "tflite-1" / "parity.json").read_text())
     rows = {r["variant"]: r for r in report["rows"]}
-    assert set(rows) == {"keras", "saved_model"} | {f"tflite_{v}" for v in ex.TFLITE_VARIANTS}
+    assert set(rows) == {"keras", "saved_model"} | {f"tflite_{v}" for v in tflite.TFLITE_VARIANTS}
     assert rows["tflite_float32"]["max_landmark_diff_px"] < 1e-2
     assert all(r["nme"] is not None and np.isfinite(r["nme"]) for r in rows.values())
-    assert ex.main(["--model", str(work), "--out", str(out), "--version", "1"]) == 1
+    assert export_cli.main(["--model", str(work), "--out", str(out), "--version", "1"]) == 1

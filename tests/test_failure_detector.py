@@ -5,7 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fadenn_tf import failure_detector as fd
+from fadenn_tf.tracking import failure_detector as fd
+from fadenn_tf.tracking import failure_examples as examples
+from fadenn_tf.tracking import failure_features as features
 from fadenn_tf.data.synthetic import render_face
 from fadenn_tf.errors import DataError
 
@@ -19,12 +21,12 @@ def _faces(seeds, size=128):
 @pytest.fixture(scope="module")
 def trained():
     train = _faces(range(60))
-    return fd.train_failure_detector(train, seed=0)
+    return examples.train_failure_detector(train, seed=0)
 
 
 def test_heldout_accuracy_on_synthetic_faces(trained):
     held = _faces(range(5000, 5030))
-    res = fd.evaluate_failure_detector(trained, held, seed=7)
+    res = examples.evaluate_failure_detector(trained, held, seed=7)
     assert res["n_good"] == 60 and res["n_failure"] > 60
     assert res["accuracy"] > 0.9
     assert res["good_recall"] > 0.85 and res["failure_recall"] > 0.85
@@ -48,7 +50,7 @@ def test_save_load_round_trip_gives_identical_probabilities(trained, tmp_path):
     path = tmp_path / "fd.npz"
     trained.save(path)
     loaded = fd.FailureDetector.load(path)
-    X, _ = fd.make_training_set(_faces(range(7000, 7004)), 3)
+    X, _ = examples.make_training_set(_faces(range(7000, 7004)), 3)
     np.testing.assert_array_equal(loaded.predict_proba(X), trained.predict_proba(X))
     assert loaded.feature_config == trained.feature_config
     assert loaded.threshold == trained.threshold
@@ -79,30 +81,30 @@ def test_load_errors_name_the_file(tmp_path, trained):
 
 
 def test_features_shape_and_scale_normalisation():
-    cfg = fd.FeatureConfig()
+    cfg = features.FeatureConfig()
     img, lm = _faces([11], size=160)[0]
-    f = fd.extract_features(img, lm, cfg)
+    f = features.extract_features(img, lm, cfg)
     assert f.shape == (cfg.dim,) == (22 * 48,) and f.dtype == np.float32
     assert np.isfinite(f).all()
     big = cv2.resize(img, (320, 320), interpolation=cv2.INTER_LINEAR)
-    f_big = fd.extract_features(big, (lm + 0.5) * 2 - 0.5, cfg)
-    shifted = fd.extract_features(img, lm + [15.0, 0.0], cfg)
+    f_big = features.extract_features(big, (lm + 0.5) * 2 - 0.5, cfg)
+    shifted = features.extract_features(img, lm + [15.0, 0.0], cfg)
     same_face = np.corrcoef(f, f_big)[0, 1]
     assert same_face > 0.9
     assert same_face > np.corrcoef(f, shifted)[0, 1] + 0.1
     # landmarks entirely outside the image still give finite features
-    assert np.isfinite(fd.extract_features(img, lm + 1000.0, cfg)).all()
+    assert np.isfinite(features.extract_features(img, lm + 1000.0, cfg)).all()
     with pytest.raises(ValueError):
-        fd.extract_features(img, lm[:10], cfg)
+        features.extract_features(img, lm[:10], cfg)
 
 
 def test_perturbations_respect_nme_bounds():
     rng = np.random.default_rng(0)
     _, lm = _faces([3])[0]
     for _ in range(100):
-        assert fd.nme_diag(fd.perturb_good(lm, rng), lm) < fd.POSITIVE_MAX_NME
-        bad = fd.perturb_bad(lm, rng, (128, 128))
-        assert bad is not None and fd.nme_diag(bad, lm) > fd.NEGATIVE_MIN_NME
+        assert examples.nme_diag(examples.perturb_good(lm, rng), lm) < examples.POSITIVE_MAX_NME
+        bad = examples.perturb_bad(lm, rng, (128, 128))
+        assert bad is not None and examples.nme_diag(bad, lm) > examples.NEGATIVE_MIN_NME
 
 
 def test_logistic_regression_fits_separable_data_and_checks_inputs():
@@ -145,7 +147,7 @@ def test_cli_reports_missing_dataset(tmp_path, capsys):
 
 def test_model_fit_set_labels_a_real_models_fits_by_their_error(tmp_path):
     from fadenn_tf.data.crop import CropTransform, landmark_box
-    from fadenn_tf.predict import load
+    from fadenn_tf.inference.predictor import load
     from test_predict import SIZE, constant_shape_model
     img, lm, _ = render_face(3, params={"pose": {"yaw": 0.0, "pitch": 0.0, "roll": 0.0},
                                         "occluders": [], "others": [], "scale": 25.0,
@@ -156,10 +158,10 @@ def test_model_fit_set_labels_a_real_models_fits_by_their_error(tmp_path):
     predictor = load(constant_shape_model(tmp_path / "m.keras", shape.astype(np.float32)),
                      detector=None)
     n = 6
-    X, y = fd.make_model_fit_set([(img, lm)] * n, predictor, 0, max_good_nme=0.12)
-    assert X.shape == (3 * n, fd.FeatureConfig().dim)
+    X, y = examples.make_model_fit_set([(img, lm)] * n, predictor, 0, max_good_nme=0.12)
+    assert X.shape == (3 * n, features.FeatureConfig().dim)
     assert (y == 1).sum() == n and (y == 0).sum() == 2 * n   # 1 near box, 2 far boxes
-    boxes = fd.model_fit_boxes(lm, np.random.default_rng(1), 1, 2)
+    boxes = examples.model_fit_boxes(lm, np.random.default_rng(1), 1, 2)
     lb = landmark_box(lm)
     near = np.abs((boxes[0, :2] + boxes[0, 2:]) / 2 - (lb[:2] + lb[2:]) / 2)
     assert (near <= 0.08 * (lb[2:] - lb[:2]) + 1e-9).all()

@@ -269,7 +269,8 @@ def exported(tmp_path_factory):
     """A tiny FADeNN-D exported by the CLI into a root where a killed export left a
     temporary folder: (root, the loaded predict_image_bytes signature, CLI stderr)."""
     import keras
-    from fadenn_tf import export as ex
+    from fadenn_tf.cli import export as export_cli
+    from fadenn_tf.deploy import signatures
     from fadenn_tf.config import config_from_dict
     from fadenn_tf.models import build_variant, save_model
     keras.utils.set_random_seed(0)
@@ -283,9 +284,9 @@ def exported(tmp_path_factory):
     import io
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        assert ex.main(["--model", str(model_file), "--out", str(root)]) == 0
+        assert export_cli.main(["--model", str(model_file), "--out", str(root)]) == 0
     loaded = tf.saved_model.load(str(root / "1"))
-    return root, loaded.signatures[ex.BYTES_SIGNATURE], err.getvalue()
+    return root, loaded.signatures[signatures.BYTES_SIGNATURE], err.getvalue()
 
 
 def encoded(h=64, w=80, seed=0):

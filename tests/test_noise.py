@@ -242,7 +242,7 @@ def test_configs_with_other_input_sizes_get_the_same_noisy_reference_crops(faces
     """Training-time validation and training batches of two configurations whose models take
     32 and 64 px get identical noisy 96-px reference crops; each model's input is that crop
     resized, not noise applied at its own size."""
-    from fadenn_tf import validation
+    from fadenn_tf.evaluation import scoring as validation
     from fadenn_tf.data.pipeline import make_eval_dataset, make_train_dataset
     from fadenn_tf.training.stages import StageContext
     refs, trains, inputs = {}, {}, {}

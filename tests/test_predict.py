@@ -16,7 +16,8 @@ import fadenn_tf
 from fadenn_tf import detect
 from fadenn_tf.data.crop import CropTransform
 from fadenn_tf.data.pts import read_pts
-from fadenn_tf.predict import main, to_rgb_uint8
+from fadenn_tf.inference.predictor import to_rgb_uint8
+from fadenn_tf.predict import main
 
 from fixtures import UNIT_FACE68, face_image, face_landmarks, write_image
 
@@ -303,7 +304,7 @@ def test_one_face_uses_one_compiled_function_without_retracing(models):
 
 def test_litert_backend_matches_keras(models, tmp_path):
     from fadenn_tf.errors import DataError
-    from fadenn_tf.tflite_runner import load_litert
+    from fadenn_tf.inference.predictor import load_litert
     img = np.zeros((150, 200, 3), np.uint8)
     boxes = [[10, 12, 50, 48], [60, 30, 130, 100], [100.5, 40.25, 190.0, 140.0]]
     lite = fadenn_tf.load(models["fadenn"], detector=None, backend="litert")

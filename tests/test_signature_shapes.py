@@ -2,7 +2,7 @@
 baseline (whose uniform probabilities have a dynamic shape inside the model)."""
 import pytest
 
-from fadenn_tf import export as ex
+from fadenn_tf.deploy import signatures
 from fadenn_tf.config import load_config
 from fadenn_tf.models import build_fll, build_fll_baseline, build_variant
 
@@ -12,9 +12,9 @@ def test_noise_probs_has_five_classes_in_both_signatures(kind):
     cfg = load_config("demo").model
     model = (build_fll_baseline(cfg, build_fll(cfg.fll)) if kind == "fll"
              else build_variant(cfg, "D"))
-    serve = ex.serving_function(model).get_concrete_function()
+    serve = signatures.serving_function(model).get_concrete_function()
     assert serve.structured_outputs["noise_probs"].shape.as_list() == [None, 5]
-    fixed = ex.serving_function(model, batch_size=2).get_concrete_function()
+    fixed = signatures.serving_function(model, batch_size=2).get_concrete_function()
     assert fixed.structured_outputs["noise_probs"].shape.as_list() == [2, 5]
-    from_bytes = ex.bytes_function(model).get_concrete_function()
+    from_bytes = signatures.bytes_function(model).get_concrete_function()
     assert from_bytes.structured_outputs["noise_probs"].shape.as_list() == [None, 5]

@@ -11,7 +11,7 @@ from fadenn_tf.data.datasets import index_300vw, index_300w
 from fadenn_tf.data.pts import read_pts
 from fadenn_tf.data.synthetic import (draw_sample, flip_landmarks, generate_dataset,
                                       merge_params, mirror_params, render_face, sample_params)
-from fadenn_tf.data.synthetic_video import render_video
+from fadenn_tf.data.synthetic.video import render_video
 from fadenn_tf.errors import DataError
 
 TINY = dict(n_train=4, n_test=4, n_videos=1, n_frames=6, image_size=(120, 110),
@@ -176,7 +176,8 @@ def test_cache_generated_once_and_respects_xdg(tmp_path, monkeypatch):
 
 
 def test_cli_generates_and_benchmarks(tmp_path, capsys):
-    from fadenn_tf.synth import bench, main
+    from fadenn_tf.data.synthetic.rendering import render_speed as bench
+    from fadenn_tf.synth import main
     assert main(["--out", str(tmp_path / "o"), "--train", "3", "--test", "3", "--videos", "0",
                  "--size", "96x80"]) == 0
     assert len(index_300w(tmp_path / "o" / "300w", "train")[0]) == 3

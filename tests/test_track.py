@@ -19,9 +19,12 @@ from fadenn_tf.data.datasets import index_300vw
 from fadenn_tf.data.images import video_frame_count
 from fadenn_tf.data.pts import write_pts
 from fadenn_tf.data.synthetic import render_face
-from fadenn_tf.failure_detector import train_failure_detector
-from fadenn_tf.predict import load
-from fadenn_tf.track import evaluate_tracking, main, sanity_problem, track_video
+from fadenn_tf.tracking.failure_examples import train_failure_detector
+from fadenn_tf.inference.predictor import load
+from fadenn_tf.track import main
+from fadenn_tf.tracking.checks import sanity_problem
+from fadenn_tf.tracking.evaluation import evaluate_tracking
+from fadenn_tf.tracking.video import track_video
 
 from fixtures import write_video
 from test_predict import SIZE, constant_shape_model
@@ -251,7 +254,7 @@ def shots(scene):
 
 
 def test_shot_cut_detector():
-    from fadenn_tf.track import ShotCutDetector
+    from fadenn_tf.tracking.checks import ShotCutDetector
     img_a, _, _ = render_face(11, params=FRONTAL, image_size=(160, 180))
     img_b, _, _ = render_face(23, params=FRONTAL, image_size=(160, 180))
     cuts = ShotCutDetector()
@@ -265,7 +268,8 @@ def test_shot_cut_detector():
 
 
 def test_shot_cut_reinitialises_the_track(scene, shots):
-    from fadenn_tf.track import Tracker, TrackResult
+    from fadenn_tf.tracking.records import TrackResult
+    from fadenn_tf.tracking.tracker import Tracker
     img_a, img_b, box_b = shots
     frames = [img_a] * 4 + [img_b] * 4
     runs = {}
@@ -291,7 +295,8 @@ def test_shot_cut_reinitialises_the_track(scene, shots):
 
 def test_face_leaving_is_lost_and_a_detector_box_failing_the_check_is_not_reported(
         scene, shots):
-    from fadenn_tf.track import Tracker, TrackResult
+    from fadenn_tf.tracking.records import TrackResult
+    from fadenn_tf.tracking.tracker import Tracker
     img_a, _, _ = shots
     x0, y0, x1, y1 = (int(v) for v in scene["box"])
     gone = img_a.copy()   # the face leaves: its region shows background colour

@@ -258,7 +258,7 @@ def test_stage_joint_variant_d_fine_tunes_from_earlier_stages(trained, splits):
 def test_validation_predict_fn_traced_once_despite_partial_last_batch(data_root):
     """Training-time validation runs the model on batches of 32 and a smaller last one; the
     stages' inference functions take any batch size without retracing."""
-    from fadenn_tf import validation
+    from fadenn_tf.evaluation import scoring as validation
     from fadenn_tf.data.pipeline import load_eval_data
     from fadenn_tf.models import build_fll, pixel_model, to_points
     cfg = config_from_dict(TINY)

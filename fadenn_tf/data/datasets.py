@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fadenn_tf.data.images import ANNOTATED_IMAGE_EXTENSIONS as IMAGE_EXTS
 from fadenn_tf.data.images import (VideoFrameReader, check_image, read_image,
                                    video_frame_count, video_size)
 from fadenn_tf.data.pts import read_pts
 from fadenn_tf.data.sample import Sample
 from fadenn_tf.errors import DataError
-
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
 # 300-W: split -> folders (relative to the root). "test" is an alias of "full".
 SPLITS_300W = {

@@ -20,6 +20,11 @@ import numpy as np
 
 from fadenn_tf.errors import DataError
 
+# Image files: what `predict` reads from folders, and the part of it that dataset indexers
+# pair with .pts annotations.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+ANNOTATED_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOI = b"\xff\xd8"
 # Start-of-frame markers that carry the image size (not DHT C4, JPG C8, DAC CC).

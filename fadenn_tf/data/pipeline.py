@@ -167,8 +167,6 @@ def load_train_data(samples, size, precrop_scale=3.0, oversample=1.0, progress=F
                      problems=problems)
 
 
-load_samples_into_memory = load_train_data
-
 
 def load_eval_data(samples, size, scale=CROP_SCALE, progress=False):
     """Crop evaluation samples once (no jitter): box = Sample.box if set, else the landmark

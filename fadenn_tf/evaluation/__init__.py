@@ -5,12 +5,23 @@
     ev = evaluate([model_entry(load_any("runs/cpu", "M"))], select_samples(None))
     write_outputs(ev, "results/")
 
-engine: data selection, boxes, models, the run (Evaluation); report: results.json, CSV,
+engine: data selection, boxes, models, the run (Evaluation); scoring: predictions on
+crops per noise condition and their scores (also training-time validation); degraded: the
+noisy copies of data sets (`degrade`, --noisy-from); report: results.json, CSV,
 Markdown; plots: PNG figures; dlib_peer: dlib's ERT as a peer model (optional).
 """
-from fadenn_tf.evaluation.engine import (EvalSet, Evaluation, ModelEntry,
-                                         attach_detector_boxes, evaluate, model_entry,
-                                         parse_conditions, select_samples)
+import importlib
+
+_ENGINE = ("EvalSet", "Evaluation", "ModelEntry", "attach_detector_boxes", "evaluate",
+           "model_entry", "select_samples")
+
+
+def __getattr__(name):   # the engine (TensorFlow) is imported on first use
+    if name in _ENGINE:
+        return getattr(importlib.import_module("fadenn_tf.evaluation.engine"), name)
+    if name == "parse_conditions":      # its home is the noise module
+        return importlib.import_module("fadenn_tf.noise").parse_conditions
+    raise AttributeError(f"module 'fadenn_tf.evaluation' has no attribute {name!r}")
 
 
 def write_outputs(ev, out_dir, command=None):

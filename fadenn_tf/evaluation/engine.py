@@ -9,7 +9,7 @@ Protocol (paper section IV; the noise protocol of `fadenn_tf.noise`): each image
 once around its face box (the tight ground-truth landmark box, or the Haar detector's box
 closest to it), 2x the box, clipped, resized to the REFERENCE side R (config
 noise.reference_size, default 224, whatever the models' inputs). Noise is either synthesised
-on that R crop on the fly (fadenn_tf.noise through validation.predict_crops, seeded per
+on that R crop on the fly (fadenn_tf.noise through scoring.condition_batches, seeded per
 batch) or read from a `fadenn_tf.degrade` output (`degrade --crop`: the same R crops,
 degraded and stored; evaluate them with --data NOISY/clean; or full images degraded by
 `degrade --full-image`). Each model then gets the noisy R crop resized to its input side s
@@ -32,8 +32,9 @@ from fadenn_tf.data.crop import landmark_box
 from fadenn_tf.data.pipeline import EvalData, load_eval_data
 from fadenn_tf.errors import DataError
 from fadenn_tf.noise import (NOISE_NAMES, REFERENCE_SIZE, condition_name, noise_conditions,
-                             parse_condition, rescale_points, to_model_size)
-from fadenn_tf.validation import predict_crops, psnr, ssim
+                             rescale_points, to_model_size)
+from fadenn_tf.evaluation.degraded import noisy_sample_paths, read_degrade_manifest
+from fadenn_tf.evaluation.scoring import condition_batches, image_points, psnr, ssim
 
 
 # ------------------------------------------------------------------------------ data set
@@ -177,89 +178,24 @@ def model_entry(loaded):
                       bool(loaded.has_denoiser))
 
 
-def parse_conditions(spec):
-    """"all" -> 13 conditions; "clean"; "noisy" -> 12; a noise type name ("blur") -> its 3
-    levels; or a comma list of those and condition names ("clean,blur-2")."""
-    out = []
-    for part in str(spec).split(","):
-        part = part.strip()
-        if part == "all":
-            new = noise_conditions()
-        elif part == "noisy":
-            new = noise_conditions()[1:]
-        elif part in NOISE_NAMES[1:]:
-            t = NOISE_NAMES.index(part)
-            new = [c for c in noise_conditions() if c[0] == t]
-        else:
-            new = [parse_condition(part)]
-        out += [c for c in new if c not in out]
-    if not out:
-        raise ValueError(f"no noise condition in {spec!r}")
-    return out
-
-
-# ------------------------------------------------------------------------------ noisy sets
-
-def read_degrade_manifest(noisy_from):
-    """The manifest.json a `fadenn_tf.degrade` run wrote (dict)."""
-    import json
-    p = Path(noisy_from) / "manifest.json"
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except OSError:
-        raise DataError(p, "not found: --noisy-from expects a fadenn_tf.degrade output "
-                           "folder") from None
-    except ValueError as exc:
-        raise DataError(p, f"not valid JSON ({exc})") from None
-
-
-def noisy_sample_paths(samples, root, noisy_from, condition, manifest):
-    """Samples of the degraded copy of `condition`: same landmarks, frame and box, image
-    path NOISY/<condition>/<path relative to the source root> (still images with the
-    manifest's image extension)."""
-    source = Path(manifest.get("source", root))
-    folder = Path(noisy_from) / condition
-    if not folder.is_dir():
-        raise DataError(folder, f"no degraded copy for condition {condition!r} (have: "
-                                f"{', '.join(manifest.get('conditions', []))})")
-    ext = manifest.get("image_ext")
-    out = []
-    for s in samples:
-        p = Path(s.image_path)
-        for base in (source, Path(root)):
-            try:
-                rel = p.resolve().relative_to(base.resolve())
-                break
-            except ValueError:
-                rel = None
-        if rel is None:
-            raise DataError(p, f"not under the degraded data's source {source}: run "
-                               f"fadenn_tf.degrade on the data you evaluate")
-        if s.frame is None and ext:
-            rel = rel.with_suffix(ext)
-        q = folder / rel
-        if not q.is_file():
-            raise DataError(q, f"degraded copy of {p} not found")
-        out.append(dataclasses.replace(s, image_path=str(q)))
-    return out
-
 
 # ------------------------------------------------------------------------------ running
 
-class _Tap:
-    """predict_fn for validation.predict_crops around a ModelEntry: resizes the reference
-    crop (side `size`) to the model's side (noise.to_model_size), maps points back, and records on the way (batches come in row order)
-    the IID diagnostics and the noisy crops of the grid rows."""
+class _EntryRun:
+    """One ModelEntry over the batches of one condition, driven by `evaluate`: resizes the
+    reference crops (side `size`) to the model's side (noise.to_model_size), maps its points
+    back, and keeps the IID diagnostics and the noisy crops of the grid rows."""
 
-    def __init__(self, entry, size, clean_u8, keep_rows, bar, diagnostics=True):
+    def __init__(self, entry, size, clean_u8, keep_rows, diagnostics=True):
         self.entry, self.size, self.clean_u8 = entry, size, clean_u8
-        self.keep_rows, self.bar = set(keep_rows), bar
+        self.keep_rows = set(keep_rows)
         self.diag = diagnostics
         self.start = 0
         self.kept, self.classes, self.psnr_in, self.psnr_out = {}, [], [], []
         self.ssim_in, self.ssim_out = [], []
 
-    def __call__(self, images):
+    def batch(self, images):
+        """Landmarks (B,68,2) float64 in reference-crop pixels of the next batch of crops."""
         b = int(images.shape[0])
         s = self.entry.size or self.size
         x = images
@@ -286,9 +222,17 @@ class _Tap:
                 img = np.asarray(images[r - self.start])
                 self.kept[r] = np.clip(np.round(img), 0, 255).astype(np.uint8)
         self.start += b
-        if self.bar is not None:
-            self.bar.update(1)
-        return {"landmarks": lm}
+        return lm
+
+    def run(self, eval_data, batch_size, noise_type, level, seed, bar=None):
+        """{"crop_landmarks", "landmarks"} (N,68,2): reference-crop and image pixels."""
+        crop = []
+        for batch in condition_batches(eval_data, batch_size, noise_type, level, seed):
+            crop.append(self.batch(batch["image"]))
+            if bar is not None:
+                bar.update(1)
+        crop = np.concatenate(crop) if crop else np.zeros((0,))
+        return {"crop_landmarks": crop, "landmarks": image_points(eval_data, crop)}
 
 
 @dataclass
@@ -400,9 +344,9 @@ def evaluate(entries, eval_set, conditions=None, *, crop_size=None, noisy_from=N
                 bar.set_postfix_str(f"{e.label} {name}")
                 if e.prepare is not None:
                     e.prepare(ed)
-                tap = _Tap(e, size, clean_ed.images, rows, bar)
+                tap = _EntryRun(e, size, clean_ed.images, rows)
                 t0 = time.perf_counter()
-                out = predict_crops(tap, ed, batch_size, run_type, lv, seed)
+                out = tap.run(ed, batch_size, run_type, lv, seed, bar)
                 timing[e.label][name] = time.perf_counter() - t0
                 errors[e.label][name] = {
                     norm: np.concatenate([metrics.nme(out["landmarks"], gt, norm),

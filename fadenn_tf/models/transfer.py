@@ -14,8 +14,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
-import yaml
 
 from fadenn_tf.errors import DataError
 from fadenn_tf.models.io import load_model
@@ -90,20 +88,10 @@ def copy_matching(target, source, source_name="<model>"):
 
 
 def _model_from_checkpoint(stage_dir):
-    """Rebuild a single-model stage from its config.yaml and restore its newest checkpoint."""
-    from fadenn_tf.config import config_from_dict
-    from fadenn_tf.models import build_dae, build_fll, build_mtc, build_stc
-    stage = stage_dir.name
-    builders = {"fll": lambda c: build_fll(c.model.fll), "dae": lambda c: build_dae(c.model.iid),
-                "stc": lambda c: build_stc(c.model.iid), "mtc": lambda c: build_mtc(c.model.iid)}
-    latest = tf.train.latest_checkpoint(str(stage_dir / "checkpoints"))
-    if stage not in builders or latest is None or not (stage_dir / "config.yaml").is_file():
-        return None
-    cfg = config_from_dict(yaml.safe_load((stage_dir / "config.yaml").read_text()),
-                           str(stage_dir / "config.yaml"))
-    model = builders[stage](cfg)
-    tf.train.Checkpoint(model=model).read(latest).expect_partial()
-    return model, latest
+    """A single-model stage rebuilt by its training task from its config.yaml, with its
+    newest checkpoint restored (fadenn_tf.training.tasks.model_from_checkpoint)."""
+    from fadenn_tf.training.tasks import model_from_checkpoint
+    return model_from_checkpoint(stage_dir)
 
 
 def resolve_sources(path, stage, count=1):

@@ -1,5 +1,7 @@
 """Staged training (paper section III-D): each IID part and the FLL alone, then jointly.
 
 `loop.py` is the shared core (tf.function step, tf.distribute, checkpoints, logs, resume);
-`stages.py` says what each stage builds, feeds and optimises; `train.py` is the CLI.
+`tasks.py` holds each stage as a task (its model parts, inputs and loss); `stages.py` runs a
+task in a workdir (data, validation, saved models); `run.py` (`run_stages`) runs a stage or a
+whole recipe as `train` does (the command: fadenn_tf.cli.train).
 """

@@ -14,7 +14,7 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -67,7 +67,6 @@ class LoopSpec:
     total_steps: int
     global_batch: int
     evaluate: Optional[Callable] = None
-    metric_fields: dict = field(default_factory=dict)
 
 
 def checkpoints_on_disk(ckpt_dir):

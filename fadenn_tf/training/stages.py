@@ -1,4 +1,6 @@
-"""What each training stage builds, feeds and optimises (paper section III-D).
+"""The training stages run in a workdir (paper section III-D): the task of each stage
+(fadenn_tf.training.tasks: its model parts, inputs and loss) trained by the shared loop,
+validated, and saved.
 
 Stage      trains                         data (crop size)            loss
 fll        FLL alone                      clean crops, FLL size s,    landmark RMSE (px)
@@ -36,19 +38,19 @@ import numpy as np
 import tensorflow as tf
 import yaml
 
-from fadenn_tf import losses, metrics
+from fadenn_tf import metrics
 from fadenn_tf.data.pipeline import load_eval_data, load_train_data, make_train_dataset
-from fadenn_tf.config import precision_mode
+from fadenn_tf.config import TRAINING_SECTIONS, drop_retired, precision_mode
 from fadenn_tf.errors import ConfigError
 from fadenn_tf.models import transfer
-from fadenn_tf.models import (build_dae, build_expert_bank, build_fadenn, build_fll,
-                              build_fll_baseline, build_mtc, build_stc, load_model,
-                              core_of, logits_model, pixel_model, save_model, to_points)
+from fadenn_tf.models import (build_fll_baseline, load_model, logits_model, pixel_model,
+                              save_model, to_points)
 from fadenn_tf.models.fadenn import normalize_variant
 from fadenn_tf.noise import LEVELS, noise_conditions
 from fadenn_tf.training.loop import LoopSpec, guard_workdir, run_loop
+from fadenn_tf.training.tasks import TASKS
 from fadenn_tf.utils.atomic import write_json_atomic, write_text_atomic
-from fadenn_tf import validation
+from fadenn_tf.evaluation import scoring as validation
 
 STAGE_ORDER = {"D": ("dae", "fll", "joint"),
                "S": ("experts", "stc", "fll", "joint"),
@@ -57,8 +59,6 @@ JOINT_NEEDS = {"fll": ("fll",), "D": ("fll", "dae"), "S": ("fll", "experts", "st
                "M": ("fll", "experts", "mtc")}
 # Conditions used for validation during training: clean + every type at every level.
 VAL_CONDITIONS = noise_conditions()
-# Weight of the denoiser's L2(clean, denoised) term in the joint loss.
-JOINT_REC_WEIGHT = 1.0
 
 
 @dataclasses.dataclass
@@ -176,13 +176,13 @@ def data_fingerprint(samples):
 def _write_config(ctx, d):
     """Write config.yaml and run.json; on resume, refuse (ConfigError) a config or training
     data that differ from the run's unless ctx.force."""
-    text = yaml.safe_dump(ctx.cfg.to_dict(), sort_keys=False)
+    text = yaml.safe_dump(ctx.cfg.to_dict(TRAINING_SECTIONS), sort_keys=False)
     path = d / "config.yaml"
     plan = {"config_sha256": hashlib.sha256(text.encode()).hexdigest(),
             "data_sha256": data_fingerprint(ctx.train), "train_samples": len(ctx.train)}
     if ctx.resume:
         changed = []
-        if path.is_file() and path.read_text() != text:
+        if path.is_file() and _without_retired(path.read_text()) != text:
             changed.append(f"the configuration ({path})")
         try:
             old = json.loads((d / "run.json").read_text()) if (d / "run.json").is_file() else {}
@@ -201,6 +201,18 @@ def _write_config(ctx, d):
     if ctx.chief:
         write_text_atomic(path, text)
         write_json_atomic(d / "run.json", plan)
+
+
+def _without_retired(text):
+    """A stage's config.yaml text as written without the retired keys (config.RETIRED_KEYS):
+    a run started before they were removed resumes as the same configuration."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if not isinstance(data, dict):
+        return text
+    return yaml.safe_dump(drop_retired(data), sort_keys=False)
 
 
 def _inference_fn(fn, size):
@@ -226,8 +238,12 @@ def _run(ctx, stage, trackables, compute_losses, variables, make_dataset, evalua
                     chief=ctx.chief, progress=ctx.progress, overwrite=ctx.overwrite)
 
 
-def _dataset_fn(ctx, data, size, *, noise, occlusion, expert_noise=False):
+def _dataset_fn(ctx, data, task):
+    """make(start_step, input_context) of the stage's input pipeline (task: its crops, noise,
+    occlusion)."""
     t, dc = ctx.cfg.train, ctx.cfg.data
+    size, noise, occlusion = task.input_size(ctx.cfg), task.noise, task.occlusion
+    expert_noise = task.expert_noise
 
     def make(start_step, input_context=None):
         """Per-replica batches of this input pipeline, element 0 = step start_step. A
@@ -276,35 +292,46 @@ def _mean_shape(train_samples, size):
 
 
 # ----------------------------------------------------------------------------------- stages
+def _inputs(ctx, task):
+    """(input side, validation crops) of the task; its training pre-crops are loaded too."""
+    ctx.train_data(task.work_size(ctx.cfg))
+    return task.input_size(ctx.cfg), ctx.val_data()
+
+
+def _setup(ctx, task, init=True, **build_kw):
+    """In the strategy scope: the task's parts (started from --init-from), the optimizer
+    built on their variables and the step variable."""
+    with ctx.strategy.scope():
+        parts = task.build(ctx.cfg, **build_kw)
+        if init:
+            _init_weights(ctx, task.name, *parts.cores.values())
+        optimizer = make_optimizer(ctx.cfg.train, ctx.mixed_precision)
+        optimizer.build(parts.variables())
+        step = _step_var()
+    return parts, optimizer, step
+
+
+def _train_task(ctx, task, parts, optimizer, step, evaluate):
+    """Run the loop of `task` on its inputs; the stage's name is the task's."""
+    data = ctx.train_data(task.work_size(ctx.cfg))
+    return _run(ctx, task.name, {**parts.cores, "step": step}, task.loss(ctx.cfg, parts),
+                parts.variables, _dataset_fn(ctx, data, task), evaluate, optimizer)
+
+
 def train_fll(ctx):
     """Stage fll. Returns the final validation figures (dict)."""
-    cfg = ctx.cfg
-    s = cfg.model.fll.input_size
-    data = ctx.train_data(s)
-    val = ctx.val_data()
+    cfg, task = ctx.cfg, TASKS["fll"]
+    s, val = _inputs(ctx, task)
     mean_shape = _mean_shape(ctx.train, s)
-    with ctx.strategy.scope():
-        core = build_fll(cfg.model.fll, mean_shape=mean_shape)
-        _init_weights(ctx, "fll", core)
-        model = pixel_model(core)
-        optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
-        optimizer.build(model.trainable_variables)
-        step = _step_var()
-    landmark_loss = losses.landmark_loss(cfg.train)
-
-    def compute_losses(batch):
-        pred = to_points(model(batch["image"], training=True))
-        return landmark_loss(pred, batch["landmarks"]), {}
-
+    parts, optimizer, step = _setup(ctx, task, mean_shape=mean_shape)
+    model = parts.model
     predict = _inference_fn(lambda x: {"landmarks": to_points(model(x, training=False))}, s)
 
     def evaluate(_step):
         return _landmark_figures(validation.evaluate_landmarks(predict, val, VAL_CONDITIONS,
                                                                size=s))
 
-    result = _run(ctx, "fll", {"model": core, "step": step}, compute_losses,
-                  lambda: model.trainable_variables,
-                  _dataset_fn(ctx, data, s, noise=False, occlusion=True), evaluate, optimizer)
+    result = _train_task(ctx, task, parts, optimizer, step, evaluate)
     baseline = validation.evaluate_landmarks(validation.mean_shape_predictor(mean_shape), val,
                                              VAL_CONDITIONS, size=s)
     result.update({f"mean_shape_{k}": v for k, v in _landmark_figures(baseline).items()
@@ -325,58 +352,23 @@ def _denoiser_eval(fn, val, size):
 
 def train_dae(ctx):
     """Stage dae: the general denoiser of FADeNN-D."""
-    cfg = ctx.cfg
-    S = cfg.model.iid.input_size
-    data = ctx.train_data(ctx.reference_size)
-    val = ctx.val_data()
-    with ctx.strategy.scope():
-        core = build_dae(cfg.model.iid)
-        _init_weights(ctx, "dae", core)
-        model = pixel_model(core)
-        optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
-        optimizer.build(model.trainable_variables)
-        step = _step_var()
-
-    def compute_losses(batch):
-        return losses.reconstruction_l2(model(batch["image"], training=True), batch["clean"]), {}
-
-    denoise = _inference_fn(lambda x: model(x, training=False), S)
-    result = _run(ctx, "dae", {"model": core, "step": step}, compute_losses,
-                  lambda: model.trainable_variables,
-                  _dataset_fn(ctx, data, S, noise=True, occlusion=False),
-                  lambda _s: _denoiser_eval(denoise, val, S), optimizer)
+    cfg, task = ctx.cfg, TASKS["dae"]
+    S, val = _inputs(ctx, task)
+    parts, optimizer, step = _setup(ctx, task)
+    denoise = _inference_fn(lambda x: parts.model(x, training=False), S)
+    result = _train_task(ctx, task, parts, optimizer, step,
+                         lambda _s: _denoiser_eval(denoise, val, S))
     if ctx.chief:
-        save_model(model, ctx.stage_dir("dae") / "model.keras", config_name=cfg.name)
+        save_model(parts.model, ctx.stage_dir("dae") / "model.keras", config_name=cfg.name)
     return result
 
 
 def train_experts(ctx):
-    """Stage experts: expert k learns to remove noise type k only (paper eq. 11). One step
-    trains all four on the same clean batch, each with its own noise type and random level."""
-    cfg = ctx.cfg
-    S = cfg.model.iid.input_size
-    data = ctx.train_data(ctx.reference_size)
-    val = ctx.val_data()
-    with ctx.strategy.scope():
-        cores = [build_dae(cfg.model.iid, name=f"expert_{k}") for k in range(1, 5)]
-        _init_weights(ctx, "experts", *cores)
-        experts = [pixel_model(c) for c in cores]
-        variables = [v for e in cores for v in e.trainable_variables]
-        optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
-        optimizer.build(variables)
-        step = _step_var()
-
-    def compute_losses(batch):
-        clean = batch["clean"]                       # pixels 0..255
-        total, logs = 0.0, {}
-        for k, expert in enumerate(experts, start=1):
-            noisy = batch["expert_images"][:, k - 1]   # type k at R, resized; 0..255
-            loss_k = losses.reconstruction_l2(expert(noisy, training=True), clean)
-            logs[f"l2_expert_{k}"] = loss_k
-            total = total + loss_k
-        return total, logs
-
-    fns = [_inference_fn(lambda x, e=e: e(x, training=False), S) for e in experts]
+    """Stage experts: expert k learns to remove noise type k only (paper eq. 11)."""
+    cfg, task = ctx.cfg, TASKS["experts"]
+    S, val = _inputs(ctx, task)
+    parts, optimizer, step = _setup(ctx, task)
+    fns = [_inference_fn(lambda x, e=e: e(x, training=False), S) for e in parts.models]
 
     def evaluate(_step):
         out = {}
@@ -389,41 +381,18 @@ def train_experts(ctx):
         out["psnr_unit"] = "dB vs clean crop, mean over the expert's own 3 levels"
         return out
 
-    trackables = {f"expert_{k}": e for k, e in enumerate(cores, start=1)}
-    trackables["step"] = step
-    result = _run(ctx, "experts", trackables, compute_losses, lambda: variables,
-                  _dataset_fn(ctx, data, S, noise=False, occlusion=False, expert_noise=True),
-                  evaluate, optimizer)
+    result = _train_task(ctx, task, parts, optimizer, step, evaluate)
     if ctx.chief:
-        for k, e in enumerate(experts, start=1):
+        for k, e in enumerate(parts.models, start=1):
             save_model(e, ctx.stage_dir("experts") / f"expert_{k}.keras", config_name=cfg.name)
     return result
 
 
 def _train_classifier(ctx, stage):
-    cfg = ctx.cfg
-    S = cfg.model.iid.input_size
-    data = ctx.train_data(ctx.reference_size)
-    val = ctx.val_data()
-    lam = float(cfg.train.mtc_lambda)
-    with ctx.strategy.scope():
-        core = build_stc(cfg.model.iid) if stage == "stc" else build_mtc(cfg.model.iid)
-        _init_weights(ctx, stage, core)
-        model = pixel_model(core)
-        optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
-        optimizer.build(model.trainable_variables)
-        step = _step_var()
-
-    def compute_losses(batch):
-        out = model(batch["image"], training=True)
-        if stage == "stc":
-            ce = losses.noise_cross_entropy(out, batch["noise_type"])
-            return ce, {}
-        ce = losses.noise_cross_entropy(out["logits"], batch["noise_type"])
-        rec = losses.reconstruction_l2(out["reconstruction"], batch["image"])
-        return ce + lam * rec, {"cross_entropy": ce, "l2_reconstruction": rec}
-
-    logits = pixel_model(logits_model(core))
+    cfg, task = ctx.cfg, TASKS[stage]
+    S, val = _inputs(ctx, task)
+    parts, optimizer, step = _setup(ctx, task)
+    logits = pixel_model(logits_model(parts.cores["model"]))
     logits_fn = _inference_fn(lambda x: logits(x, training=False), S)
 
     def evaluate(_step):
@@ -431,11 +400,9 @@ def _train_classifier(ctx, stage):
         return {"accuracy": res["accuracy"], "confusion": res["confusion"],
                 "accuracy_over": "13 conditions (clean + 4 types x 3 levels), each image once"}
 
-    result = _run(ctx, stage, {"model": core, "step": step}, compute_losses,
-                  lambda: model.trainable_variables,
-                  _dataset_fn(ctx, data, S, noise=True, occlusion=False), evaluate, optimizer)
+    result = _train_task(ctx, task, parts, optimizer, step, evaluate)
     if ctx.chief:
-        save_model(model, ctx.stage_dir(stage) / "model.keras", config_name=cfg.name)
+        save_model(parts.model, ctx.stage_dir(stage) / "model.keras", config_name=cfg.name)
     return result
 
 
@@ -470,32 +437,14 @@ def train_joint(ctx):
     Trainable: the FLL and the denoiser(s); the classifier stays frozen. Variant "fll" is the
     control: the FLL alone fine-tuned with the same data, noise and steps. Returns the
     validation figures of the fine-tuned model and of the FLL baseline before fine-tuning."""
-    cfg, variant = ctx.cfg, ctx.variant
+    cfg, variant, task = ctx.cfg, ctx.variant, TASKS["joint"]
     check_needs(ctx.workdir, "joint", variant)
-    S = cfg.model.iid.input_size
-    ratio = cfg.model.fll.input_size / S
-    data = ctx.train_data(ctx.reference_size)
-    val = ctx.val_data()
+    S, val = _inputs(ctx, task)
     with ctx.strategy.scope():
-        parts = load_parts(ctx.workdir, variant)
+        loaded = load_parts(ctx.workdir, variant)
         baseline_fll = load_model(ctx.workdir / "fll" / "model.keras")
-        if "classifier" in parts:
-            parts["classifier"].trainable = False
-            if variant == "M":  # only the MTC's encoder + head route; its decoder is unused
-                pass
-        model = build_fadenn(cfg.model, variant, **parts)
-        optimizer = make_optimizer(cfg.train, ctx.mixed_precision)
-        optimizer.build(model.trainable_variables)
-        step = _step_var()
-    landmark_loss = losses.landmark_loss(cfg.train)
-
-    def compute_losses(batch):
-        out = model(batch["image"], training=True)
-        # the FLL's loss in its own crop pixels (the landmarks come at the IID size S)
-        rmse = landmark_loss(out["landmarks"] * ratio, batch["landmarks"] * ratio)
-        rec = losses.reconstruction_l2(out["denoised"], batch["clean"])
-        return rmse + JOINT_REC_WEIGHT * rec, {"landmark_loss_fll_px": rmse, "l2_denoised": rec}
-
+    parts, optimizer, step = _setup(ctx, task, init=False, variant=variant, parts=loaded)
+    model = parts.model
     predict = _inference_fn(lambda x: model(x, training=False), S)
 
     def evaluate(_step):
@@ -506,9 +455,7 @@ def train_joint(ctx):
     base_fn = _inference_fn(lambda x: baseline(x, training=False), S)
     before = _landmark_figures(validation.evaluate_landmarks(base_fn, val, VAL_CONDITIONS,
                                                              size=S))
-    result = _run(ctx, "joint", {"model": core_of(model), "step": step}, compute_losses,
-                  lambda: model.trainable_variables,
-                  _dataset_fn(ctx, data, S, noise=True, occlusion=True), evaluate, optimizer)
+    result = _train_task(ctx, task, parts, optimizer, step, evaluate)
     result.update({f"fll_baseline_{k}": v for k, v in before.items()
                    if k.split("_")[0] in ("nme", "auc", "fr")})
     if ctx.chief:

@@ -71,3 +71,39 @@ def add_alias(p, old, new, **kwargs):
             kw["action"] = "append"
     kw.update(kwargs)
     p.add_argument(old, **kw)
+
+
+def add_config_arguments(p, config_help=None):
+    """--set SECTION.KEY=VALUE (repeatable), and --config NAME|YAML when config_help is given."""
+    if config_help:
+        p.add_argument("--config", default="cpu", help=config_help)
+    p.add_argument("--set", dest="sets", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE",
+                   help="override a config key, typed and checked like the YAML file "
+                        "(repeatable), e.g. --set train.learning_rate=5e-4")
+
+
+def given_on_command_line(parser, argv, dests):
+    """The names in `dests` that the command line `argv` set explicitly (not by default)."""
+    unset = object()
+    actions = [a for a in parser._actions if a.dest in dests]
+    saved = [a.default for a in actions]
+    try:
+        for a in actions:
+            a.default = unset
+        ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    finally:
+        for a, d in zip(actions, saved):
+            a.default = d
+    return {d for d in dests if getattr(ns, d, unset) is not unset}
+
+
+def defaults_from_config(parser, args, argv, section, names):
+    """Set each option of `names` ({config key: dest, or (dest, convert)}) that the command line
+    left out from the config `section` (flags win over the config)."""
+    fields = {k: (v, None) if isinstance(v, str) else v for k, v in names.items()}
+    given = given_on_command_line(parser, argv, {d for d, _ in fields.values()})
+    for key, (dest, convert) in fields.items():
+        if dest not in given:
+            value = getattr(section, key)
+            setattr(args, dest, convert(value) if convert else value)

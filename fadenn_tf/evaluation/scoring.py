@@ -56,11 +56,10 @@ def predict_crops(predict_fn, eval_data, batch_size=32, noise_type=0, level=0, s
     stacked over the data set, plus "noisy"/"clean" crops if asked for in `keep`.
     """
     size = int(size or eval_data.size)
-    ds = _condition_dataset(eval_data, batch_size, noise_type, level, seed, size)
     out = {"crop_landmarks": []}
     for k in keep:
         out[k] = []
-    for batch in ds:
+    for batch in condition_batches(eval_data, batch_size, noise_type, level, seed, size):
         res = predict_fn(batch["image"])
         out["crop_landmarks"].append(np.asarray(res["landmarks"], np.float64))
         for k in keep:
@@ -69,9 +68,25 @@ def predict_crops(predict_fn, eval_data, batch_size=32, noise_type=0, level=0, s
             else:
                 out[k].append(np.asarray(res[k]))
     out = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in out.items()}
-    out["landmarks"] = np.stack([CropTransform(eval_data.regions[i], size).invert(p)
-                                 for i, p in enumerate(out["crop_landmarks"])])
+    out["landmarks"] = image_points(eval_data, out["crop_landmarks"], size)
     return out
+
+
+def condition_batches(eval_data, batch_size=32, noise_type=0, level=0, seed=0, size=None):
+    """The crops of `eval_data` under one condition, in row order: a dataset of dicts with
+    "image" [B,S,S,3] float32 0..255 (the condition applied at the reference side, then
+    resized to the model side `size`, default eval_data.size) and "clean" (the same crops
+    without it)."""
+    return _condition_dataset(eval_data, batch_size, noise_type, level, seed,
+                              int(size or eval_data.size))
+
+
+def image_points(eval_data, crop_landmarks, size=None):
+    """(N,68,2) points in the S x S crops of eval_data's rows (S = size, default
+    eval_data.size) -> (N,68,2) image pixels through each crop's inverse transform."""
+    size = int(size or eval_data.size)
+    return np.stack([CropTransform(eval_data.regions[i], size).invert(p)
+                     for i, p in enumerate(crop_landmarks)])
 
 
 def ground_truth(eval_data):

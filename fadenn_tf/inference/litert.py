@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fadenn_tf.errors import DataError
-from fadenn_tf.inference import CropModel
+from fadenn_tf.inference.model import CropModel
 
 SIGNATURE = "serving_default"
 _NON_BUILTIN_PREFIXES = ("Flex", "CUSTOM")
@@ -175,19 +175,3 @@ class LiteRTModel(CropModel):
                 "denoised": out.get("denoised")}
 
 
-def load_litert(path, num_threads=None):
-    """A LiteRTModel for `path`: a .tflite file, or any model fadenn_tf.export reads (training
-    workdir, .keras file), converted here to a float32 TFLite at batch 1 (takes seconds;
-    export once with `python -m fadenn_tf.export ... --tflite float32` to skip it).
-    Raises DataError naming the path when it holds no usable model."""
-    p = Path(path)
-    if p.suffix == ".tflite":
-        return LiteRTModel(load_tflite(p, num_threads), p, p.stem)
-    from fadenn_tf.export import convert_tflite, load_export_model
-    model, source = load_export_model(p)
-    data = convert_tflite(None, "float32", batch_size=1, model=model)
-    interpreter = load_tflite(data, num_threads)
-    check_builtin_only(interpreter, f"{source} (float32 TFLite)")
-    m = LiteRTModel(interpreter, source, p.name)
-    m.tflite_bytes = data
-    return m

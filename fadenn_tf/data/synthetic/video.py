@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from fadenn_tf.data.pts import format_pts
-from fadenn_tf.data.synthetic import _background, _other_face, draw_sample, merge_params, sample_params
+from fadenn_tf.data.synthetic.rendering import _background, _other_face, draw_sample
+from fadenn_tf.data.synthetic.sampling import merge_params, sample_params
 
 FPS = 25.0
 DEFAULT_FRAME_SIZE = (288, 384)   # (H, W)

@@ -27,7 +27,7 @@ class CropModel:
     (crops [B,S,S,3] float32 pixels 0..255 -> dict with "landmarks" [B,68,2] crop pixels,
     "noise_probs" [B,5] or None, "denoised" [B,S,S,3] 0..255 or None): batched prediction,
     the one crop transform and fitting a face box. LoadedModel (Keras, SavedModel) and
-    tflite_runner.LiteRTModel share it."""
+    inference.litert.LiteRTModel share it."""
 
     def predict_crops(self, crops, batch_size=32):
         """Run the model over (N,S,S,3) crops of 0..255 pixels in batches -> dict of NumPy
@@ -155,7 +155,7 @@ def _from_saved_model(path, label):
     size = int(spec.shape[1])
     outs = set(sig.structured_outputs)
 
-    def fn(x):  # serving_default takes and returns 0..255 pixels (fadenn_tf.export)
+    def fn(x):  # serving_default takes and returns 0..255 pixels (fadenn_tf.deploy)
         out = sig(**{name: x})
         return {k: out[k] for k in ("landmarks", "noise_probs", "denoised") if k in out}
     m = LoadedModel(fn, size, "saved_model", str(path), label,

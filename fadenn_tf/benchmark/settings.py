@@ -1,0 +1,50 @@
+"""What a benchmark run measures (Settings) and the names of its sections, models, modes
+and inference paths."""
+import dataclasses
+
+
+SECTIONS = ("peak", "flops", "train", "pipeline", "inference", "peer", "degrade", "api")
+
+
+TRAIN_MODELS = ("fll", "dae", "mtc", "joint-M")
+
+
+TRAIN_MODES = ("eager", "function", "xla", "bf16")  # bf16: tf.function, mixed_bfloat16
+
+
+INFER_PATHS = ("keras", "saved_model", "tflite_float32", "tflite_float16",
+               "tflite_dynamic_int8", "tflite_int8")
+
+
+DLIB_MODEL = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
+
+
+TRAIN_FLOP_FACTOR = 3  # forward + backward ~ 3 x forward (estimate, used for train GFLOP/s)
+
+
+@dataclasses.dataclass
+class Settings:
+    """What to run. configs: {name: ExperimentConfig}; models: inference variants;
+    train_batch: {config name: batch} (default: the config's batch, 8 for "paper")."""
+    configs: dict
+    models: tuple = ("fll", "D", "S", "M")
+    paper_models: tuple = ("fll",)        # inference variants for the "paper" config
+    sections: tuple = SECTIONS
+    train_models: tuple = TRAIN_MODELS
+    train_modes: tuple = TRAIN_MODES
+    paper_modes: tuple = ("function", "bf16")  # train step modes for the "paper" config
+    infer_paths: tuple = INFER_PATHS
+    repeats: int = 5
+    warmup: int = 2
+    train_steps: int = 5                  # timed steps per repeat group (see bench_train)
+    infer_batch: int = 32
+    matmul_n: int = 2048
+    num_threads: int = 0                  # 0 = all cores of this process
+    n_images: int = 32                    # test / calibration crops
+    data: object = None                   # dataset folder; None = the synthetic default
+    dlib_model: str = DLIB_MODEL
+    train_batch: dict = dataclasses.field(default_factory=dict)
+    api_model: object = None              # trained model for the api rows (None: untrained)
+    detector: str = "default"             # api rows: face detector
+    failure_detector: object = None       # api rows: failure detector .npz for tracking
+    api_frames: int = 100                 # api rows: frames of the synthetic 640x360 clip

@@ -1,0 +1,142 @@
+"""Benchmarks: training step, input pipeline, inference paths, FLOPs against a measured
+matrix-multiply peak, and dlib's ERT as the peer. One table, JSON + Markdown.
+
+    python -m fadenn_tf.bench                                  # cpu config, every section
+    python -m fadenn_tf.bench --config cpu,paper --repeats 7 --out runs/bench
+
+Every figure is the median of `repeats` timed runs after warm-up. Units: images/s (faces
+per second), latency ms per face at batch 1, FLOPs per face (one image through the model at
+its input size), GFLOP/s = FLOPs x images/s / 1e9, "% peak" = GFLOP/s / measured float32
+matmul GFLOP/s of this machine. Models are freshly initialised (speed does not depend on the
+weights); the training batches are fixed random tensors (the pipeline is measured on its own).
+"""
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from fadenn_tf.utils.cli_args import non_negative_int, positive_int
+
+
+def _csv(text, allowed, what):
+    vals = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [v for v in vals if allowed is not None and v not in allowed]
+    if bad:
+        raise SystemExit(f"--{what}: unknown {bad}; choose from {', '.join(allowed)}")
+    return vals
+
+
+def _parser():
+    from fadenn_tf.benchmark.settings import (DLIB_MODEL, INFER_PATHS, SECTIONS, TRAIN_MODELS,
+                                              TRAIN_MODES)
+    from fadenn_tf.utils.cli import add_alias, add_config_arguments, add_no_progress, make_parser
+    p = make_parser("bench", __doc__)
+    p.add_argument("--config", default="cpu", help="comma list of configs (cpu,paper) or .yaml")
+    p.add_argument("--variants", default="fll,D,S,M",
+                   help="inference variants: fll, D, S, M (default all; was --models)")
+    p.add_argument("--paper-variants", default="fll",
+                   help="inference variants for 'paper' (default fll; was --paper-models)")
+    p.add_argument("--train-models", default=",".join(TRAIN_MODELS),
+                   help=f"models whose train step is timed ({', '.join(TRAIN_MODELS)})")
+    p.add_argument("--modes", default=",".join(TRAIN_MODES),
+                   help="train step modes: eager, function (tf.function, float32), xla, bf16 "
+                        "(tf.function under mixed_bfloat16: AVX512-BF16/AMX CPUs)")
+    p.add_argument("--paper-modes", default="function,bf16",
+                   help="train step modes for 'paper' (slow on CPU: XLA compiles for minutes)")
+    p.add_argument("--paths", default=",".join(INFER_PATHS),
+                   help=f"inference paths ({', '.join(INFER_PATHS)})")
+    p.add_argument("--sections", default=",".join(SECTIONS),
+                   help=f"what to measure ({', '.join(SECTIONS)})")
+    p.add_argument("--repeats", type=positive_int, default=5,
+                   help="timed runs per figure (median; 5)")
+    p.add_argument("--train-steps", type=positive_int, default=5, help="steps per timed group")
+    p.add_argument("--paper-batch", type=positive_int, default=8, help="train batch of 'paper'")
+    p.add_argument("--infer-batch", type=positive_int, default=32, help="inference batch (32)")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="0 = all cores")
+    p.add_argument("--images", type=positive_int, default=32, help="test / calibration crops")
+    p.add_argument("--data", default=None, help="dataset folder (default: synthetic)")
+    p.add_argument("--dlib-model", default=DLIB_MODEL,
+                   help="dlib's 68-point shape predictor .dat (the peer; skipped if absent)")
+    p.add_argument("--out", default="runs/bench",
+                   help="output folder for bench.json and bench.md (default runs/bench)")
+    p.add_argument("--merge", nargs="+", metavar="BENCH_JSON",
+                   help="merge earlier bench.json files into one table (runs nothing)")
+    p.add_argument("--model", default=None,
+                   help="api rows: a trained model (workdir, .keras, .tflite for litert); "
+                        "default an untrained FLL (speed of predict only)")
+    p.add_argument("--detector", default="default", help="api rows: face detector")
+    p.add_argument("--failure-detector", default=None,
+                   help="api rows: failure detector .npz used while tracking")
+    p.add_argument("--quick", action="store_true",
+                   help="2 repeats, 2 steps, matmul 1024 (smoke run; figures are rough)")
+    add_config_arguments(p)
+    add_no_progress(p)
+    add_alias(p, "--models", "--variants")
+    add_alias(p, "--paper-models", "--paper-variants")
+    return p
+
+
+def main(argv=None):
+    parser = _parser()
+    a = parser.parse_args(argv)
+    from fadenn_tf.errors import FadennError
+    try:
+        return _run(a, parser, argv)
+    except FadennError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(a, parser, argv):
+    from fadenn_tf.benchmark.report import merge_results, write_results
+    from fadenn_tf.benchmark.runner import run_benchmark
+    from fadenn_tf.benchmark.settings import SECTIONS, TRAIN_MODELS, TRAIN_MODES, Settings
+    from fadenn_tf.config import load_config
+    if a.merge:
+        result = merge_results(json.loads(Path(f).read_text()) for f in a.merge)
+        print(write_results(result, a.out))
+        return 0
+    configs = {}
+    for c in _csv(a.config, None, "config"):
+        cfg = load_config(c, sets=a.sets)
+        configs[cfg.name if not c.endswith((".yaml", ".yml")) else Path(c).stem] = cfg
+    from fadenn_tf.utils.cli import defaults_from_config
+    defaults_from_config(parser, a, argv, next(iter(configs.values())).bench, {
+        "repeats": "repeats", "train_steps": "train_steps", "infer_batch": "infer_batch",
+        "threads": "threads", "images": "images"})
+    from fadenn_tf.models.fadenn import normalize_variant
+    try:
+        variants = [tuple(normalize_variant(v) for v in _csv(text, None, flag))
+                    for text, flag in ((a.variants, "variants"),
+                                       (a.paper_variants, "paper-variants"))]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    s = Settings(configs=configs, models=variants[0], paper_models=variants[1],
+                 sections=_csv(a.sections, SECTIONS, "sections"),
+                 train_models=_csv(a.train_models, TRAIN_MODELS, "train-models"),
+                 train_modes=_csv(a.modes, TRAIN_MODES, "modes"),
+                 paper_modes=_csv(a.paper_modes, TRAIN_MODES, "paper-modes"),
+                 infer_paths=_csv(a.paths, None, "paths"),
+                 repeats=a.repeats, train_steps=a.train_steps, infer_batch=a.infer_batch,
+                 num_threads=a.threads, n_images=a.images, data=a.data,
+                 dlib_model=a.dlib_model, train_batch={"paper": a.paper_batch},
+                 api_model=a.model, detector=a.detector,
+                 failure_detector=a.failure_detector)
+    if a.quick:
+        s = dataclasses.replace(s, repeats=2, warmup=1, train_steps=2, matmul_n=1024,
+                                n_images=8)
+    t0 = time.perf_counter()
+    result = run_benchmark(s, log=(lambda msg: print(msg, file=sys.stderr, flush=True))
+                           if not a.no_progress else (lambda msg: None))
+    result["wall_s"] = time.perf_counter() - t0
+    md = write_results(result, a.out)
+    print(md)
+    print(f"written {Path(a.out) / 'bench.json'} and {Path(a.out) / 'bench.md'} "
+          f"({result['wall_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

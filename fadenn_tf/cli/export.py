@@ -1,0 +1,141 @@
+"""Export a trained model: SavedModel for TF Serving, TFLite variants for LiteRT.
+
+    python -m fadenn_tf.export --model runs/cpu --out exported/fadenn_m \
+        --tflite float32,float16,dynamic_int8,int8 --report
+
+SavedModel (TF Serving layout exported/NAME/<version>/, never overwritten; written to a
+temporary folder and renamed when complete; <version>/model.json holds the model's format-1
+metadata, fadenn_tf.models.io). The Keras model scales its input inside its graph, so the
+signatures pass pixels straight through. Signatures:
+  "serving_default"      images      float32 [B,S,S,3] RGB 0..255 (S = the IID size)
+                         -> landmarks   float32 [B,68,2] 0-based pixel coords in the S x S crop
+                            noise_probs float32 [B,5]   (uniform 0.2 for FLL and FADeNN-D)
+                            denoised    float32 [B,S,S,3] RGB 0..255 (same range as the input)
+  "predict_image_bytes"  image_bytes string [B]  encoded JPEG/PNG (any size, one face each)
+                         boxes       float32 [B,4] face box (x0,y0,x1,y1), pixel-EDGE coords
+                                     of the original image (a detector's (x,y,w,h) is
+                                     (x, y, x+w, y+h))
+                         -> landmarks   float32 [B,68,2] 0-based pixel-centre coords in the
+                                        ORIGINAL image (NaN where valid is false)
+                            noise_probs float32 [B,5] (NaN where valid is false)
+                            valid       bool [B]: false for a box that is non-finite,
+                                        inverted, zero-area or entirely outside its image,
+                                        and for bytes of no known image format
+  Image and box counts that differ are an error naming both sizes. Bytes of no known
+  format (not JPEG/PNG/GIF/BMP/WebP) only flag their own row; bytes with a known header but
+  corrupt content fail the whole call (TF's decoders raise; a graph cannot catch that).
+  The bytes signature crops exactly as fadenn_tf.data.crop: region = 2x the box clipped to
+  the image, bilinear resize to S, area pre-shrink when the region is >= 2x the crop (as
+  crop_image), and maps landmarks back with invert_points_tf.
+TFLite (exported/NAME/tflite-<version>/fadenn_<variant>.tflite): the serving_default
+signature only (decoding is not a TFLite builtin), builtin ops only, float32 I/O for every
+variant. See exported/README.md and docs/export.md.
+"""
+import sys
+from pathlib import Path
+
+from fadenn_tf.utils.cli_args import positive_int
+from fadenn_tf.utils.lock import LockedError, one_writer, take_lock
+
+
+def _parse_variants(text):
+    from fadenn_tf.deploy.tflite import TFLITE_VARIANTS
+    if not text:
+        return []
+    vs = [v.strip() for v in text.split(",") if v.strip()]
+    if "all" in vs:
+        return list(TFLITE_VARIANTS)
+    bad = [v for v in vs if v not in TFLITE_VARIANTS]
+    if bad:
+        raise SystemExit(f"--tflite: unknown variant(s) {bad}; choose from "
+                         f"{', '.join(TFLITE_VARIANTS)} or all")
+    return vs
+
+
+def build_parser():
+    from fadenn_tf.utils.cli import add_config_arguments, make_parser
+    p = make_parser("export", __doc__, version_value=("serving_version", positive_int))
+    p.add_argument("--model", required=True, metavar="PATH",
+                   help=".keras file or training workdir")
+    p.add_argument("--out", required=True, help="export root, e.g. exported/fadenn_m")
+    p.add_argument("--serving-version", type=positive_int, default=None, metavar="N",
+                   help="TF Serving version folder OUT/N (default: the next free one)")
+    p.add_argument("--tflite", default="", help="comma list of float32,float16,"
+                                                "dynamic_int8,int8 (or all)")
+    p.add_argument("--tflite-batch", type=positive_int, default=None,
+                   help="convert TFLite at this fixed batch (e.g. 1: faster batch-1 serving, "
+                        "XNNPACK takes the whole graph); default: dynamic batch")
+    p.add_argument("--data", default=None, help="dataset folder for representative and test "
+                                                "crops (default: the synthetic dataset)")
+    p.add_argument("--report", action="store_true", help="write the parity report")
+    p.add_argument("--max-images", type=positive_int, default=100, help="test / calibration crops")
+    p.add_argument("--normalizer", default="diagonal", choices=("diagonal", "box", "interocular"),
+                   help="NME normaliser of the parity report (diagonal)")
+    p.add_argument("--repeats", type=positive_int, default=30, help="latency repeats")
+    add_config_arguments(p, "config whose export section gives the defaults (default cpu)")
+    return p
+
+
+@one_writer
+def main(argv=None):
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    from fadenn_tf.config import load_config
+    from fadenn_tf.errors import ConfigError
+    from fadenn_tf.utils.cli import defaults_from_config
+    try:
+        defaults_from_config(parser, a, argv, load_config(a.config, sets=a.sets).export,
+                             {k: k for k in ("tflite", "max_images", "normalizer", "repeats")})
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from fadenn_tf.deploy.parity import (_synthetic_check_inputs, load_crops, parity_report,
+                                         write_report)
+    from fadenn_tf.deploy.saved_model import export_saved_model, load_export_model
+    from fadenn_tf.deploy.signatures import BYTES_SIGNATURE, SERVING_SIGNATURE, model_size
+    from fadenn_tf.deploy.tflite import write_tflite_variants
+    from fadenn_tf.errors import DataError
+    from fadenn_tf.utils.atomic import remove_stale_temporaries
+    variants = _parse_variants(a.tflite)
+    from fadenn_tf.models import read_metadata
+    try:
+        take_lock(a.out, "export")  # one writer per export root
+        for d in [Path(a.out), *Path(a.out).glob("tflite-*")]:
+            for stale in remove_stale_temporaries(d):
+                print(f"removed {stale} (left by a killed export)", file=sys.stderr)
+        model, src = load_export_model(a.model)
+        size = model_size(model)
+        print(f"model {model.name} from {src}: input {size}x{size}")
+        meta = read_metadata(src) or {}
+        vdir = export_saved_model(model, a.out, a.serving_version, meta.get("variant"),
+                                  meta.get("config_name"))
+        print(f"SavedModel -> {vdir} (signatures {SERVING_SIGNATURE}, {BYTES_SIGNATURE})")
+        tdir = Path(a.out) / f"tflite-{vdir.name}"
+        rep = None
+        if "int8" in variants:
+            rep, _ = load_crops(a.data, size, "train", a.max_images, noisy=True)
+        paths = (write_tflite_variants(vdir, tdir, variants, rep, a.tflite_batch, model)
+                 if variants else {})
+        for v, path in paths.items():
+            print(f"TFLite {v} -> {path} ({path.stat().st_size / 1e6:.2f} MB)")
+        if a.report:
+            crops, ev = load_crops(a.data, size, "test", a.max_images)
+            report = parity_report(model, paths, crops, ev, a.normalizer, a.repeats, vdir)
+            report.update(model=str(src), saved_model=str(vdir))
+            tdir.mkdir(parents=True, exist_ok=True)
+            print(write_report(report, tdir, f"Parity of {model.name} ({src})"))
+            print(f"report -> {tdir}/parity.json, parity.md")
+        elif paths:
+            report = parity_report(model, paths, _synthetic_check_inputs(size), None,
+                                   repeats=3)
+            for r in report["rows"][1:]:
+                print(f"{r['variant']}: max landmark diff {r['max_landmark_diff_px']:.4f} px "
+                      "(random smooth inputs)")
+    except (DataError, LockedError, FileExistsError, RuntimeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

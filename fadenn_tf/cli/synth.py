@@ -1,0 +1,82 @@
+"""Generate the built-in synthetic face dataset (300-W and 300-VW layouts), or benchmark it.
+
+  python -m fadenn_tf.synth --out DIR [--train N] [--test M] [--videos V] [--frames F]
+                            [--seed S] [--size PX | --size HxW] [--workers K]
+  python -m fadenn_tf.synth --bench [--size 256]
+
+Output DIR (must not exist or be empty): 300w/{afw, helen/trainset, lfpw/trainset} (train),
+300w/{helen/testset, lfpw/testset} (common test) and 300w/ibug (challenging test), images
+beside 68-point .pts files; 300vw/<id>/vid.avi + annot/000001.pts ... (ids of 300-VW
+category 3 first); README.txt and manifest.json. Same seed -> same bytes.
+The faces are cartoons for trying commands, tests and demos, not for real-face models.
+"""
+import argparse
+import sys
+import time
+
+from fadenn_tf.utils.cli_args import non_negative_int, positive_int
+
+
+def _size(text):
+    if text is None:
+        return None
+    parts = text.lower().split("x")
+    try:
+        vals = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size wants PX or HxW, got {text!r}") from None
+    if len(vals) not in (1, 2) or min(vals) < 48:
+        raise argparse.ArgumentTypeError(f"--size wants PX or HxW (at least 48), got {text!r}")
+    return vals[0] if len(vals) == 1 else tuple(vals)
+
+
+def build_parser():
+    from fadenn_tf.utils.cli import add_no_progress, make_parser
+    ap = make_parser("synth", __doc__)
+    ap.add_argument("--out", help="output folder (must not exist or be empty)")
+    ap.add_argument("--train", type=non_negative_int, default=1200,
+                    help="train images (0 or >= 3; default 1200)")
+    ap.add_argument("--test", type=non_negative_int, default=300,
+                    help="test images, ~20%% of them ibug (0 or >= 3; default 300)")
+    ap.add_argument("--videos", type=non_negative_int, default=6,
+                    help="videos (default 6, at most 24)")
+    ap.add_argument("--frames", type=positive_int, default=120,
+                    help="frames per video (default 120)")
+    ap.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+    ap.add_argument("--size", type=_size, default=None,
+                    help="still image size PX or HxW (default: random 200-500 px sides)")
+    ap.add_argument("--workers", type=positive_int, default=1,
+                    help="processes for the stills (default 1)")
+    ap.add_argument("--bench", action="store_true",
+                    help="print images per second at --size (default 256) on one core and exit")
+    add_no_progress(ap)
+    return ap
+
+
+def main(argv=None):
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if args.bench:
+        size = args.size or 256
+        from fadenn_tf.data.synthetic.rendering import render_speed
+        rate = render_speed(size)
+        print(f"synthetic renderer: {rate:.1f} images/s at {size} px, one core")
+        return 0
+    if not args.out:
+        ap.error("--out is required (or use --bench)")
+    from fadenn_tf.data.synthetic import generate_dataset
+    t0 = time.perf_counter()
+    try:
+        out = generate_dataset(args.out, args.train, args.test, args.videos, args.frames,
+                               args.seed, progress=not args.no_progress, image_size=args.size,
+                               workers=args.workers)
+    except (ValueError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}: {args.train} train + {args.test} test images, {args.videos} videos "
+          f"x {args.frames} frames, seed {args.seed} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""`track`: model-free face tracking on a video, or its 300-VW evaluation (library:
+fadenn_tf.tracking).
+
+    python -m fadenn_tf.track VIDEO --model M --out DIR [--failure-detector FILE]
+        [--failure-threshold P] [--detector default] [--no-equalize] [--detect-width PX] ...
+        [--init-pts FILE | --init-box x0,y0,x1,y1] [--no-shot-cuts] [--no-overlay]
+writes DIR/annot/%06d.pts (300-VW layout, 1-based frame numbers; frames with no face have
+no file and are listed in the log), DIR/overlay.avi (MJPG; box green = tracked, orange =
+detector, blue = given) and DIR/track_log.json (per frame: box source, failure score and
+reason, re-initialised yes/no, times), and prints frames/s with and without detector time.
+
+    python -m fadenn_tf.track --evaluate ROOT --model M [--category 3 | --videos 410 411]
+        [--normalizer diagonal] [--nme-threshold 0.08] [--init-from-gt] [--out DIR]
+tracks every video of a 300-VW layout (ROOT "synthetic" = the built-in synthetic videos)
+and prints per-video and pooled NME, AUC@0.08 and FR@0.08 (normaliser named; frames where
+tracking gave no face count as failures), writing DIR/tracking_results.json.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from fadenn_tf.utils.cli_args import positive_float
+from fadenn_tf.utils.lock import one_writer, take_lock
+
+
+def _parse_box(text):
+    try:
+        b = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        b = []
+    if len(b) != 4 or not (b[2] > b[0] and b[3] > b[1]):
+        raise argparse.ArgumentTypeError(f"--init-box wants x0,y0,x1,y1 with x1 > x0 and "
+                                         f"y1 > y0, got {text!r}")
+    return b
+
+
+def _parser():
+    from fadenn_tf.utils.cli import (EXIT_CODES_FACES, add_alias, add_config_arguments,
+                                     add_no_progress, make_parser)
+    p = make_parser(
+        "track", raw=False,
+        description="Model-free face tracking (paper IV-D): the box of frame t is the "
+                    "landmark box of frame t-1; a failure detector and sanity checks "
+                    "trigger re-initialisation by the face detector.",
+        epilog="Train a failure detector with: python -m fadenn_tf.train_failure_detector "
+               "--out fd.npz [--data DIR]. Tracking a video: " + EXIT_CODES_FACES
+               + " --evaluate exits 0 once the evaluation is written.")
+    p.add_argument("video", nargs="?", help="video file to track (not with --evaluate)")
+    p.add_argument("--model", required=True, metavar="PATH",
+                   help="training workdir, .keras file or SavedModel folder")
+    p.add_argument("--out", help="output folder (required for a video)")
+    p.add_argument("--failure-detector", help="FailureDetector .npz (default: sanity "
+                                              "checks only)")
+    p.add_argument("--failure-threshold", dest="threshold", type=positive_float, default=None,
+                   metavar="P", help="P(good fit) below which a fit fails (default: the "
+                                     "failure detector's, 0.5; was --threshold)")
+    p.add_argument("--no-shot-cuts", action="store_true",
+                   help="do not look for shot cuts (by default a cut drops the track and "
+                        "asks the detector)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--init-pts", help=".pts file with the first frame's landmarks")
+    g.add_argument("--init-box", type=_parse_box, help="first frame's box x0,y0,x1,y1")
+    p.add_argument("--no-overlay", action="store_true", help="do not write overlay.avi")
+    p.add_argument("--device", default=None, help="TensorFlow device, e.g. /GPU:0")
+    p.add_argument("--evaluate", metavar="ROOT",
+                   help="evaluate on a 300-VW layout ('synthetic' = the built-in videos)")
+    p.add_argument("--category", default="3", help="300-VW category: 1, 2, 3, test, all (3)")
+    p.add_argument("--videos", nargs="+", help="explicit video ids (override --category)")
+    p.add_argument("--normalizer", default="diagonal",
+                   choices=("diagonal", "box", "interocular"), help="NME normaliser (diagonal)")
+    p.add_argument("--nme-threshold", dest="threshold_nme", type=positive_float, default=0.08,
+                   help="NME cut-off of AUC and failure rate (0.08; was --threshold-nme)")
+    p.add_argument("--init-from-gt", action="store_true",
+                   help="evaluation: start each video from its first frame's ground truth")
+    from fadenn_tf.detect import add_detector_arguments
+    add_detector_arguments(p)
+    add_config_arguments(p, "config whose track section gives the defaults (default cpu)")
+    add_no_progress(p)
+    add_alias(p, "--threshold", "--failure-threshold")
+    add_alias(p, "--threshold-nme", "--nme-threshold")
+    return p
+
+
+def _main_video(args):
+    from fadenn_tf.data.pts import read_pts
+    from fadenn_tf.tracking.records import speed_line
+    from fadenn_tf.tracking.video import check_init_box, track_video
+    if not args.video:
+        print("error: give a VIDEO (or --evaluate ROOT)", file=sys.stderr)
+        return 2
+    if not args.out:
+        print("error: --out DIR is required", file=sys.stderr)
+        return 2
+    from fadenn_tf.detect import detector_kwargs_from_args
+    init_lm = read_pts(args.init_pts, 68) if args.init_pts else None
+    check_init_box(args.video, args.init_box if init_lm is None else None, init_lm)
+    res = track_video(args.model, args.video, args.detector, args.failure_detector,
+                      args.threshold, init_box=args.init_box, init_landmarks=init_lm,
+                      out_dir=args.out, overlay=not args.no_overlay, device=args.device,
+                      progress=not args.no_progress, shot_cuts=not args.no_shot_cuts,
+                      detector_options=detector_kwargs_from_args(args))
+    nf = res.no_face_frames
+    if res.info.get("warning"):
+        print(f"warning: {res.info['warning']}", file=sys.stderr)
+    print(f"{args.video}: {res.counts_line()}")
+    if nf:
+        shown = ", ".join(map(str, nf[:20])) + (" ..." if len(nf) > 20 else "")
+        print(f"no face in {len(nf)} frames: {shown}", file=sys.stderr)
+    print(speed_line(res))
+    print(f"wrote {Path(args.out) / 'annot'}, {Path(args.out) / 'track_log.json'}"
+          + ("" if args.no_overlay else f", {Path(args.out) / 'overlay.avi'}"))
+    return 0 if len(nf) < len(res.frames) else 1
+
+
+def _main_evaluate(args):
+    from fadenn_tf.tracking.evaluation import evaluate_tracking, format_evaluation
+    root = args.evaluate
+    if root == "synthetic":
+        from fadenn_tf.data.cache import resolve_data
+        root = resolve_data(None, "300vw")
+    cat = args.category
+    cat = int(cat) if str(cat).isdigit() else cat
+    from fadenn_tf.detect import detector_kwargs_from_args
+    res = evaluate_tracking(args.model, root, category=cat, videos=args.videos,
+                            detector=args.detector,
+                            detector_options=detector_kwargs_from_args(args), failure_detector=args.failure_detector,
+                            threshold=args.threshold, normalizer=args.normalizer,
+                            nme_threshold=args.threshold_nme, init_from_gt=args.init_from_gt,
+                            out_dir=args.out, device=args.device,
+                            progress=not args.no_progress, shot_cuts=not args.no_shot_cuts)
+    print(format_evaluation(res))
+    for item in res["skipped"]:
+        print(f"skipped {item['path']}: {item['problem']}", file=sys.stderr)
+    if res["skipped"]:
+        print(f"{len(res['skipped'])} input(s) skipped (listed above"
+              + (" and in tracking_results.json)" if args.out else ")"), file=sys.stderr)
+    if args.out:
+        from fadenn_tf.tracking.evaluation import write_evaluation
+        print(f"wrote {write_evaluation(res, args.out)}")
+    return 0
+
+
+@one_writer
+def main(argv=None):
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from fadenn_tf.config import load_config
+    from fadenn_tf.errors import FadennError
+    from fadenn_tf.utils.cli import defaults_from_config
+    try:
+        defaults_from_config(parser, args, argv, load_config(args.config, sets=args.sets).track, {
+            "failure_threshold": ("threshold", lambda v: v or None),
+            "shot_cuts": ("no_shot_cuts", lambda v: not v), "detector": "detector",
+            "normalizer": "normalizer", "nme_threshold": "threshold_nme"})
+        if args.out:
+            take_lock(args.out, "track")  # one writer per --out
+        return _main_evaluate(args) if args.evaluate else _main_video(args)
+    except (FadennError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

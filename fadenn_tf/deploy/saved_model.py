@@ -1,0 +1,112 @@
+"""The SavedModel export: the end-to-end model taking 0..255 pixels, its serving_default
+signature, and the TF Serving version folder written atomically with its model.json
+(signatures and layout: fadenn_tf.cli.export, docs/export.md)."""
+from pathlib import Path
+
+from fadenn_tf.utils.lazy import lazy_import
+tf = lazy_import("tensorflow")        # imported at first use: fast --help
+
+from fadenn_tf.deploy.signatures import (BYTES_SIGNATURE, SERVING_SIGNATURE, bytes_function,
+                                         serving_function)
+from fadenn_tf.errors import DataError
+from fadenn_tf.utils.atomic import atomic_path, write_json_atomic
+
+def resolve_model_file(path):
+    """--model argument (a shipped name, a .keras file or a training workdir: see
+    inference.resolve_model_path) -> a .keras file. Raises DataError."""
+    from fadenn_tf.inference import resolve_model_path
+    f = resolve_model_path(path)
+    if f.suffix != ".keras":
+        raise DataError(f, "expected a .keras model file or a training workdir (an exported "
+                           "SavedModel is already an export)")
+    return f
+
+
+def _model_cfg_for_fll(fll, model_file):
+    """ModelConfig for wrapping a stand-alone FLL: the stage's config.yaml when present,
+    else IID size = FLL size (no resize in the wrapper)."""
+    from fadenn_tf.config import FLLConfig, IIDConfig, ModelConfig, load_config
+    cfg_file = Path(model_file).parent / "config.yaml" if model_file else None
+    s = int(fll.inputs[0].shape[1])
+    n = int(fll.outputs[0].shape[-1]) // 2
+    if cfg_file is not None and cfg_file.is_file():
+        cfg = load_config(cfg_file).model
+        if cfg.fll.input_size == s and cfg.fll.num_points == n:
+            return cfg
+    return ModelConfig(iid=IIDConfig(input_size=s), fll=FLLConfig(input_size=s, num_points=n))
+
+
+def as_end_to_end(model, model_file=None):
+    """An end-to-end FADeNN-interface Keras model (dict outputs landmarks/noise_probs/
+    denoised); a stand-alone FLL ([B,s,s,3] -> [B,2P]) is wrapped with build_fll_baseline."""
+    from fadenn_tf.models import build_fll_baseline
+    if isinstance(model.output, dict) and "landmarks" in model.output:
+        return model
+    if len(model.outputs) == 1 and len(model.outputs[0].shape) == 2 \
+            and model.outputs[0].shape[-1] % 2 == 0:
+        return build_fll_baseline(_model_cfg_for_fll(model, model_file), model)
+    raise DataError(model_file or model.name, "not a landmark model (expected FADeNN outputs "
+                                              "or an FLL's [B, 2P] coordinates)")
+
+
+def load_export_model(path):
+    """(end-to-end Keras model taking 0..255 pixels, the .keras file it came from) for a
+    --model argument (a file saved before model format 1 is wrapped, fadenn_tf.models.io)."""
+    from fadenn_tf.models import load_model
+    f = resolve_model_file(path)
+    return as_end_to_end(load_model(f), f), f
+
+
+def build_archive(model):
+    """keras.export.ExportArchive tracking `model` with both endpoints."""
+    import keras
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(SERVING_SIGNATURE, serving_function(model))
+    archive.add_endpoint(BYTES_SIGNATURE, bytes_function(model))
+    return archive
+
+
+def next_version(root):
+    """1 + the largest numeric sub-folder of `root` (1 if none)."""
+    root = Path(root)
+    nums = [int(d.name) for d in root.iterdir() if d.is_dir() and d.name.isdigit()] \
+        if root.is_dir() else []
+    return max(nums, default=0) + 1
+
+
+def export_saved_model(model, out_root, version=None, variant=None, config_name=None):
+    """Write the SavedModel of `model` (an end-to-end model taking 0..255 pixels) and its
+    model.json (variant / config_name: see fadenn_tf.models.io.describe) to
+    out_root/<version>/ (default: next free version) atomically. Raises FileExistsError if
+    that version exists. Returns the version folder."""
+    from fadenn_tf.models import describe
+    version = next_version(out_root) if version is None else int(version)
+    if version < 1:
+        raise ValueError(f"version must be >= 1, got {version}")
+    final = Path(out_root) / str(version)
+    if final.exists():
+        raise FileExistsError(f"{final}: version {version} already exists; refusing to "
+                              "overwrite it (leave --version out to use the next free one)")
+    meta = describe(model, variant, config_name)
+    archive = build_archive(model)
+    with atomic_path(final, is_dir=True) as tmp:
+        archive.write_out(str(tmp), verbose=False)
+        write_json_atomic(Path(tmp) / "model.json", meta)
+    return final
+
+
+
+
+def fixed_batch_saved_model(model, out_dir, batch_size=1):
+    """Write a SavedModel with only serving_default at a FIXED batch [batch_size,S,S,3]
+    (keras ExportArchive, so variables stay resource variables the converter can freeze;
+    a tf.Module SavedModel converts to a broken TFLite, see the field notes). Returns out_dir."""
+    import keras
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(SERVING_SIGNATURE, serving_function(model, int(batch_size)))
+    archive.write_out(str(out_dir), verbose=False)
+    return Path(out_dir)

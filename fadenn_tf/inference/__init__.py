@@ -1,0 +1,25 @@
+"""Inference: load any trained model and predict landmarks on images of any size.
+
+model (load_any, CropModel, LoadedModel: a workdir, .keras or SavedModel on 0..255 crops),
+litert (the same on a TFLite file run by LiteRT), predictor (Predictor, load: detector or
+given boxes -> crop -> model -> image coordinates), results (ImageResult, FaceResult),
+outputs (the files of `predict`). Names are imported on first use, so `import
+fadenn_tf.inference` loads no TensorFlow.
+"""
+import importlib
+
+_HOMES = {"CropModel": "model", "LoadedModel": "model", "load_any": "model",
+          "resolve_model_path": "model",
+          "LiteRTModel": "litert", "load_litert": "predictor",
+          "Predictor": "predictor", "load": "predictor", "to_rgb_uint8": "predictor",
+          "BACKENDS": "predictor",
+          "FaceResult": "results", "ImageResult": "results"}
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"fadenn_tf.inference.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'fadenn_tf.inference' has no attribute {name!r}")
+
+
+__all__ = sorted(_HOMES)
