@@ -16,7 +16,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["fadenn_tf", "fadenn_tf.*"]),
     package_data={"fadenn_tf.configs": ["*.yaml"],
-                  "fadenn_tf.pretrained": ["*/model.keras", "*/model.json"]},
+                  "fadenn_tf.pretrained": ["*/model.keras", "*/model.json",
+                                           "*/failure_detector.npz"]},
     install_requires=[
         "tensorflow-cpu==2.21.*; platform_machine=='x86_64' or platform_machine=='AMD64'",
         "keras>=3.10,<4",
@@ -27,8 +28,11 @@ setup(
         "tqdm>=4.60",
         "tensorboard>=2.16",
         "matplotlib>=3.8",
+        # the default face detector (dlib HOG + Haar + profile); wheels for Linux x86_64 and
+        # aarch64, macOS and Windows, no compiler needed
+        "dlib-bin>=19.24",
     ],
-    extras_require={"test": ["pytest>=8"], "dlib": ["dlib-bin>=19.24"]},
+    extras_require={"test": ["pytest>=8"], "dlib": ["dlib-bin>=19.24"]},  # (now required)
     entry_points={"console_scripts": [
         f"fadenn-{job.replace('_', '-')}=fadenn_tf.cli.{job}:main" for job in JOBS]},
 )

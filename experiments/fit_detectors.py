@@ -32,63 +32,13 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from fadenn_tf import detect
 from fadenn_tf.data.crop import landmark_box
 from fadenn_tf.data.datasets import index_300w, split_holdout
 from fadenn_tf.data.images import read_image
-
-CANVAS = (480, 640)
-FRAME = (360, 640)
-
-
-def iou(a, b):
-    """IoU of two (x0, y0, x1, y1) boxes."""
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def make_canvas(image, landmarks, seed, canvas_hw=CANVAS, face_px=(64.0, 192.0)):
-    """(canvas uint8 RGB, landmarks in canvas pixels): the image scaled so its face is
-    face_px wide, pasted at a seeded random place on smooth noise."""
-    rng = np.random.default_rng(seed)
-    h, w = canvas_hw
-    fw = landmark_box(landmarks)[2] - landmark_box(landmarks)[0]
-    s = rng.uniform(*face_px) / fw
-    img = cv2.resize(image, None, fx=s, fy=s,
-                     interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    lm = (landmarks + 0.5) * s - 0.5
-    noise = rng.normal(size=(h // 32 + 2, w // 32 + 2, 3)).astype(np.float32)
-    bg = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC) * 35 + image.mean((0, 1))
-    out = np.clip(bg, 0, 255).astype(np.uint8)
-    fb = landmark_box(lm)
-    ox = int(round(rng.uniform(-fb[0] + 4, max(-fb[0] + 5, w - fb[2] - 4))))
-    oy = int(round(rng.uniform(-fb[1] + 4, max(-fb[1] + 5, h - fb[3] - 4))))
-    ih, iw = img.shape[:2]
-    x0, y0, x1, y1 = max(0, ox), max(0, oy), min(w, ox + iw), min(h, oy + ih)
-    out[y0:y1, x0:x1] = img[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
-    return out, lm + [ox, oy]
-
-
-def matches(box, target):
-    """Raw (uncorrected) detector box matches the landmark box: its centre lies inside it
-    and its size is 0.5-2x the landmark box's (correction-independent criterion)."""
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    ratio = np.sqrt((box[2] - box[0]) * (box[3] - box[1])
-                    / ((target[2] - target[0]) * (target[3] - target[1])))
-    return target[0] <= cx <= target[2] and target[1] <= cy <= target[3] and 0.5 <= ratio <= 2
-
-
-def canvases(samples, offset=0):
-    """Yield (canvas, landmarks) for samples, seeded by their index (+ offset)."""
-    for i, s in enumerate(samples):
-        img = read_image(s.image_path)
-        yield make_canvas(img, np.asarray(s.landmarks, np.float64), [offset, i])
+from fadenn_tf.evaluation.detectors import FRAME, canvases, detector_table, make_canvas, matches
 
 
 def frame_time_ms(det, samples, n=20):
@@ -168,27 +118,8 @@ def fit_correction(provider_raw, samples, mirrored_too=False):
 
 def heldout_row(name, det, samples, predictor=None):
     """Detection rate, IoU and (with a predictor) NME ratio on the held-out canvases."""
-    from fadenn_tf import metrics
-    found, near, ious, nme_det, nme_gt = 0, 0, [], [], []
-    for img, lm in canvases(samples, 2):
-        target = landmark_box(lm)
-        boxes = det(img)
-        if len(boxes) and matches(boxes[0], target):
-            near += 1
-        if not len(boxes) or iou(boxes[0], target) < 0.5:
-            continue
-        found += 1
-        ious.append(iou(boxes[0], target))
-        if predictor is not None:
-            r = predictor.predict([img, img], boxes=[boxes[0], target])
-            nme_det.append(metrics.nme(r[0].landmarks, lm, "diagonal"))
-            nme_gt.append(metrics.nme(r[1].landmarks, lm, "diagonal"))
-    row = {"detector": name, "n": len(samples), "rate": found / len(samples),
-           "rate_centre_in_box": near / len(samples),
-           "mean_iou": float(np.mean(ious)) if ious else None}
-    if predictor is not None and nme_det:
-        row.update(nme_detector_box=float(np.mean(nme_det)), nme_gt_box=float(np.mean(nme_gt)))
-    return row
+    row = detector_table(det, samples, predictor)
+    return {"detector": name, **row}
 
 
 def main(argv=None):
@@ -240,7 +171,7 @@ def main(argv=None):
     predictor = None
     if args.model:
         from fadenn_tf.inference.predictor import load
-        predictor = load(args.model, detector=None)
+        predictor = load(args.model, detector=None, failure_detector=None)
     kw = dict(scale_factor=best["scale_factor"], min_neighbors=best["min_neighbors"],
               min_size=best["min_size"], equalize=best["equalize"],
               detect_width=best["detect_width"] or 0)
@@ -262,6 +193,8 @@ def main(argv=None):
         if (up, width) == (0, None):
             dets["dlib (upsample 0, full)+haar+profile"] = detect.FallbackDetector(
                 [d, haar, profile])
+            dets["dlib (upsample 0, full)+haar (the default)"] = detect.FallbackDetector(
+                [d, haar])
     table = []
     for name, d in dets.items():
         row = heldout_row(name, d, held, predictor)

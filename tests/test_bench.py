@@ -141,13 +141,18 @@ def test_bench_api_rows_keras_and_litert(tmp_path):
                   detector=detect.FixedBoxes(box))
     rows = runner.run_benchmark(s)["rows"]
     by_path = {r["path"]: r for r in rows}
-    assert set(by_path) == {"detect(640x360 frame)", "keras: predict(image, box)",
+    assert set(by_path) == {"detect(640x360 frame)", "detect(640x360 frame, no face)",
+                            "litert-int8: predict(image, box)",
+                            "litert-int8: track 640x360 clip",
+                            "keras: predict(image, box)",
                             "litert: predict(image, box)", "keras: track 640x360 clip",
                             "litert: track 640x360 clip"}
-    for backend in ("keras", "litert"):
+    for backend in ("keras", "litert", "litert-int8"):
         assert by_path[f"{backend}: predict(image, box)"]["latency_ms_b1"] > 0
         track = by_path[f"{backend}: track 640x360 clip"]
         assert track["images_per_s"] > 0 and "untrained model" in track["note"]
+        assert track["cpu_frames_per_s"] > 0
+        assert by_path[f"{backend}: predict(image, box)"]["cpu_ms"] >= 0
         counts = [int(n) for n in re.findall(r"(\d+) (?:tracked|re-detected|lost)",
                                              track["note"])]
         assert len(counts) == 3 and sum(counts) == 6

@@ -1,5 +1,5 @@
-"""Speed of what users call: the dlib peer, degrade, and predict/track through the public API
-on a synthetic clip."""
+"""Speed of what users call: the dlib peer, degrade, predict/track through the public API
+on a synthetic clip, and the face detectors on held-out real faces (detect rows)."""
 import statistics
 import tempfile
 import time
@@ -79,50 +79,132 @@ def synthetic_clip(n_frames=100, size=(360, 640), face_px=110.0, seed=0, detecto
     return np.stack(frames), landmark_box(lm), seed
 
 
+def median_cpu_ms(fn, repeats=20, warmup=3):
+    """Median CPU time of this process (all its threads) per fn() call in milliseconds:
+    on a CPU shared with other jobs it moves far less than the wall time (waiting for a
+    core is not counted), so it estimates the cost on an idle machine (single-core
+    equivalent; several threads of one call add up)."""
+    from fadenn_tf.inference.litert import median_latency_ms
+    return median_latency_ms(fn, repeats, warmup, clock=time.process_time)
+
+
 def bench_api(model_path, detector="default", repeats=5, num_threads=None, n_frames=100,
-              failure_detector=None, note=""):
+              failure_detector="auto", note=""):
     """API rows: one face from image to landmarks at batch 1 (Predictor.predict(image,
     boxes=box) on a 640x360 frame: crop + model + uncrop), Keras vs LiteRT; the detector on
     a 640x360 frame; tracking frames/s (Tracker.step, detector and checks included) on a
     synthetic 640x360 clip with each backend. Returns a list of row dicts."""
-    from fadenn_tf.inference.predictor import load
+    import cv2
     from fadenn_tf.inference.litert import median_latency_ms
-    from fadenn_tf.tracking.tracker import Tracker, _as_detector, _as_failure_detector
+    from fadenn_tf.inference.predictor import load
+    from fadenn_tf.tracking.tracker import Tracker, _as_detector, _as_failure_detector, _fd_name
     det = _as_detector(detector)
     frames, box, seed = synthetic_clip(n_frames, detector=det)
     rows = []
     det_name = detector if isinstance(detector, str) else type(detector).__name__
     ms = median_latency_ms(lambda: det(frames[0]), repeats * 4, 2)
+    cpu = median_cpu_ms(lambda: det(frames[0]), repeats * 4, 1)
     rows.append(_row("api", "-", f"detector {det_name}", "detect(640x360 frame)",
-                     batch=1, latency_ms_b1=ms,
+                     batch=1, latency_ms_b1=ms, cpu_ms=cpu,
                      note=f"{len(det(frames[0]))} face(s) found in the clip's first frame "
-                          f"(synthetic face seed {seed})"))
-    fd = _as_failure_detector(failure_detector)
-    for backend in ("keras", "litert"):
+                          f"(synthetic face seed {seed}); CPU {cpu:.1f} ms"))
+    empty = frames[0].copy()  # the face blurred out: every detector of a chain runs
+    x0, y0, x1, y1 = (int(v) for v in np.round(box))
+    grow = (x1 - x0) // 4
+    x0, y0, x1, y1 = max(0, x0 - grow), max(0, y0 - grow), x1 + grow, y1 + grow
+    empty[y0:y1, x0:x1] = cv2.GaussianBlur(empty[y0:y1, x0:x1], (0, 0), (x1 - x0) / 8)
+    ms = median_latency_ms(lambda: det(empty), repeats * 4, 2)
+    cpu = median_cpu_ms(lambda: det(empty), repeats * 4, 1)
+    rows.append(_row("api", "-", f"detector {det_name}", "detect(640x360 frame, no face)",
+                     batch=1, latency_ms_b1=ms, cpu_ms=cpu,
+                     note=f"the first frame with its face blurred out; "
+                          f"{len(det(empty))} box(es) found; CPU {cpu:.1f} ms"))
+    fd = _as_failure_detector(failure_detector, model_path)
+    for backend in ("keras", "litert", "litert-int8"):
         try:
-            pred = load(model_path, detector=None, backend=backend, num_threads=num_threads)
+            pred = load(model_path, detector=None, backend=backend, num_threads=num_threads,
+                        failure_detector=None)
         except Exception as exc:  # e.g. no LiteRT, conversion failure: report, continue
             rows.append(_row("api", "-", str(model_path), f"{backend}: predict(image, box)",
                              error=f"{type(exc).__name__}: {str(exc)[:300]}"))
             continue
         pred.warm_up()
         ms = median_latency_ms(lambda: pred.predict(frames[0], boxes=box), repeats * 10, 3)
+        cpu = median_cpu_ms(lambda: pred.predict(frames[0], boxes=box), repeats * 10, 1)
+        extra = ""
+        if fd is not None:  # what load()'s default fit_score adds per face
+            lm = pred.predict(frames[0], boxes=box)[0].landmarks
+            extra = (f"; the fit score (failure detector, on by default for shipped models) "
+                     f"adds {median_latency_ms(lambda: fd.score(frames[0], lm), repeats * 10, 3):.2f} ms")
         rows.append(_row("api", "-", str(model_path), f"{backend}: predict(image, box)",
-                         batch=1, latency_ms_b1=ms, crop=pred.size,
-                         note=f"one face, 640x360 image to landmarks{note}"))
-        fps = []
+                         batch=1, latency_ms_b1=ms, crop=pred.size, cpu_ms=cpu,
+                         note=f"one face, 640x360 image to landmarks; CPU {cpu:.2f} ms"
+                              f"{extra}{note}"))
+        fps, cpu_fps = [], []
         for _ in range(max(1, repeats // 2)):
             tracker = Tracker(pred, det, fd)
             tracker.warm_up()
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             recs = [tracker.step(f) for f in frames]
             fps.append(len(frames) / (time.perf_counter() - t0))
+            cpu_fps.append(len(frames) / max(1e-9, time.process_time() - c0))
         counts = {k: sum(r.status == k for r in recs) for k in ("tracked", "re-detected",
                                                                 "lost")}
         rows.append(_row("api", "-", str(model_path), f"{backend}: track 640x360 clip",
                          images_per_s=statistics.median(fps), crop=pred.size,
-                         note=f"frames/s over {len(frames)} synthetic frames, detector "
+                         cpu_frames_per_s=statistics.median(cpu_fps),
+                         note=f"frames/s over {len(frames)} synthetic frames ("
+                              f"{statistics.median(cpu_fps):.0f} per CPU second), detector "
                               f"{det_name}, failure detector "
-                              f"{'yes' if fd is not None else 'no'}; last run: "
+                              f"{_fd_name(fd) or 'none'}; last run: "
                               + ", ".join(f"{v} {k}" for k, v in counts.items()) + note))
+    return rows
+
+
+# ----------------------------------------------------------------------- detect rows
+
+def bench_detect(data, detectors=("default",), model_path=None, n_images=0, n_frames=20):
+    """Face detectors on annotated faces (fadenn_tf.evaluation.detectors): the held-out part
+    (split_holdout(0.15, seed 0), the project's split) of the "train" split of `data`
+    (e.g. the 300-W training folders; None: the built-in synthetic set), each face pasted
+    into a 640x480 canvas at 64-192 px. Per detector: detection rate (first box IoU >= 0.5
+    with the landmark box), mean IoU, with `model_path` the NME from detector boxes vs
+    ground-truth boxes (the model via LiteRT), and the cost of one call on 640x360 frames
+    with a face and with the face blurred out. Returns a list of row dicts."""
+    from fadenn_tf.data.cache import resolve_data
+    from fadenn_tf.data.datasets import open_dataset, split_holdout
+    from fadenn_tf.evaluation import detectors as dev
+    from fadenn_tf.tracking.tracker import _as_detector
+    root = resolve_data(data)
+    found, report = open_dataset(root, split="train")
+    found = [s for s in found if s.landmarks is not None and len(s.landmarks) == 68]
+    train, held = split_holdout(found, 0.15, 0)
+    if n_images:
+        held = held[:int(n_images)]
+    where = f"{data or 'synthetic'}: {len(held)} held-out of {len(found)} images"
+    predictor = None
+    if model_path is not None:
+        from fadenn_tf.inference.predictor import load
+        predictor = load(model_path, detector=None, backend="litert", failure_detector=None)
+    face_frames, empty_frames = dev.cost_frames(held, n_frames)
+    rows = []
+    for name in detectors:
+        det = _as_detector(name)
+        shown = name if isinstance(name, str) else type(name).__name__
+        if isinstance(name, str) and name == "default":
+            from fadenn_tf.detect.registry import default_detector_name
+            shown = f"default ({default_detector_name()})"
+        t = dev.detector_table(det, held, predictor)
+        c = dev.frame_costs(det, face_frames, empty_frames)
+        note = (f"found {100 * t['rate']:.1f}% ({t['found']}/{t['n']}, first box IoU >= "
+                f"0.5), mean IoU {t['mean_iou'] or 0:.3f}; ms per 640x360 frame: "
+                f"{c['ms_face']:.1f} with a face, {c['ms_no_face']:.1f} without (CPU "
+                f"{c['cpu_ms_face']:.1f} / {c['cpu_ms_no_face']:.1f}; false boxes on "
+                f"{c['hits_no_face']}/{c['n_frames']} no-face frames)")
+        if t["nme_ratio"] is not None:
+            note += (f"; NME (diagonal) from detector boxes {t['nme_detector_box']:.4f} vs "
+                     f"ground-truth boxes {t['nme_gt_box']:.4f} ({t['nme_ratio']:.3f}x, "
+                     f"{model_path})")
+        rows.append(_row("detect", "-", f"detector {shown}", where, batch=1,
+                         latency_ms_b1=c["ms_face"], note=note, **t, **c))
     return rows

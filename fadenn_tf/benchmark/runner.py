@@ -8,7 +8,7 @@ from fadenn_tf.utils.lazy import lazy_import
 tf = lazy_import("tensorflow")        # imported at first use: fast --help
 
 from fadenn_tf.benchmark import flops as flops_mod
-from fadenn_tf.benchmark.api_speed import bench_api, bench_degrade, bench_dlib
+from fadenn_tf.benchmark.api_speed import bench_api, bench_degrade, bench_detect, bench_dlib
 from fadenn_tf.benchmark.inference_speed import bench_inference
 from fadenn_tf.benchmark.machine import cpu_count, machine_info, measure_matmul_peak
 from fadenn_tf.benchmark.report import _repercent, _row
@@ -158,6 +158,10 @@ def run_benchmark(settings, log=None):
         log(f"api rows: {model_path} ...")
         rows.extend(bench_api(model_path, settings.detector, settings.repeats, threads,
                               settings.api_frames, settings.failure_detector, note))
+    if "detect" in secs:
+        log(f"detect rows: {', '.join(map(str, settings.detectors))} ...")
+        rows.extend(bench_detect(settings.data, settings.detectors, settings.api_model,
+                                 settings.detect_images))
     if result["peak"] is not None and len(settings.configs) and secs - {"peak", "flops"}:
         # contention only lowers the peak: re-measure at the end, keep the higher median
         again = measure_matmul_peak(settings.matmul_n, max(settings.repeats, 5))

@@ -3,7 +3,8 @@ and inference paths."""
 import dataclasses
 
 
-SECTIONS = ("peak", "flops", "train", "pipeline", "inference", "peer", "degrade", "api")
+SECTIONS = ("peak", "flops", "train", "pipeline", "inference", "peer", "degrade", "api",
+            "detect")
 
 
 TRAIN_MODELS = ("fll", "dae", "mtc", "joint-M")
@@ -46,5 +47,7 @@ class Settings:
     train_batch: dict = dataclasses.field(default_factory=dict)
     api_model: object = None              # trained model for the api rows (None: untrained)
     detector: str = "default"             # api rows: face detector
-    failure_detector: object = None       # api rows: failure detector .npz for tracking
+    failure_detector: object = "auto"     # api rows: failure detector for tracking
     api_frames: int = 100                 # api rows: frames of the synthetic 640x360 clip
+    detectors: tuple = ("default",)       # detect rows: detectors measured on real faces
+    detect_images: int = 0                # detect rows: held-out images (0 = all)

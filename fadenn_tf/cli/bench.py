@@ -66,8 +66,14 @@ def _parser():
                    help="api rows: a trained model (workdir, .keras, .tflite for litert); "
                         "default an untrained FLL (speed of predict only)")
     p.add_argument("--detector", default="default", help="api rows: face detector")
-    p.add_argument("--failure-detector", default=None,
-                   help="api rows: failure detector .npz used while tracking")
+    p.add_argument("--failure-detector", default="auto",
+                   help="api rows: failure detector used while tracking: a .npz, none, or "
+                        "auto (default: the one shipped with the model, if any)")
+    p.add_argument("--detectors", default="default",
+                   help="detect rows: comma list of detectors measured on the held-out faces "
+                        "of --data (default: default)")
+    p.add_argument("--detect-images", type=non_negative_int, default=0,
+                   help="detect rows: at most this many held-out images (0 = all)")
     p.add_argument("--quick", action="store_true",
                    help="2 repeats, 2 steps, matmul 1024 (smoke run; figures are rough)")
     add_config_arguments(p)
@@ -123,7 +129,9 @@ def _run(a, parser, argv):
                  num_threads=a.threads, n_images=a.images, data=a.data,
                  dlib_model=a.dlib_model, train_batch={"paper": a.paper_batch},
                  api_model=a.model, detector=a.detector,
-                 failure_detector=a.failure_detector)
+                 failure_detector=a.failure_detector,
+                 detectors=_csv(a.detectors, None, "detectors"),
+                 detect_images=a.detect_images)
     if a.quick:
         s = dataclasses.replace(s, repeats=2, warmup=1, train_steps=2, matmul_n=1024,
                                 n_images=8)

@@ -2,7 +2,7 @@
 
     python -m fadenn_tf.predict IMAGE_OR_DIR... --model M --out DIR
         [--boxes FILE] [--detector default] [--no-equalize] [--detect-width PX] ...
-        [--backend keras|litert] [--all-faces] [--batch-size 32] [--no-overlay]
+        [--backend keras|litert|litert-int8] [--all-faces] [--batch-size 32] [--no-overlay]
 
 Writes, per image NAME: NAME.pts (one face) or NAME_0.pts, NAME_1.pts ... (several faces,
 largest first), NAME_overlay.png (landmarks and box drawn), and DIR/summary.json (per image:
@@ -44,8 +44,13 @@ def _parser():
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
     p.add_argument("--device", default=None, help="TensorFlow device, e.g. /GPU:0")
     p.add_argument("--backend", default="keras", choices=BACKENDS,
-                   help="keras (TensorFlow) or litert (float32 TFLite; --model may be a "
-                        ".tflite file)")
+                   help="keras (TensorFlow), litert (float32 TFLite) or litert-int8 (int8 "
+                        "weights, ~3x faster on x86; --model may be a .tflite file)")
+    p.add_argument("--failure-detector", default="auto",
+                   help="score every fit (fit_score in summary.json, P(good fit)): 'auto' "
+                        "(default: the failure detector shipped with the model, as with "
+                        "pretrained and pretrained-fll; none for other models), 'none', or "
+                        "a FailureDetector .npz")
     from fadenn_tf.detect import add_detector_arguments
     add_detector_arguments(p)
     add_no_progress(p)
@@ -65,7 +70,8 @@ def main(argv=None):
         boxes_by_name = load_boxes_file(args.boxes) if args.boxes else None
         from fadenn_tf.detect import detector_kwargs_from_args
         predictor = load(args.model, detector=args.detector, device=args.device,
-                         backend=args.backend, **detector_kwargs_from_args(args))
+                         backend=args.backend, failure_detector=args.failure_detector,
+                         **detector_kwargs_from_args(args))
         if not args.boxes:
             predictor.detector  # build it now: unknown names or options fail here, clearly
     except (FadennError, ValueError) as exc:
@@ -130,6 +136,7 @@ def main(argv=None):
         "input_size": predictor.size,
         "detector": args.detector,
         "detector_options": detector_kwargs_from_args(args), "backend": args.backend,
+        "failure_detector": getattr(predictor.failure_detector, "source", None),
         "boxes_file": args.boxes, "all_faces": args.all_faces,
         "coordinates": ".pts files are 1-based (ibug convention; fadenn_tf.data.pts.read_pts "
                        "returns 0-based pixel centres); boxes are (x0, y0, x1, y1) pixel-edge "

@@ -1,7 +1,7 @@
 """`track`: model-free face tracking on a video, or its 300-VW evaluation (library:
 fadenn_tf.tracking).
 
-    python -m fadenn_tf.track VIDEO --model M --out DIR [--failure-detector FILE]
+    python -m fadenn_tf.track VIDEO --model M --out DIR [--failure-detector FILE|auto|none]
         [--failure-threshold P] [--detector default] [--no-equalize] [--detect-width PX] ...
         [--init-pts FILE | --init-box x0,y0,x1,y1] [--no-shot-cuts] [--no-overlay]
 writes DIR/annot/%06d.pts (300-VW layout, 1-based frame numbers; frames with no face have
@@ -49,8 +49,10 @@ def _parser():
     p.add_argument("--model", required=True, metavar="PATH",
                    help="training workdir, .keras file or SavedModel folder")
     p.add_argument("--out", help="output folder (required for a video)")
-    p.add_argument("--failure-detector", help="FailureDetector .npz (default: sanity "
-                                              "checks only)")
+    p.add_argument("--failure-detector", default="auto",
+                   help="FailureDetector .npz, 'none' (sanity checks only) or 'auto' (the "
+                        "default: the one shipped with the model, as with pretrained and "
+                        "pretrained-fll; sanity checks only for models without one)")
     p.add_argument("--failure-threshold", dest="threshold", type=positive_float, default=None,
                    metavar="P", help="P(good fit) below which a fit fails (default: the "
                                      "failure detector's, 0.5; was --threshold)")
@@ -62,6 +64,10 @@ def _parser():
     g.add_argument("--init-box", type=_parse_box, help="first frame's box x0,y0,x1,y1")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.avi")
     p.add_argument("--device", default=None, help="TensorFlow device, e.g. /GPU:0")
+    p.add_argument("--backend", default="keras", choices=("keras", "litert", "litert-int8"),
+                   help="keras (TensorFlow), litert (float32 TFLite via LiteRT, the fast "
+                        "path; --model may be a .tflite file) or litert-int8 (int8 weights, "
+                        "~3x faster on x86)")
     p.add_argument("--evaluate", metavar="ROOT",
                    help="evaluate on a 300-VW layout ('synthetic' = the built-in videos)")
     p.add_argument("--category", default="3", help="300-VW category: 1, 2, 3, test, all (3)")
@@ -98,7 +104,8 @@ def _main_video(args):
                       args.threshold, init_box=args.init_box, init_landmarks=init_lm,
                       out_dir=args.out, overlay=not args.no_overlay, device=args.device,
                       progress=not args.no_progress, shot_cuts=not args.no_shot_cuts,
-                      detector_options=detector_kwargs_from_args(args))
+                      detector_options=detector_kwargs_from_args(args),
+                      backend=args.backend)
     nf = res.no_face_frames
     if res.info.get("warning"):
         print(f"warning: {res.info['warning']}", file=sys.stderr)
@@ -127,7 +134,8 @@ def _main_evaluate(args):
                             threshold=args.threshold, normalizer=args.normalizer,
                             nme_threshold=args.threshold_nme, init_from_gt=args.init_from_gt,
                             out_dir=args.out, device=args.device,
-                            progress=not args.no_progress, shot_cuts=not args.no_shot_cuts)
+                            progress=not args.no_progress, shot_cuts=not args.no_shot_cuts,
+                            backend=args.backend)
     print(format_evaluation(res))
     for item in res["skipped"]:
         print(f"skipped {item['path']}: {item['problem']}", file=sys.stderr)

@@ -108,7 +108,7 @@ def main(argv=None):
         from fadenn_tf.inference.predictor import load
         try:
             backend = "litert" if str(args.model).endswith(".tflite") else "keras"
-            predictor = load(args.model, detector=None, backend=backend)
+            predictor = load(args.model, detector=None, backend=backend, failure_detector=None)
         except (FadennError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -14,7 +14,8 @@ Providers here:
   4.x: OpenCV 5 has no CascadeClassifier and ships no cascade files). Its boxes are mapped to
   the landmark-box convention by HAAR_TO_LANDMARK_BOX (see there how it was measured).
 - ProfileFaceDetector: OpenCV's profile-face cascade on the image and its mirror image.
-- DlibHogDetector: dlib's HOG detector, when the optional dlib package is installed.
+- DlibHogDetector: dlib's HOG detector (the dlib-bin requirement; registered only when dlib
+  can be imported).
 - FallbackDetector: several detectors in order (the first that finds a face answers).
 - FixedBoxes: boxes given by the user (e.g. one image's entry of load_boxes_file).
 - LandmarkBoxProvider: the landmark box of the previous estimate (model-free tracking).

@@ -254,13 +254,13 @@ class ProfileFaceDetector(HaarFaceDetector):
 
 
 def dlib_available():
-    """True when the optional `dlib` package (e.g. pip install dlib-bin) is importable."""
+    """True when the `dlib` package (the dlib-bin requirement) is importable."""
     import importlib.util
     return importlib.util.find_spec("dlib") is not None
 
 
 class DlibHogDetector:
-    """dlib's HOG + linear SVM frontal-face detector (optional: pip install dlib-bin; its
+    """dlib's HOG + linear SVM frontal-face detector (pip install dlib-bin, a requirement; its
     model is built into dlib, no file needed), boxes mapped to the landmark-box convention.
 
     upsample: times dlib doubles the image first (0: faces from ~80 px, 1: from ~40 px, about
@@ -277,7 +277,7 @@ class DlibHogDetector:
             import dlib
         except ImportError:
             raise DetectorUnavailableError(
-                "the 'dlib' detector needs the optional dlib package: pip install dlib-bin "
+                "the 'dlib' detector needs the dlib package: pip install dlib-bin "
                 f"(registered detectors without it: haar, profile, haar+profile)") from None
         d = DLIB_DEFAULTS
         self.upsample = int(d["upsample"] if upsample is None else upsample)

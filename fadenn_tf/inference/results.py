@@ -9,12 +9,16 @@ import numpy as np
 class FaceResult:
     """One face. landmarks (68, 2) float64 image pixels (0-based pixel centres); box
     (4,) float64 (x0, y0, x1, y1) edge coordinates; box_source "given" or "detector";
-    noise_probs (5,) softmax over NOISE_NAMES or None; noise_class its argmax or None."""
+    noise_probs (5,) softmax over NOISE_NAMES or None; noise_class its argmax or None;
+    fit_score: the failure detector's P(good fit) of these landmarks (the Predictor's
+    failure_detector, e.g. the one shipped with pretrained models; below its threshold,
+    0.5, the fit is likely wrong), None without a failure detector."""
     landmarks: np.ndarray
     box: np.ndarray
     box_source: str
     noise_class: Optional[int] = None
     noise_probs: Optional[np.ndarray] = None
+    fit_score: Optional[float] = None
 
     @property
     def noise_name(self):
@@ -28,7 +32,8 @@ class FaceResult:
         d = {"box": [float(v) for v in self.box], "box_source": self.box_source,
              "noise_class": self.noise_class, "noise_name": self.noise_name,
              "noise_probs": None if self.noise_probs is None
-             else [float(v) for v in self.noise_probs]}
+             else [float(v) for v in self.noise_probs],
+             "fit_score": None if self.fit_score is None else round(float(self.fit_score), 4)}
         if landmarks:
             d["landmarks"] = np.asarray(self.landmarks).round(3).tolist()
         return d

@@ -4,8 +4,11 @@
     fadenn_tf.load("pretrained-fll")    # the FLL alone
 
 Each name is a folder of this package holding a format-1 model (`model.keras` and its
-`model.json`) with float16-stored weights (loaded as float32). `resolve(name)` gives its
-path; commands accept the names wherever they take `--model`. The weights carry the
+`model.json`) with float16-stored weights (loaded as float32), and the tracker's
+fitting-failure detector trained with that model on real faces (`failure_detector.npz`,
+fadenn_tf.tracking.failure_detector; used by default wherever the model is, see
+`failure_detector_for`). `resolve(name)` gives its path; commands accept the names wherever
+they take `--model`. The weights carry the
 research-use terms of the 300-W data they were trained on (MODEL_CARD.md).
 """
 from importlib import resources
@@ -14,6 +17,7 @@ from pathlib import Path
 from fadenn_tf.errors import DataError
 
 NAMES = {"pretrained": "fadenn-m", "pretrained-fll": "fll"}
+FAILURE_DETECTOR_FILE = "failure_detector.npz"
 
 
 def is_name(path):
@@ -27,7 +31,7 @@ def available():
 
 
 def _folder(name):
-    return Path(str(resources.files(__name__))) / NAMES[name]
+    return Path(str(resources.files(__name__))) / NAMES[str(name)]
 
 
 def resolve(name):
@@ -40,3 +44,19 @@ def resolve(name):
         raise DataError(name, f"these weights are not in this installation (shipped: {have}; "
                               f"see MODEL_CARD.md)")
     return path
+
+
+def failure_detector_for(model_path):
+    """The failure detector shipped with a model: `failure_detector.npz` in the folder of the
+    model file (a shipped name, or a .keras / .tflite path, e.g. `Predictor.model.path`), or
+    None when there is none (workdirs and SavedModels carry none unless one is put there)."""
+    if model_path is None:
+        return None
+    if is_name(model_path):
+        path = _folder(str(model_path)) / FAILURE_DETECTOR_FILE
+    else:
+        p = Path(str(model_path))
+        if p.suffix not in (".keras", ".tflite"):
+            return None
+        path = p.parent / FAILURE_DETECTOR_FILE
+    return path if path.is_file() else None

@@ -24,7 +24,9 @@ Protocol, per frame t (`track_video`):
 Each frame's status is "tracked", "re-detected" or "lost"; the log and the printed summary
 count them (they sum to the number of frames).
 
-Without a failure detector only the sanity checks catch failures (the log says so). Train
-one on the synthetic data (or any dataset the indexers read) with
-    python -m fadenn_tf.train_failure_detector --out fd.npz [--data DIR]
+The shipped models (pretrained, pretrained-fll) carry a failure detector trained with them
+on real faces (fadenn_tf/pretrained/<model>/failure_detector.npz); it is used by default
+(failure_detector="auto": a failure_detector.npz beside the model file). Without one only
+the sanity checks catch failures (the log says so). Train one for your model with
+    python -m fadenn_tf.train_failure_detector --model M --out fd.npz [--data DIR]
 """

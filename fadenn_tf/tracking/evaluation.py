@@ -4,14 +4,15 @@ from pathlib import Path
 import numpy as np
 
 from fadenn_tf.tracking.tracker import (NO_FD_NOTE, _as_detector, _as_failure_detector,
-                                        _as_predictor)
+                                        _as_predictor, _fd_name)
 from fadenn_tf.tracking.video import track_video
 
 
 def evaluate_tracking(model, root, category=3, videos=None, detector="default",
-                      failure_detector=None, threshold=None, normalizer="diagonal",
+                      failure_detector="auto", threshold=None, normalizer="diagonal",
                       nme_threshold=0.08, init_from_gt=False, out_dir=None, overlay=False,
-                      device=None, progress=False, shot_cuts=True, detector_options=None):
+                      device=None, progress=False, shot_cuts=True, detector_options=None,
+                      backend="keras"):
     """Track every video of a 300-VW layout and score the annotated frames.
 
     root: 300-VW root (<id>/vid.avi + <id>/annot/%06d.pts). category: 1, 2, 3, "test",
@@ -29,9 +30,9 @@ def evaluate_tracking(model, root, category=3, videos=None, detector="default",
     by_video = {}
     for s in samples:
         by_video.setdefault(s.subset, []).append(s)
-    predictor = _as_predictor(model, device)
+    predictor = _as_predictor(model, device, backend)
     det = _as_detector(detector, detector_options)
-    fd = _as_failure_detector(failure_detector)
+    fd = _as_failure_detector(failure_detector, predictor.model.path)
     per_video, pooled = {}, []
     for vid, ss in by_video.items():
         ss = sorted(ss, key=lambda s: s.frame)
@@ -64,9 +65,7 @@ def evaluate_tracking(model, root, category=3, videos=None, detector="default",
             "threshold": nme_threshold, "model": str(getattr(predictor.model, "path", "")),
             "detector": detector if isinstance(detector, str) or detector is None
             else type(detector).__name__,
-            "failure_detector": (str(failure_detector) if isinstance(failure_detector,
-                                                                     (str, Path)) else
-                                 (None if fd is None else type(fd).__name__)),
+            "failure_detector": _fd_name(fd),
             "failure_check": NO_FD_NOTE if fd is None else "failure detector + sanity checks",
             "init": "ground-truth box of frame 1" if init_from_gt else "face detector",
             "no_face_counts_as": "failure (NME = inf)",

@@ -11,17 +11,16 @@ NO_FD_NOTE = ("no failure detector given: failures are caught by the sanity chec
               "(train one with: python -m fadenn_tf.train_failure_detector --out fd.npz)")
 
 
-
-
-
-
-def _as_predictor(model, device=None):
+def _as_predictor(model, device=None, backend="keras"):
     from fadenn_tf.inference.predictor import Predictor, load
     if isinstance(model, Predictor):
         return model
     if hasattr(model, "fn") and hasattr(model, "size"):  # a LoadedModel
         return Predictor(model, detector=None, device=device)
-    return load(model, detector=None, device=device)
+    if backend != "keras" or str(model).endswith(".tflite"):
+        return load(model, detector=None, failure_detector=None,
+                    backend="litert" if backend == "keras" else backend)
+    return load(model, detector=None, device=device, failure_detector=None)
 
 
 def _as_detector(detector, options=None):
@@ -35,11 +34,32 @@ def _as_detector(detector, options=None):
                          f"{sorted(options or {})}: {exc}") from None
 
 
-def _as_failure_detector(fd):
+def _as_failure_detector(fd, model_path=None):
+    """A FailureDetector or None from: None or "none" (no failure detector), a
+    FailureDetector, a .npz path, or "auto" (the one shipped beside the model file,
+    fadenn_tf.pretrained.failure_detector_for(model_path): the shipped models carry one;
+    None when there is none)."""
     if fd is None or hasattr(fd, "score"):
         return fd
     from fadenn_tf.tracking.failure_detector import FailureDetector
-    return FailureDetector.load(fd)
+    if isinstance(fd, str) and fd.lower() == "none":
+        return None
+    if isinstance(fd, str) and fd == "auto":
+        from fadenn_tf.pretrained import failure_detector_for
+        path = failure_detector_for(model_path)
+        if path is None:
+            return None
+        det = FailureDetector.load(path)
+        det.source = str(path)
+        return det
+    det = FailureDetector.load(fd)
+    det.source = str(fd)
+    return det
+
+
+def _fd_name(fd):
+    """How the log names a failure detector: its file, or its type, or None."""
+    return None if fd is None else getattr(fd, "source", type(fd).__name__)
 
 
 class Tracker:
@@ -48,8 +68,11 @@ class Tracker:
 
     predictor: a fadenn_tf.inference.Predictor (its model fits the landmarks, always called
     with one [1, S, S, 3] crop so the graph is traced once). detector: a BoxProvider or
-    None (then only init_box can start the track). failure_detector: a FailureDetector or
-    None. threshold: P(good fit) below which a fit fails (default the detector's own).
+    None (then only init_box can start the track). failure_detector: a FailureDetector,
+    a .npz path, "auto" (default: the predictor's own failure detector, else the one
+    shipped beside the model file, as with pretrained / pretrained-fll; none for other
+    models) or None. threshold: P(good fit) below which a fit fails (default the
+    detector's own).
     init_box: (x0, y0, x1, y1) for the first frame (source "given").
     cut_detector: a ShotCutDetector (default), or None to never look for shot cuts; on a
     cut the track is dropped and the detector asked.
@@ -57,12 +80,17 @@ class Tracker:
     them marks the frame "lost", it is never written.
     """
 
-    def __init__(self, predictor, detector=None, failure_detector=None, threshold=None,
+    def __init__(self, predictor, detector=None, failure_detector="auto", threshold=None,
                  init_box=None, min_face=8.0, cut_detector="default"):
         from fadenn_tf.data.crop import landmark_box
         self._lbox = landmark_box
         self.predictor = predictor
         self.detector = detector
+        if isinstance(failure_detector, str) and failure_detector == "auto" and getattr(
+                predictor, "failure_detector", None) is not None:
+            failure_detector = predictor.failure_detector
+        failure_detector = _as_failure_detector(
+            failure_detector, getattr(getattr(predictor, "model", None), "path", None))
         self.fd = failure_detector
         self.threshold = (None if failure_detector is None else
                           float(failure_detector.threshold if threshold is None else threshold))

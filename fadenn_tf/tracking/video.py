@@ -7,7 +7,7 @@ import numpy as np
 from fadenn_tf.tracking.checks import ShotCutDetector
 from fadenn_tf.tracking.records import TrackResult
 from fadenn_tf.tracking.tracker import (NO_FD_NOTE, Tracker, _as_detector, _as_failure_detector,
-                                        _as_predictor)
+                                        _as_predictor, _fd_name)
 
 
 def _video_fps(path):
@@ -39,17 +39,22 @@ def draw_frame(frame, rec, fd_used=True):
     return img
 
 
-def track_video(model, video_path, detector="default", failure_detector=None, threshold=None,
+def track_video(model, video_path, detector="default", failure_detector="auto", threshold=None,
                 init_box=None, init_landmarks=None, out_dir=None, overlay=True, device=None,
-                min_face=8.0, progress=False, shot_cuts=True, detector_options=None):
+                min_face=8.0, progress=False, shot_cuts=True, detector_options=None,
+                backend="keras"):
     """Track the face of a video -> TrackResult (frames, speed).
 
     model: a Predictor, a LoadedModel or a model path (fadenn_tf.inference.load_any).
     detector: a registered detector name ("default", "haar", ...), a BoxProvider callable,
     or None.
-    failure_detector: a FailureDetector, a path to its .npz, or None (sanity checks only).
+    failure_detector: a FailureDetector, a path to its .npz, "auto" (default: the one
+    shipped beside the model file, e.g. with pretrained / pretrained-fll; none for other
+    models) or None (sanity checks only).
     shot_cuts: True (a ShotCutDetector with its defaults), a ShotCutDetector, or False.
     detector_options: kwargs for a detector given by name (e.g. {"equalize": False}).
+    backend: "keras", "litert" (a float32 TFLite run by LiteRT, the fast path) or
+    "litert-int8" (int8 weights) for a model given by path.
     threshold: P(good fit) below which a fit fails (default: the failure detector's).
     init_box (x0, y0, x1, y1) or init_landmarks (68, 2) (its landmark box): the first frame's
     box instead of the detector's.
@@ -63,9 +68,9 @@ def track_video(model, video_path, detector="default", failure_detector=None, th
     from fadenn_tf.data.pts import write_pts
     from fadenn_tf.utils.progress import progress as bar
     t_start = time.perf_counter()
-    predictor = _as_predictor(model, device)
+    predictor = _as_predictor(model, device, backend)
     det = _as_detector(detector, detector_options)
-    fd = _as_failure_detector(failure_detector)
+    fd = _as_failure_detector(failure_detector, predictor.model.path)
     if init_landmarks is not None:
         init_box = landmark_box(np.asarray(init_landmarks, np.float64))
     cuts = ShotCutDetector() if shot_cuts is True else (shot_cuts or None)
@@ -80,9 +85,7 @@ def track_video(model, video_path, detector="default", failure_detector=None, th
                    "detector": detector if isinstance(detector, str) or detector is None
                    else type(detector).__name__,
                    "detector_options": dict(detector_options or {}),
-                   "failure_detector": (str(failure_detector) if isinstance(
-                       failure_detector, (str, Path)) else
-                       (None if fd is None else type(fd).__name__)),
+                   "failure_detector": _fd_name(fd),
                    "threshold": tracker.threshold,
                    "shot_cuts": None if cuts is None else {
                        "hist_threshold": cuts.hist_threshold,
