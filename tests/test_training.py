@@ -415,8 +415,10 @@ MIRRORED_SCRIPT = textwrap.dedent("""
             return (losses.reconstruction_l2(rec, batch["clean"]),
                     {"mean_index": tf.cast(batch["index"], tf.float32)})
         spec = LoopSpec("dae", compute_losses, lambda: model.trainable_variables,
-                        st._dataset_fn(types.SimpleNamespace(cfg=cfg), data, 32, noise=False,
-                                       occlusion=False),
+                        st._dataset_fn(types.SimpleNamespace(cfg=cfg), data,
+                                       types.SimpleNamespace(input_size=lambda _cfg: 32,
+                                                             noise=False, occlusion=False,
+                                                             expert_noise=False)),
                         {"model": model, "step": step}, total, cfg.train.batch_size)
         run_loop(spec, opt, strategy, out / wd, log_every=1, checkpoint_every=1000,
                  resume=resume)
