@@ -5,14 +5,17 @@
 Per model (first appearance wins when two folders hold the same name): diagonal NME, AUC and
 FR clean and pooled over the noisy conditions, AUC under blur-3 and downsample-3, the AUC
 drop from clean to those two, and inter-ocular NME clean / noisy. NME = mean point error /
-normaliser (per image, then averaged); AUC@t = area under the CED on [0, t] / t (exact for
-the step function: the mean of max(0, 1 - NME/t)); FR@t = fraction of images with NME > t.
+normaliser (per image, then averaged); AUC@t and FR@t from fadenn_tf.metrics (exact AUC).
 """
 import argparse
 import csv
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+import numpy as np
+
+from fadenn_tf import metrics
 
 
 def read_errors(folders):
@@ -35,10 +38,9 @@ def read_errors(folders):
 
 
 def figures(errors, threshold):
-    """(mean NME, AUC@t, FR@t) of a list of per-image NMEs."""
-    n = len(errors)
-    auc = sum(max(0.0, 1.0 - e / threshold) for e in errors) / n
-    return sum(errors) / n, auc, sum(e > threshold for e in errors) / n
+    """(mean NME, AUC@t, FR@t) of a list of per-image NMEs (fadenn_tf.metrics)."""
+    return float(np.mean(errors)), metrics.auc(errors, threshold), metrics.failure_rate(
+        errors, threshold)
 
 
 def table(data, threshold):
