@@ -33,6 +33,8 @@ class IIDConfig:
     leaky_slope: float = 0.2              # LeakyReLU slope of the encoder
     head_hidden: int = 256                # noise-classifier hidden units (linear, as the original)
     num_classes: int = 5                  # 0 clean, 1 down-sampling, 2 blur, 3 noise, 4 colour
+    full_res_channels: int = 3            # channels of the full-resolution skip (paper: 3)
+    residual: bool = False                # output = clip(input + correction); paper: False (tanh)
 
     def validate(self, where):
         _number(self.input_size, where, "iid.input_size", lo=1, integer=True)
@@ -45,6 +47,8 @@ class IIDConfig:
         _check(self.input_size % (2 ** len(self.filters)) == 0, where, "iid.input_size",
                f"{self.input_size} is not divisible by 2**{len(self.filters)}")
         _check(self.num_classes == 5, where, "iid.num_classes", "must be 5 (clean + 4 noise types)")
+        _number(self.full_res_channels, where, "iid.full_res_channels", lo=1, integer=True)
+        _check(isinstance(self.residual, bool), where, "iid.residual", "must be true or false")
 
 
 @dataclass
@@ -187,6 +191,7 @@ class EvalConfig:
     batch_size: int = 32                  # crops per model call
     seed: int = 0                         # noise seed
     grid_images: int = 4                  # images per landmark figure
+    flip_test: bool = False               # average each fit with its mirrored crop's fit
 
     def validate(self, where):
         _job_checks(self, where, "eval")

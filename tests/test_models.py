@@ -357,3 +357,28 @@ def test_s_variant_converts_to_builtin_tflite():
     for k in ref:   # 1e-3 of the [-1, 1] range, i.e. 0.1275 grey levels for "denoised"
         tol = 0.1275 if k == "denoised" else 1e-3
         np.testing.assert_allclose(got[k], ref[k].numpy(), atol=tol)
+
+
+def test_residual_dae_starts_as_identity_and_learns_a_correction(cpu):
+    """iid.residual: a fresh DAE / MTC reconstruction returns its input exactly (zero-init
+    correction), outputs stay in [-1, 1], the wider full-resolution skip is used, and one
+    gradient step moves the output away from the input; the paper's DAE is not residual."""
+    cfg = dataclasses.replace(cpu.iid, residual=True, full_res_channels=8)
+    cfg.validate("test")
+    x = images(2, cfg.input_size, seed=3)
+    dae = M.build_dae(cfg)
+    np.testing.assert_allclose(dae(x).numpy(), x, atol=1e-6)
+    np.testing.assert_allclose(M.build_mtc(cfg)(x)["reconstruction"].numpy(), x, atol=1e-6)
+    assert dae.get_layer("encoder").get_layer("conv_in").filters == 8
+    assert M.decoder_filters(cfg)[-1] == 8
+    target = np.clip(x * 0.5, -1, 1)
+    opt = keras.optimizers.Adam(1e-2)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(dae(x, training=True) - target))
+    grads = tape.gradient(loss, dae.trainable_variables)
+    opt.apply_gradients(zip(grads, dae.trainable_variables))
+    y = dae(x).numpy()
+    assert np.abs(y - x).max() > 1e-3 and np.all(np.abs(y) <= 1.0)
+    assert not load_config("paper").model.iid.residual
+    with pytest.raises(Exception, match="full_res_channels"):
+        dataclasses.replace(cpu.iid, full_res_channels=0).validate("test")

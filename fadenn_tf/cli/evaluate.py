@@ -68,6 +68,9 @@ def build_parser():
                    help="reference crop side where noise is applied; each model gets it "
                         "resized to its input (default: the config's noise.reference_size, "
                         "224; with a degrade --crop folder its reference side)")
+    p.add_argument("--flip-test", action="store_true",
+                   help="average each fit with the fit of the mirrored crop (2x the cost; "
+                        "results.json records the kind as '<kind>+flip-test')")
     p.add_argument("--grid-images", type=non_negative_int, default=4,
                    help="images (columns) in the landmark figure")
     p.add_argument("--out", default="results/evaluate", help="output folder")
@@ -107,7 +110,7 @@ def main(argv=None):
         defaults_from_config(parser, args, argv, cfg.eval, {
             "conditions": "conditions", "normalizer": "normalizer",
             "nme_threshold": "threshold", "box_source": "boxes", "batch_size": "batch_size",
-            "seed": "seed", "grid_images": "grid_images"})
+            "seed": "seed", "grid_images": "grid_images", "flip_test": "flip_test"})
         return _run(args, argv, cfg)
     except (FadennError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -132,7 +135,8 @@ def _run(args, argv, cfg):
         data, reference = noisy_source(args.noisy_from, data, reference)
     if reference is None:
         reference = cfg.noise.reference_size
-    entries = [E.model_entry(load_any(path, label)) for label, path in specs]
+    entries = [E.model_entry(load_any(path, label, flip_test=args.flip_test))
+               for label, path in specs]
     if args.dlib:
         from fadenn_tf.evaluation.dlib_peer import DlibUnavailable, load_dlib_peer
         try:

@@ -165,9 +165,13 @@ def _from_saved_model(path, label):
     return m
 
 
-def load_any(path, label=None):
-    """Load a model from a workdir, .keras file or SavedModel (see module docstring).
+def load_any(path, label=None, flip_test=False):
+    """Load a model from a workdir, .keras file or SavedModel (see module docstring);
+    flip_test=True wraps it in inference.flip_test.FlipAveraged (two calls per batch).
     Raises DataError naming the path when it holds no usable model."""
+    if flip_test:
+        from fadenn_tf.inference.flip_test import FlipAveraged
+        return FlipAveraged(load_any(path, label))
     import fadenn_tf.models  # noqa: F401  (registers custom layers)
     from fadenn_tf.models import load_model_and_metadata
     p = resolve_model_path(path)

@@ -336,7 +336,7 @@ BACKENDS = ("keras", "litert", "litert-int8")
 
 
 def load(path, detector="default", device=None, backend="keras", num_threads=None,
-         failure_detector="auto", **detector_kwargs):
+         failure_detector="auto", flip_test=False, **detector_kwargs):
     """Load a model for prediction -> Predictor.
 
     path: a training workdir, a .keras file or an exported SavedModel
@@ -351,7 +351,8 @@ def load(path, detector="default", device=None, backend="keras", num_threads=Non
     CPUs with VNNI, the same NME for pretrained-fll on held-out faces). detector_kwargs
     go to the named detector (e.g. min_neighbors=3). failure_detector: "auto" (default: the
     one shipped beside the model file, as with pretrained / pretrained-fll: every face gets
-    a fit_score), None, a FailureDetector or a .npz path. Raises
+    a fit_score), None, a FailureDetector or a .npz path. flip_test: average each fit with
+    the fit of the mirrored crop (inference.flip_test; about 2x the model's cost). Raises
     fadenn_tf.errors.DataError if no model is found.
     """
     if backend not in BACKENDS:
@@ -359,15 +360,18 @@ def load(path, detector="default", device=None, backend="keras", num_threads=Non
     if backend in ("litert", "litert-int8"):
         model = load_litert(path, num_threads,
                             "dynamic_int8" if backend == "litert-int8" else "float32")
+        if flip_test:
+            from fadenn_tf.inference.flip_test import FlipAveraged
+            model = FlipAveraged(model)
         return Predictor(model, detector, None, detector_kwargs,
                          _failure_detector(failure_detector, model))
     from fadenn_tf.inference.model import load_any
     if device is None:
-        model = load_any(path)
+        model = load_any(path, flip_test=flip_test)
     else:
         import tensorflow as tf
         with tf.device(device):
-            model = load_any(path)
+            model = load_any(path, flip_test=flip_test)
     return Predictor(model, detector, device, detector_kwargs,
                      _failure_detector(failure_detector, model))
 

@@ -12,7 +12,7 @@ import keras
 from keras import layers
 
 from fadenn_tf.config import IIDConfig
-from fadenn_tf.models.dae import build_decoder, build_encoder
+from fadenn_tf.models.dae import build_decoder, build_encoder, decode
 
 
 def build_noise_head(cfg: IIDConfig, name="head"):
@@ -35,7 +35,7 @@ def build_mtc(cfg: IIDConfig, name="mtc"):
     {"logits": [B,5], "reconstruction": [B,S,S,3] in [-1,1]}."""
     image = keras.Input((cfg.input_size, cfg.input_size, 3), name="image")
     enc_out = build_encoder(cfg)(image)
-    recon = build_decoder(cfg)(enc_out)
+    recon = decode(cfg, build_decoder(cfg), image, enc_out)
     logits = build_noise_head(cfg)(enc_out[0])
     return keras.Model(image, {"logits": logits, "reconstruction": recon}, name=name)
 

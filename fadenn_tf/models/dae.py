@@ -13,7 +13,11 @@ The paper's stride-1 'same' transposed convs are built as Conv2D (the same funct
 a flipped, channel-transposed kernel; same parameter count), and ReLU comes before the
 upsampling (identical values): both keep the whole DAE inside one XNNPACK partition in
 float32 and int8 TFLite (docs/models.md, docs/performance.md).
-Channel counts match at every add: decoder filters are reversed(filters[:-1]) + (3,).
+Channel counts match at every add: decoder filters are reversed(filters[:-1]) + (c0,), c0 =
+full_res_channels (3 in the paper: the only full-resolution path is a 3-channel map).
+Beyond the paper (IIDConfig.residual, used by the real128 recipe): the final conv is linear
+and zero-initialised and the output is clip(input + correction, -1, 1), so a fresh DAE is the
+identity and training learns a correction instead of re-synthesising the whole crop.
 The encoder and decoder are nested Keras models ("encoder", "decoder") so their weights can be
 copied between the DAE, STC, MTC and the experts (`model.get_layer("encoder")`).
 """
@@ -21,21 +25,22 @@ import keras
 from keras import layers
 
 from fadenn_tf.config import IIDConfig
-from fadenn_tf.models.layers import UpsampleNearest
+from fadenn_tf.models.layers import AddClipped, UpsampleNearest
 
 
 def decoder_filters(cfg: IIDConfig):
-    """Decoder stage widths: reversed(filters[:-1]) + (3,) -> (72, 64, 48, 32, 3) for the paper."""
-    return tuple(reversed(tuple(cfg.filters)[:-1])) + (3,)
+    """Decoder stage widths: reversed(filters[:-1]) + (full_res_channels,) -> (72, 64, 48, 32,
+    3) for the paper."""
+    return tuple(reversed(tuple(cfg.filters)[:-1])) + (int(cfg.full_res_channels),)
 
 
 def build_encoder(cfg: IIDConfig, name="encoder"):
     """Encoder model: image [B,S,S,3] in [-1,1] -> [latent [B,L], e0, e1, ..., e_{n-1}] where
-    e_i is the encoder map at resolution S / 2**i with channels (3, filters[0], ...,
-    filters[n-2]) (the skips the decoder adds)."""
+    e_i is the encoder map at resolution S / 2**i with channels (full_res_channels,
+    filters[0], ..., filters[n-2]) (the skips the decoder adds)."""
     s, filters = cfg.input_size, tuple(cfg.filters)
     image = keras.Input((s, s, 3), name="image")
-    x = layers.Conv2D(3, 3, padding="same", name="conv_in")(image)
+    x = layers.Conv2D(int(cfg.full_res_channels), 3, padding="same", name="conv_in")(image)
     x = layers.LeakyReLU(cfg.leaky_slope, name="conv_in_act")(x)
     skips = [x]
     for i, f in enumerate(filters):
@@ -49,12 +54,13 @@ def build_encoder(cfg: IIDConfig, name="encoder"):
 
 def build_decoder(cfg: IIDConfig, name="decoder"):
     """Decoder model: [latent [B,L], e0, ..., e_{n-1}] (the encoder's outputs) -> image
-    [B,S,S,3] in [-1,1] (tanh)."""
+    [B,S,S,3] in [-1,1] (tanh), or with cfg.residual a correction [B,S,S,3] (linear, zero at
+    initialisation) that `decode` adds to the input image."""
     s, filters = cfg.input_size, tuple(cfg.filters)
     n = len(filters)
     bottom = s // 2 ** n
     latent = keras.Input((cfg.latent_dim,), name="latent")
-    skip_channels = (3,) + filters[:-1]
+    skip_channels = (int(cfg.full_res_channels),) + filters[:-1]
     skips = [keras.Input((s // 2 ** i, s // 2 ** i, c), name=f"skip{i}")
              for i, c in enumerate(skip_channels)]
     x = layers.Dense(bottom * bottom * filters[-1], name="expand")(latent)
@@ -65,9 +71,22 @@ def build_decoder(cfg: IIDConfig, name="decoder"):
         x = UpsampleNearest(2, name=f"up{j + 1}")(x)
         x = layers.Add(name=f"skip_add{j + 1}")([x, skips[n - 1 - j]])
     # float32 even under a mixed policy: the image output feeds L2 losses and the FLL
-    out = layers.Conv2D(3, 3, padding="same", activation="tanh", name="deconv_out",
-                        dtype="float32")(x)
+    if cfg.residual:
+        out = layers.Conv2D(3, 3, padding="same", name="deconv_out", dtype="float32",
+                            kernel_initializer="zeros")(x)
+    else:
+        out = layers.Conv2D(3, 3, padding="same", activation="tanh", name="deconv_out",
+                            dtype="float32")(x)
     return keras.Model([latent] + skips, out, name=name)
+
+
+def decode(cfg: IIDConfig, decoder, image, enc_out):
+    """The auto-encoder's image output [B,S,S,3] in [-1,1] from the decoder's output: the
+    decoder's image itself (paper), or clip(image + correction, -1, 1) with cfg.residual."""
+    out = decoder(enc_out)
+    if cfg.residual:
+        out = AddClipped(name="add_input")([image, out])
+    return out
 
 
 def build_dae(cfg: IIDConfig, name="dae"):
@@ -77,5 +96,4 @@ def build_dae(cfg: IIDConfig, name="dae"):
     """
     image = keras.Input((cfg.input_size, cfg.input_size, 3), name="image")
     enc_out = build_encoder(cfg)(image)
-    out = build_decoder(cfg)(enc_out)
-    return keras.Model(image, out, name=name)
+    return keras.Model(image, decode(cfg, build_decoder(cfg), image, enc_out), name=name)

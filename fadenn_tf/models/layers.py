@@ -173,3 +173,17 @@ class UpsampleNearest(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class AddClipped(keras.layers.Layer):
+    """Residual image output: [image, correction] (same shape, [-1, 1] scale) ->
+    clip(image + correction, -1, 1). Float32 (MAXIMUM/MINIMUM or RELU_N1_TO_1 in TFLite)."""
+
+    def call(self, inputs):
+        image, correction = inputs
+        image = ops.cast(image, correction.dtype)
+        return ops.clip(image + correction, -1.0, 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
