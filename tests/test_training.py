@@ -3,6 +3,7 @@ writes its workdir, the CLI fails early and clearly, Ctrl-C / kill -9 resume, mi
 logical CPUs) and multi-worker (two local processes on loopback) strategies."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -577,3 +578,22 @@ def test_init_from_copies_every_layer_and_wing_trains(tmp_path, data_root, cli_y
     assert "loss wing" in out.out
     curve = loss_curve(second / "fll")
     assert len(curve) == 2 and np.all(np.isfinite(curve))
+
+
+def test_val_fraction_zero_trains_on_every_image_without_validation(tmp_path):
+    """data.val_fraction 0 on a 300-W copy without test folders: every training image is
+    used, val is empty, and a stage trains and saves its model with no validation entry."""
+    root = tmp_path / "300w"
+    make_300w(root, n_per_folder=4, size=(64, 64))
+    for sub in ("helen/testset", "lfpw/testset", "ibug"):      # a train-only copy
+        shutil.rmtree(root / sub)
+    cfg = config_from_dict(tiny(data={"val_split": "test", "val_fraction": 0.0}))
+    splits = load_splits(cfg.data, root)
+    held = load_splits(config_from_dict(tiny(data={"val_split": "test"})).data, root)
+    assert len(splits.train) == len(held.train) + len(held.val) and splits.val == []
+    assert "no held-out images" in splits.description
+    ctx = make_ctx(splits, tmp_path / "w", steps=3, cfg=cfg)
+    run_stage(ctx, "dae")
+    assert (tmp_path / "w" / "dae" / "model.keras").is_file()
+    metrics = tmp_path / "w" / "dae" / "metrics.json"
+    assert not metrics.exists() or "psnr" not in metrics.read_text()

@@ -37,6 +37,8 @@ def load_splits(data_cfg, data_arg=None, progress=False):
     300-W: train = afw + helen/trainset + lfpw/trainset; val = `data_cfg.val_split` (e.g.
     full, common, challenging) when its folders exist, else a seeded `val_fraction` of each
     training folder held out. Menpo / folder: a seeded held-out part (split_holdout).
+    data_cfg.val_fraction 0 (with no val folder): every image trains and val is empty (the
+    stages then skip validation; for the final weights of a recipe chosen on a held-out run).
     """
     arg = data_arg if data_arg is not None else data_cfg.dataset
     synthetic = arg in (None, "synthetic")
@@ -52,10 +54,17 @@ def load_splits(data_cfg, data_arg=None, progress=False):
             reports.append(vrep)
             desc = f"{name} (300-W layout): train split, val split '{data_cfg.val_split}'"
         except DataError:
-            train, val = split_holdout(train, data_cfg.val_fraction, data_cfg.split_seed)
-            desc = (f"{name} (300-W layout): train split minus a held-out "
-                    f"{data_cfg.val_fraction:.0%} of each folder (seed {data_cfg.split_seed}) "
-                    f"as val")
+            if data_cfg.val_fraction == 0:
+                val, desc = [], f"{name} (300-W layout): the whole train split"
+            else:
+                train, val = split_holdout(train, data_cfg.val_fraction, data_cfg.split_seed)
+                desc = (f"{name} (300-W layout): train split minus a held-out "
+                        f"{data_cfg.val_fraction:.0%} of each folder (seed "
+                        f"{data_cfg.split_seed}) as val")
+    elif data_cfg.val_fraction == 0:
+        train, rep = open_dataset(root, fmt, "all")
+        reports.append(rep)
+        val, desc = [], f"{name} ({fmt}): every image"
     else:
         train, rep = open_dataset(root, fmt, "train", val_fraction=data_cfg.val_fraction,
                                   seed=data_cfg.split_seed)
@@ -69,6 +78,8 @@ def load_splits(data_cfg, data_arg=None, progress=False):
         desc += f", first {data_cfg.max_val_images} val images"
     if not train:
         raise DataError(root, "no usable training samples")
-    if not val:
+    if not val and data_cfg.val_fraction > 0:
         raise DataError(root, "no usable validation samples")
+    if not val:
+        desc += " (data.val_fraction 0: no held-out images, no training-time validation)"
     return Splits(train, val, f"{desc} [{len(train)} train / {len(val)} val images]", reports)

@@ -99,7 +99,10 @@ class StageContext:
 
     def val_data(self):
         """Validation crops at the reference side, loaded once for every stage (validation
-        reuses their per-condition datasets, so later stages skip rebuilding them)."""
+        reuses their per-condition datasets, so later stages skip rebuilding them); None
+        without validation images."""
+        if not self.val:
+            return None  # data.val_fraction 0: no validation (the loop is given no evaluate)
         key = ("val", self.reference_size)
         if key not in self.loaded:
             self.loaded[key] = load_eval_data(self.val, self.reference_size,
@@ -230,7 +233,7 @@ def _run(ctx, stage, trackables, compute_losses, variables, make_dataset, evalua
     spec = LoopSpec(name=stage, compute_losses=compute_losses, variables=variables,
                     make_dataset=make_dataset, trackables=trackables,
                     total_steps=_total_steps(ctx, stage), global_batch=ctx.cfg.train.batch_size,
-                    evaluate=evaluate)
+                    evaluate=evaluate if ctx.val else None)  # val_fraction 0: none
     t = ctx.cfg.train
     return run_loop(spec, optimizer, ctx.strategy, d, eval_every=t.eval_every,
                     checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints,
