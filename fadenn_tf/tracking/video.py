@@ -133,6 +133,16 @@ def track_video(model, video_path, detector="default", failure_detector="auto", 
     return result
 
 
+def initial_fit(video, init_pts=None, init_box=None):
+    """(box, landmarks) a video starts from: the 68 landmarks of the .pts file `init_pts`,
+    else `init_box`; checked against the frames (check_init_box)."""
+    from fadenn_tf.data.pts import read_pts
+    landmarks = read_pts(init_pts, 68) if init_pts else None
+    box = init_box if landmarks is None else None
+    check_init_box(video, box, landmarks)
+    return box, landmarks
+
+
 def check_init_box(video, box, landmarks=None):
     """DataError when the given first-frame box (or landmarks' box) lies entirely outside
     the video's frames (the tracker would otherwise drop it and use the detector)."""
