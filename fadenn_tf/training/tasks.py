@@ -134,9 +134,8 @@ class ClassifierTask(Task):
             out = model(batch["image"], training=True)
             if self.name == "stc":
                 return losses.noise_cross_entropy(out, batch["noise_type"]), {}
-            ce = losses.noise_cross_entropy(out["logits"], batch["noise_type"])
-            rec = losses.reconstruction_l2(out["reconstruction"], batch["image"])
-            return ce + lam * rec, {"cross_entropy": ce, "l2_reconstruction": rec}
+            return losses.mtc_loss_and_terms(out["logits"], out["reconstruction"],
+                                             batch["noise_type"], batch["image"], lam)
         return compute_losses
 
 
