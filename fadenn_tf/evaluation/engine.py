@@ -81,12 +81,12 @@ def select_samples(data=None, format="auto", split=None, config="cpu", max_image
     data: dataset folder, or None / "synthetic" for the built-in synthetic stills.
     split: an indexer split (300-W: full/test, common, challenging, train, private...; 300-VW:
     test, cat1, cat2, cat3, all; folder / Menpo: all), or "val": exactly the validation split
-    a training run with `config` picks (fadenn_tf.training.data.load_splits: 300-W
+    a training run with `config` picks (fadenn_tf.data.splits.load_splits: 300-W
     data.val_split, else the seeded held-out fraction). Default: `default_split(format)`.
     config: a config name / YAML path, or an ExperimentConfig (e.g. loaded with --set).
     """
     from fadenn_tf.data.datasets import detect_format, open_dataset
-    from fadenn_tf.training.data import load_splits, resolve_root
+    from fadenn_tf.data.splits import load_splits, resolve_root
     synthetic = data in (None, "synthetic")
     root = resolve_root(None if synthetic else data)
     fmt = detect_format(root) if format in ("auto", None) else format

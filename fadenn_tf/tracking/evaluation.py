@@ -3,8 +3,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fadenn_tf.tracking.tracker import (NO_FD_NOTE, _as_detector, _as_failure_detector,
-                                        _as_predictor, _fd_name)
+from fadenn_tf.tracking.failure_detector import failure_detector_from_spec
+from fadenn_tf.tracking.tracker import NO_FD_NOTE, _as_detector, _as_predictor, _fd_name
 from fadenn_tf.tracking.video import track_video
 
 
@@ -37,7 +37,7 @@ def evaluate_tracking(model, root, category=3, videos=None, detector="default",
         by_video.setdefault(s.subset, []).append(s)
     predictor = _as_predictor(model, device, backend)
     det = _as_detector(detector, detector_options)
-    fd = _as_failure_detector(failure_detector, predictor.model.path)
+    fd = failure_detector_from_spec(failure_detector, predictor.model.path)
     per_video, pooled = {}, []
     for vid, ss in by_video.items():
         ss = sorted(ss, key=lambda s: s.frame)

@@ -6,8 +6,9 @@ import numpy as np
 
 from fadenn_tf.tracking.checks import ShotCutDetector
 from fadenn_tf.tracking.records import TrackResult
-from fadenn_tf.tracking.tracker import (NO_FD_NOTE, Tracker, _as_detector, _as_failure_detector,
-                                        _as_predictor, _fd_name)
+from fadenn_tf.tracking.failure_detector import failure_detector_from_spec
+from fadenn_tf.tracking.tracker import (NO_FD_NOTE, Tracker, _as_detector, _as_predictor,
+                                        _fd_name)
 
 
 def _video_fps(path):
@@ -70,7 +71,7 @@ def track_video(model, video_path, detector="default", failure_detector="auto", 
     t_start = time.perf_counter()
     predictor = _as_predictor(model, device, backend)
     det = _as_detector(detector, detector_options)
-    fd = _as_failure_detector(failure_detector, predictor.model.path)
+    fd = failure_detector_from_spec(failure_detector, predictor.model.path)
     if init_landmarks is not None:
         init_box = landmark_box(np.asarray(init_landmarks, np.float64))
     cuts = ShotCutDetector() if shot_cuts is True else (shot_cuts or None)

@@ -7,7 +7,7 @@
 Batches are dicts of 0..255 pixels ("image" [B,S,S,3], "clean", "landmarks" [B,68,2] in crop
 pixels, "noise_type" [B], "expert_images" [B,4,S,S,3]); losses are per example, in the units
 of fadenn_tf.losses. The stage runner (training.stages), `bench` (benchmark.train_speed) and
-`--init-from` (models.transfer, rebuilding a stage from its checkpoint) use these tasks, so
+`--init-from` (training.transfer, rebuilding a stage from its checkpoint) use these tasks, so
 each stage's model and loss are written once.
 """
 import dataclasses
