@@ -17,8 +17,9 @@ import numpy as np
 
 from fadenn_tf.benchmark.api_speed import synthetic_clip
 from fadenn_tf.inference.predictor import load
+from fadenn_tf.tracking.failure_detector import failure_detector_from_spec
 from fadenn_tf.tracking.records import TrackResult
-from fadenn_tf.tracking.tracker import Tracker, _as_detector, _as_failure_detector, _fd_name
+from fadenn_tf.tracking.tracker import Tracker, _as_detector, _fd_name
 from fadenn_tf.tracking.video import draw_frame
 
 
@@ -40,7 +41,7 @@ def main(argv=None):
         clip_b[0, :10].reshape(-1, 3), axis=0).astype(np.uint8)
     frames = list(clip_a) + list(clip_b[:20]) + list(gone) + list(clip_b[:10])
     pred = load(a.model, detector=None, backend=a.backend, failure_detector=None)
-    tracker = Tracker(pred, det, _as_failure_detector(a.failure_detector, pred.model.path))
+    tracker = Tracker(pred, det, failure_detector_from_spec(a.failure_detector, pred.model.path))
     tracker.warm_up()
     res = TrackResult("synthetic", [tracker.step(f) for f in frames])
     print(res.counts(), "cuts at", res.cut_frames, "lost", res.no_face_frames,

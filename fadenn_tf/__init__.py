@@ -3,7 +3,7 @@
 Pipeline: data -> noise -> models -> training -> evaluation -> export.
 Heavy modules (TensorFlow) are imported lazily so that `import fadenn_tf` is cheap.
 """
-__version__ = "0.1.0"
+from fadenn_tf.version import __version__  # noqa: F401
 
 
 def load(path, **kwargs):

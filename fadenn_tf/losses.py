@@ -31,7 +31,14 @@ def noise_cross_entropy(logits, labels):
 def mtc_loss(logits, reconstruction, labels, image, lam):
     """Multi-task classifier loss (paper eq. 10): CE(c, logits) + lam * L2(I, reconstruction),
     where I is the classifier's own input image (clean or noisy); images in 0..255 -> [B]."""
-    return noise_cross_entropy(logits, labels) + lam * reconstruction_l2(reconstruction, image)
+    return mtc_loss_and_terms(logits, reconstruction, labels, image, lam)[0]
+
+
+def mtc_loss_and_terms(logits, reconstruction, labels, image, lam):
+    """mtc_loss and its terms -> ([B], {"cross_entropy": [B], "l2_reconstruction": [B]})."""
+    ce = noise_cross_entropy(logits, labels)
+    rec = reconstruction_l2(reconstruction, image)
+    return ce + lam * rec, {"cross_entropy": ce, "l2_reconstruction": rec}
 
 
 def _point_errors(pred, target):

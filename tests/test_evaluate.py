@@ -225,3 +225,22 @@ def test_parse_conditions():
     assert parse_conditions("clean,color_scale-3,clean") == [(0, 0), (4, 3)]
     with pytest.raises(ValueError):
         parse_conditions("blur-4")
+
+
+def test_split_val_follows_set_overrides(run, tmp_path):
+    """--split val picks the held-out part of the config as overridden by --set."""
+    from fadenn_tf.evaluate import main
+    data = tmp_path / "faces"
+    rng = np.random.default_rng(1)
+    for i in range(8):
+        write_image(data / f"face_{i}.png", face_image(IMG, LM, rng))
+        write_pts(data / f"face_{i}.pts", LM)
+    n = {}
+    for frac in ("0.15", "0.5"):
+        out = tmp_path / f"val_{frac}"
+        assert main(["--model", f"near={run['near']}", "--data", str(data), "--format",
+                     "folder", "--split", "val", "--config", "cpu", "--set",
+                     f"data.val_fraction={frac}", "--conditions", "clean", "--out", str(out),
+                     "--no-progress"]) == 0
+        n[frac] = json.loads((out / "results.json").read_text())["meta"]["n_images"]
+    assert n["0.15"] < n["0.5"] <= 8

@@ -119,3 +119,23 @@ def test_landmark_loss_follows_the_config():
         np.testing.assert_allclose(fn(pred, zero).numpy()[0], want, rtol=1e-4)
     wide = losses.landmark_loss(TrainConfig(landmark_loss="wing", wing_w=20.0, wing_epsilon=5.0))
     np.testing.assert_allclose(wide(pred, zero).numpy()[0], 20 * np.log1p(3.0 / 5.0), rtol=1e-4)
+
+
+def test_mtc_task_loss_is_losses_mtc_loss(rng):
+    """The mtc training task computes its loss with losses.mtc_loss (same numbers, same
+    terms logged)."""
+    from fadenn_tf.config import load_config
+    from fadenn_tf.training.tasks import TASKS, Parts
+    cfg = load_config("cpu", sets=["train.mtc_lambda=0.7"])
+    out = {"logits": rng.normal(0, 1, (4, 5)).astype(np.float32),
+           "reconstruction": rng.uniform(0, 255, (4, 8, 8, 3)).astype(np.float32)}
+    batch = {"image": rng.uniform(0, 255, (4, 8, 8, 3)).astype(np.float32),
+             "noise_type": np.array([0, 4, 2, 1])}
+    fake = lambda image, training=False: out  # noqa: E731
+    loss, logs = TASKS["mtc"].loss(cfg, Parts({}, [fake]))(batch)
+    want = losses.mtc_loss(out["logits"], out["reconstruction"], batch["noise_type"],
+                           batch["image"], 0.7).numpy()
+    np.testing.assert_allclose(loss.numpy(), want, rtol=1e-6)
+    ce = losses.noise_cross_entropy(out["logits"], batch["noise_type"]).numpy()
+    np.testing.assert_allclose(logs["cross_entropy"].numpy(), ce, rtol=1e-6)
+    np.testing.assert_allclose(want, ce + 0.7 * logs["l2_reconstruction"].numpy(), rtol=1e-5)

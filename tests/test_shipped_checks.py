@@ -13,9 +13,9 @@ from fadenn_tf.data.crop import CropTransform, landmark_box
 from fadenn_tf.data.synthetic import render_face
 from fadenn_tf.evaluation import detectors as dev
 from fadenn_tf.inference.predictor import load
-from fadenn_tf.tracking.failure_detector import FailureDetector
+from fadenn_tf.tracking.failure_detector import FailureDetector, failure_detector_from_spec
 from fadenn_tf.tracking.failure_features import FeatureConfig
-from fadenn_tf.tracking.tracker import Tracker, _as_failure_detector
+from fadenn_tf.tracking.tracker import Tracker
 
 from fixtures import make_300w
 from test_predict import SIZE, constant_shape_model
@@ -76,13 +76,13 @@ def test_shipped_models_carry_a_loadable_failure_detector():
 
 
 def test_as_failure_detector_specs(face_model):
-    fd = _as_failure_detector("auto", face_model["with"])
+    fd = failure_detector_from_spec("auto", face_model["with"])
     assert isinstance(fd, FailureDetector) and fd.source.endswith("failure_detector.npz")
-    assert _as_failure_detector("auto", face_model["without"]) is None
-    assert _as_failure_detector("none", face_model["with"]) is None
-    assert _as_failure_detector(None, face_model["with"]) is None
+    assert failure_detector_from_spec("auto", face_model["without"]) is None
+    assert failure_detector_from_spec("none", face_model["with"]) is None
+    assert failure_detector_from_spec(None, face_model["with"]) is None
     path = face_model["with"].parent / "failure_detector.npz"
-    assert _as_failure_detector(str(path)).source == str(path)
+    assert failure_detector_from_spec(str(path)).source == str(path)
 
 
 def test_predict_scores_fits_with_the_failure_detector_beside_the_model(face_model):

@@ -23,7 +23,7 @@ from fadenn_tf.config import config_from_dict
 from fadenn_tf.models import load_model
 from fadenn_tf.models.pixels import core_of
 from fadenn_tf.training import stages as st
-from fadenn_tf.training.data import load_splits
+from fadenn_tf.data.splits import load_splits
 from fadenn_tf.training.distribute import make_strategy
 from fixtures import make_300w
 
@@ -391,7 +391,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     from fadenn_tf.config import load_config
     from fadenn_tf.models import build_dae, pixel_model
     from fadenn_tf.training import stages as st
-    from fadenn_tf.training.data import load_splits
+    from fadenn_tf.data.splits import load_splits
     from fadenn_tf.training.loop import LoopSpec, run_loop
     from fadenn_tf.data.pipeline import load_train_data
     cfg = load_config(cfg_path)

@@ -10,7 +10,8 @@ import pytest
 
 from fadenn_tf.config import FLLConfig, IIDConfig, TrainConfig, precision_mode
 from fadenn_tf.errors import ConfigError, DataError
-from fadenn_tf.models import build_dae, build_fll, build_mtc, load_model, save_model, transfer
+from fadenn_tf.models import build_dae, build_fll, build_mtc, load_model, save_model
+from fadenn_tf.training import transfer
 from fadenn_tf.models.pixels import core_of
 
 FLL = FLLConfig(input_size=64, width=0.25, blocks=(1, 1, 1))

@@ -97,7 +97,8 @@ def bench_api(model_path, detector="default", repeats=5, num_threads=None, n_fra
     import cv2
     from fadenn_tf.inference.litert import median_latency_ms
     from fadenn_tf.inference.predictor import load
-    from fadenn_tf.tracking.tracker import Tracker, _as_detector, _as_failure_detector, _fd_name
+    from fadenn_tf.tracking.failure_detector import failure_detector_from_spec
+    from fadenn_tf.tracking.tracker import Tracker, _as_detector, _fd_name
     det = _as_detector(detector)
     frames, box, seed = synthetic_clip(n_frames, detector=det)
     rows = []
@@ -119,7 +120,7 @@ def bench_api(model_path, detector="default", repeats=5, num_threads=None, n_fra
                      batch=1, latency_ms_b1=ms, cpu_ms=cpu,
                      note=f"the first frame with its face blurred out; "
                           f"{len(det(empty))} box(es) found; CPU {cpu:.1f} ms"))
-    fd = _as_failure_detector(failure_detector, model_path)
+    fd = failure_detector_from_spec(failure_detector, model_path)
     for backend in ("keras", "litert", "litert-int8"):
         try:
             pred = load(model_path, detector=None, backend=backend, num_threads=num_threads,

@@ -82,7 +82,7 @@ def main(argv=None):
     from fadenn_tf.errors import FadennError
     from fadenn_tf.evaluation.degraded import degrade_dataset
     from fadenn_tf.noise import parse_conditions
-    from fadenn_tf.training.data import resolve_root
+    from fadenn_tf.data.splits import resolve_root
     try:
         root = resolve_root(args.data)
         conditions = [c for c in parse_conditions(args.conditions) if c[0] != 0]

@@ -21,7 +21,6 @@ confusion_<model>.png (noise classifier).
 import os
 import shlex
 import sys
-import time
 from fadenn_tf.utils.cli_args import non_negative_int, positive_float, positive_int
 from fadenn_tf.utils.lock import one_writer, take_lock
 
@@ -83,20 +82,6 @@ def build_parser():
     return p
 
 
-def _parse_models(specs):
-    out = []
-    for spec in specs:
-        label, sep, path = spec.partition("=")
-        if not sep:
-            label, path = os.path.basename(os.path.normpath(spec)), spec
-        if not label or not path:
-            raise ValueError(f"--model {spec!r}: expected LABEL=PATH")
-        if label in [m[0] for m in out]:
-            raise ValueError(f"--model label {label!r} given twice")
-        out.append((label, path))
-    return out
-
-
 @one_writer
 def main(argv=None):
     parser = build_parser()
@@ -118,68 +103,33 @@ def main(argv=None):
 
 
 def _run(args, argv, cfg):
-    from fadenn_tf import evaluation as E
-    from fadenn_tf.evaluation import report
+    from fadenn_tf.evaluation.job import job_summary, parse_model_specs, run_job
+    from fadenn_tf.evaluation.report import stdout_table
     from fadenn_tf.inference import load_any
     from fadenn_tf.noise import parse_conditions
 
     take_lock(args.out, "evaluate")  # one writer per --out
-    specs = _parse_models(args.model)
+    specs = parse_model_specs(args.model)
     if not specs and not args.dlib:
         raise ValueError("nothing to evaluate: give --model LABEL=PATH (and/or --dlib)")
     conditions = parse_conditions(args.conditions)
-    progress = not args.no_progress
-    data, reference = args.data, args.crop_size or None
-    if args.noisy_from:
-        from fadenn_tf.evaluation.degraded import noisy_source
-        data, reference = noisy_source(args.noisy_from, data, reference)
-    if reference is None:
-        reference = cfg.noise.reference_size
-    entries = [E.model_entry(load_any(path, label, flip_test=args.flip_test))
-               for label, path in specs]
-    if args.dlib:
-        from fadenn_tf.evaluation.dlib_peer import DlibUnavailable, load_dlib_peer
-        try:
-            entries.append(load_dlib_peer(args.dlib_model))
-        except DlibUnavailable as exc:
-            print(f"dlib peer skipped: {exc}", file=sys.stderr)
-    if not entries:
-        raise ValueError("no model left to evaluate")
-    eval_set = E.select_samples(data, args.format, args.split, args.config, args.max_images,
-                                args.frame_step)
-    for rep in eval_set.reports:
-        if rep.skipped:
-            print(rep.summary(len(rep.skipped)), file=sys.stderr)  # every one, by name
+    models = [load_any(path, label, flip_test=args.flip_test) for label, path in specs]
+    detector = None
     if args.boxes == "detector":
         from fadenn_tf.detect import get_detector
-        E.attach_detector_boxes(eval_set, get_detector("haar"), progress=progress)
-    print(f"evaluating {', '.join(e.label for e in entries)} on {eval_set.dataset} "
-          f"[{eval_set.split}]: {len(eval_set.samples) + len(eval_set.missed)} images x "
-          f"{len(conditions)} conditions", file=sys.stderr)
-    if eval_set.missed:
-        print(f"detector: no face found (overlapping the ground truth) in "
-              f"{len(eval_set.missed)} of {len(eval_set.samples) + len(eval_set.missed)} "
-              "images; they count as failures (NME = inf)", file=sys.stderr)
-    t0 = time.perf_counter()
-    ev = E.evaluate(entries, eval_set, conditions, crop_size=reference,
-                    noisy_from=args.noisy_from, batch_size=args.batch_size, seed=args.seed,
-                    normalizer=args.normalizer, threshold=args.threshold,
-                    grid_images=args.grid_images, progress=progress)
-    dt = time.perf_counter() - t0
+        detector = get_detector("haar")
     command = "python -m fadenn_tf.evaluate " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    for path, why in ev.problems:
-        print(f"skipped {path}: {why}", file=sys.stderr)
-    # results.json's "skipped" lists what indexing dropped as well as unreadable images
-    ev.problems = [s for rep in eval_set.reports for s in rep.skipped] + list(ev.problems)
-    paths = E.write_outputs(ev, args.out, command)
-    if ev.problems:
-        print(f"{len(ev.problems)} input(s) skipped (listed above and in results.json)",
-              file=sys.stderr)
-    print(report.stdout_table(ev))
-    n = ev.meta["n_evaluated"] * len(conditions) * len(entries)
-    print(f"\n{n} predictions in {dt:.1f} s ({n / max(dt, 1e-9):.0f}/s incl. loading); wrote "
-          + ", ".join(str(p) for p in paths))
+    res = run_job(models, cfg, out=args.out, dlib=args.dlib, dlib_model=args.dlib_model,
+                  data=args.data, format=args.format, split=args.split,
+                  max_images=args.max_images, frame_step=args.frame_step,
+                  conditions=conditions, noisy_from=args.noisy_from, crop_size=args.crop_size,
+                  detector=detector, batch_size=args.batch_size, seed=args.seed,
+                  normalizer=args.normalizer, threshold=args.threshold,
+                  grid_images=args.grid_images, progress=not args.no_progress,
+                  command=command)
+    print(stdout_table(res.evaluation))
+    print("\n" + job_summary(res))
     return 0
 
 

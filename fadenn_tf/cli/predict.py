@@ -63,7 +63,8 @@ def main(argv=None):
     from fadenn_tf.data.images import read_image
     from fadenn_tf.detect import load_boxes_file, lookup_boxes
     from fadenn_tf.errors import FadennError
-    from fadenn_tf.inference.outputs import find_images, write_image_outputs
+    from fadenn_tf.inference.outputs import (find_images, record_result, write_image_outputs,
+                                             write_summary)
     from fadenn_tf.inference.predictor import load
     out_dir = Path(args.out)
     try:
@@ -82,23 +83,14 @@ def main(argv=None):
     t_start = time.perf_counter()
     entries = []                       # summary entry per input, in order
     pending = []                       # (entry, prepared, name)
-    n_ok = 0
 
     def flush():
-        nonlocal n_ok
         if not pending:
             return
         results = predictor.run([p for _, p, _ in pending], args.batch_size)
         for (entry, prep, name), res in zip(pending, results):
-            files, overlay = write_image_outputs(out_dir, name, res, prep.image,
-                                                  not args.no_overlay)
-            entry["status"] = "ok" if res.faces else "no face"
-            entry["n_faces"] = len(res.faces)
-            entry["faces"] = [dict(f.to_dict(landmarks=False), pts=fp)
-                              for f, fp in zip(res.faces, files)]
-            entry["overlay"] = None if overlay is None else str(overlay)
-            entry["timing"] = {k: round(v, 5) for k, v in res.timing.items()}
-            n_ok += 1
+            record_result(entry, res, *write_image_outputs(out_dir, name, res, prep.image,
+                                                           not args.no_overlay))
             if not res.faces:
                 print(f"{entry['image']}: no face found ({prep.source})", file=sys.stderr)
         pending.clear()
@@ -128,27 +120,14 @@ def main(argv=None):
     flush()
     if not entries:
         print("error: no images found in the inputs", file=sys.stderr)
+    settings = {"detector": args.detector, "detector_options": detector_kwargs_from_args(args),
+                "backend": args.backend, "boxes_file": args.boxes, "all_faces": args.all_faces}
     total = time.perf_counter() - t_start
-    n_no_face = sum(e.get("status") == "no face" for e in entries)
-    n_err = sum(e.get("status") == "error" for e in entries)
-    summary = {
-        "model": predictor.model.path, "model_kind": predictor.model.kind,
-        "input_size": predictor.size,
-        "detector": args.detector,
-        "detector_options": detector_kwargs_from_args(args), "backend": args.backend,
-        "failure_detector": getattr(predictor.failure_detector, "source", None),
-        "boxes_file": args.boxes, "all_faces": args.all_faces,
-        "coordinates": ".pts files are 1-based (ibug convention; fadenn_tf.data.pts.read_pts "
-                       "returns 0-based pixel centres); boxes are (x0, y0, x1, y1) pixel-edge "
-                       "coordinates",
-        "n_images": len(entries), "n_processed": n_ok, "n_no_face": n_no_face,
-        "n_errors": n_err, "total_s": round(total, 3), "warm_up_s": round(warm, 3),
-        "images": entries}
-    from fadenn_tf.utils.atomic import write_json_atomic
-    write_json_atomic(out_dir / "summary.json", summary)
+    path, summary = write_summary(out_dir, entries, predictor, settings, total, warm)
     n_faces = sum(e.get("n_faces", 0) for e in entries)
-    print(f"{n_ok}/{len(entries)} images processed, {n_faces} faces, {n_no_face} without a "
-          f"face, {n_err} errors in {total:.2f} s -> {out_dir / 'summary.json'}")
+    print(f"{summary['n_processed']}/{len(entries)} images processed, {n_faces} faces, "
+          f"{summary['n_no_face']} without a face, {summary['n_errors']} errors in "
+          f"{total:.2f} s -> {path}")
     return 0 if n_faces > 0 else 1
 
 

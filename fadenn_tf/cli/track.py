@@ -15,26 +15,15 @@ tracks every video of a 300-VW layout (ROOT "synthetic" = the built-in synthetic
 and prints per-video and pooled NME, AUC@0.08 and FR@0.08 (normaliser named; frames where
 tracking gave no face count as failures), writing DIR/tracking_results.json.
 """
-import argparse
 import sys
 from pathlib import Path
 
-from fadenn_tf.utils.cli_args import positive_float
+from fadenn_tf.utils.cli_args import argparse_type, positive_float
 from fadenn_tf.utils.lock import one_writer, take_lock
 
 
-def _parse_box(text):
-    try:
-        b = [float(v) for v in text.replace(" ", "").split(",")]
-    except ValueError:
-        b = []
-    if len(b) != 4 or not (b[2] > b[0] and b[3] > b[1]):
-        raise argparse.ArgumentTypeError(f"--init-box wants x0,y0,x1,y1 with x1 > x0 and "
-                                         f"y1 > y0, got {text!r}")
-    return b
-
-
 def _parser():
+    from fadenn_tf.detect import add_detector_arguments, parse_box
     from fadenn_tf.utils.cli import (EXIT_CODES_FACES, add_alias, add_config_arguments,
                                      add_no_progress, make_parser)
     p = make_parser(
@@ -61,7 +50,8 @@ def _parser():
                         "asks the detector)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--init-pts", help=".pts file with the first frame's landmarks")
-    g.add_argument("--init-box", type=_parse_box, help="first frame's box x0,y0,x1,y1")
+    g.add_argument("--init-box", type=argparse_type(parse_box, what="--init-box"),
+                   help="first frame's box x0,y0,x1,y1")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.avi")
     p.add_argument("--device", default=None, help="TensorFlow device, e.g. /GPU:0")
     p.add_argument("--backend", default="keras", choices=("keras", "litert", "litert-int8"),
@@ -78,7 +68,6 @@ def _parser():
                    help="NME cut-off of AUC and failure rate (0.08; was --threshold-nme)")
     p.add_argument("--init-from-gt", action="store_true",
                    help="evaluation: start each video from its first frame's ground truth")
-    from fadenn_tf.detect import add_detector_arguments
     add_detector_arguments(p)
     add_config_arguments(p, "config whose track section gives the defaults (default cpu)")
     add_no_progress(p)
@@ -87,63 +76,47 @@ def _parser():
     return p
 
 
-def _main_video(args):
-    from fadenn_tf.data.pts import read_pts
+def _main_video(args, detector_options):
     from fadenn_tf.tracking.records import speed_line
-    from fadenn_tf.tracking.video import check_init_box, track_video
+    from fadenn_tf.tracking.video import initial_fit, track_video
     if not args.video:
         print("error: give a VIDEO (or --evaluate ROOT)", file=sys.stderr)
         return 2
     if not args.out:
         print("error: --out DIR is required", file=sys.stderr)
         return 2
-    from fadenn_tf.detect import detector_kwargs_from_args
-    init_lm = read_pts(args.init_pts, 68) if args.init_pts else None
-    check_init_box(args.video, args.init_box if init_lm is None else None, init_lm)
+    init_box, init_lm = initial_fit(args.video, args.init_pts, args.init_box)
     res = track_video(args.model, args.video, args.detector, args.failure_detector,
-                      args.threshold, init_box=args.init_box, init_landmarks=init_lm,
+                      args.threshold, init_box=init_box, init_landmarks=init_lm,
                       out_dir=args.out, overlay=not args.no_overlay, device=args.device,
                       progress=not args.no_progress, shot_cuts=not args.no_shot_cuts,
-                      detector_options=detector_kwargs_from_args(args),
-                      backend=args.backend)
-    nf = res.no_face_frames
+                      detector_options=detector_options, backend=args.backend)
     if res.info.get("warning"):
         print(f"warning: {res.info['warning']}", file=sys.stderr)
     print(f"{args.video}: {res.counts_line()}")
-    if nf:
-        shown = ", ".join(map(str, nf[:20])) + (" ..." if len(nf) > 20 else "")
-        print(f"no face in {len(nf)} frames: {shown}", file=sys.stderr)
+    if res.no_face_frames:
+        print(res.no_face_line(), file=sys.stderr)
     print(speed_line(res))
     print(f"wrote {Path(args.out) / 'annot'}, {Path(args.out) / 'track_log.json'}"
           + ("" if args.no_overlay else f", {Path(args.out) / 'overlay.avi'}"))
-    return 0 if len(nf) < len(res.frames) else 1
+    return 0 if len(res.no_face_frames) < len(res.frames) else 1
 
 
-def _main_evaluate(args):
-    from fadenn_tf.tracking.evaluation import evaluate_tracking, format_evaluation
-    root = args.evaluate
-    if root == "synthetic":
-        from fadenn_tf.data.cache import resolve_data
-        root = resolve_data(None, "300vw")
-    cat = args.category
-    cat = int(cat) if str(cat).isdigit() else cat
-    from fadenn_tf.detect import detector_kwargs_from_args
-    res = evaluate_tracking(args.model, root, category=cat, videos=args.videos,
-                            detector=args.detector,
-                            detector_options=detector_kwargs_from_args(args), failure_detector=args.failure_detector,
-                            threshold=args.threshold, normalizer=args.normalizer,
-                            nme_threshold=args.threshold_nme, init_from_gt=args.init_from_gt,
-                            out_dir=args.out, device=args.device,
-                            progress=not args.no_progress, shot_cuts=not args.no_shot_cuts,
-                            backend=args.backend)
+def _main_evaluate(args, detector_options):
+    from fadenn_tf.tracking.evaluation import (evaluate_tracking, format_evaluation,
+                                               format_skipped, write_evaluation)
+    res = evaluate_tracking(args.model, args.evaluate, category=args.category,
+                            videos=args.videos, detector=args.detector,
+                            detector_options=detector_options,
+                            failure_detector=args.failure_detector, threshold=args.threshold,
+                            normalizer=args.normalizer, nme_threshold=args.threshold_nme,
+                            init_from_gt=args.init_from_gt, out_dir=args.out,
+                            device=args.device, progress=not args.no_progress,
+                            shot_cuts=not args.no_shot_cuts, backend=args.backend)
     print(format_evaluation(res))
-    for item in res["skipped"]:
-        print(f"skipped {item['path']}: {item['problem']}", file=sys.stderr)
     if res["skipped"]:
-        print(f"{len(res['skipped'])} input(s) skipped (listed above"
-              + (" and in tracking_results.json)" if args.out else ")"), file=sys.stderr)
+        print(format_skipped(res, in_file=bool(args.out)), file=sys.stderr)
     if args.out:
-        from fadenn_tf.tracking.evaluation import write_evaluation
         print(f"wrote {write_evaluation(res, args.out)}")
     return 0
 
@@ -153,6 +126,7 @@ def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     from fadenn_tf.config import load_config
+    from fadenn_tf.detect import detector_kwargs_from_args
     from fadenn_tf.errors import FadennError
     from fadenn_tf.utils.cli import defaults_from_config
     try:
@@ -162,7 +136,8 @@ def main(argv=None):
             "normalizer": "normalizer", "nme_threshold": "threshold_nme"})
         if args.out:
             take_lock(args.out, "track")  # one writer per --out
-        return _main_evaluate(args) if args.evaluate else _main_video(args)
+        run = _main_evaluate if args.evaluate else _main_video
+        return run(args, detector_kwargs_from_args(args))
     except (FadennError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

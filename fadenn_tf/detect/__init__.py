@@ -43,7 +43,8 @@ one finds nothing).
 from fadenn_tf.data.crop import landmark_box  # the one box convention (re-exported)
 from fadenn_tf.detect.boxes import (BoxProvider, FallbackDetector, FixedBoxes,
                                     LandmarkBoxProvider, apply_box_correction, as_boxes,
-                                    clip_boxes, empty_boxes, fit_box_correction, sort_boxes)
+                                    clip_boxes, empty_boxes, fit_box_correction, parse_box,
+                                    sort_boxes)
 from fadenn_tf.detect.boxes_file import load_boxes_file, lookup_boxes
 from fadenn_tf.detect.cascades import (DEFAULT_CASCADE, DLIB_DEFAULTS, DLIB_TO_LANDMARK_BOX,
                                        HAAR_DEFAULTS, HAAR_TO_LANDMARK_BOX, PROFILE_CASCADE,
@@ -59,7 +60,7 @@ from fadenn_tf.detect.registry import (_REGISTRY, DEFAULT_DETECTOR,
 __all__ = [
     "landmark_box", "BoxProvider", "FallbackDetector", "FixedBoxes", "LandmarkBoxProvider",
     "apply_box_correction", "as_boxes", "clip_boxes", "empty_boxes", "fit_box_correction",
-    "sort_boxes", "load_boxes_file", "lookup_boxes", "DEFAULT_CASCADE", "DLIB_DEFAULTS",
+    "parse_box", "sort_boxes", "load_boxes_file", "lookup_boxes", "DEFAULT_CASCADE", "DLIB_DEFAULTS",
     "DLIB_TO_LANDMARK_BOX", "HAAR_DEFAULTS", "HAAR_TO_LANDMARK_BOX", "PROFILE_CASCADE",
     "PROFILE_DEFAULTS", "PROFILE_TO_LANDMARK_BOX", "DetectorUnavailableError",
     "DlibHogDetector", "HaarFaceDetector", "ProfileFaceDetector", "dlib_available",

@@ -1,6 +1,6 @@
-"""Face boxes (x0, y0, x1, y1) float64 pixel-edge coordinates: checks, clipping, sorting,
-corrections between box conventions, and the simple providers (a chain of detectors, fixed
-boxes, the previous estimate's landmark box)."""
+"""Face boxes (x0, y0, x1, y1) float64 pixel-edge coordinates: parsing, checks, clipping,
+sorting, corrections between box conventions, and the simple providers (a chain of
+detectors, fixed boxes, the previous estimate's landmark box)."""
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -35,6 +35,18 @@ def as_boxes(boxes, what="boxes"):
                          f"{np.shape(boxes)}")
     if not np.isfinite(b).all():
         raise ValueError(f"{what}: boxes contain NaN or infinite values")
+    return b
+
+
+def parse_box(text, what="box"):
+    """"x0,y0,x1,y1" -> [x0, y0, x1, y1] floats; ValueError naming `what` unless there are
+    4 numbers with x1 > x0 and y1 > y0."""
+    try:
+        b = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        b = []
+    if len(b) != 4 or not (b[2] > b[0] and b[3] > b[1]):
+        raise ValueError(f"{what} wants x0,y0,x1,y1 with x1 > x0 and y1 > y0, got {text!r}")
     return b
 
 

@@ -5,7 +5,8 @@
     ev = evaluate([model_entry(load_any("runs/cpu", "M"))], select_samples(None))
     write_outputs(ev, "results/")
 
-engine: data selection, boxes, models, the run (Evaluation); scoring: predictions on
+engine: data selection, boxes, models, the run (Evaluation); job: what `evaluate` runs
+(--model specs, dlib peer, run, outputs); scoring: predictions on
 crops per noise condition and their scores (also training-time validation); degraded: the
 noisy copies of data sets (`degrade`, --noisy-from); report: results.json, CSV,
 Markdown; plots: PNG figures; dlib_peer: dlib's ERT as a peer model (optional).

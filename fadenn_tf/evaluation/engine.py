@@ -81,19 +81,19 @@ def select_samples(data=None, format="auto", split=None, config="cpu", max_image
     data: dataset folder, or None / "synthetic" for the built-in synthetic stills.
     split: an indexer split (300-W: full/test, common, challenging, train, private...; 300-VW:
     test, cat1, cat2, cat3, all; folder / Menpo: all), or "val": exactly the validation split
-    a training run with `config` picks (fadenn_tf.training.data.load_splits: 300-W
+    a training run with `config` picks (fadenn_tf.data.splits.load_splits: 300-W
     data.val_split, else the seeded held-out fraction). Default: `default_split(format)`.
+    config: a config name / YAML path, or an ExperimentConfig (e.g. loaded with --set).
     """
     from fadenn_tf.data.datasets import detect_format, open_dataset
-    from fadenn_tf.training.data import load_splits, resolve_root
+    from fadenn_tf.data.splits import load_splits, resolve_root
     synthetic = data in (None, "synthetic")
     root = resolve_root(None if synthetic else data)
     fmt = detect_format(root) if format in ("auto", None) else format
     split = split or default_split(fmt)
     name = "synthetic" if synthetic else str(root)
     if split == "val":
-        from fadenn_tf.config import load_config
-        cfg = load_config(config, {"data": {"format": fmt}} if fmt != "auto" else None)
+        cfg = _val_config(config, fmt)
         splits = load_splits(cfg.data, str(root))
         samples, reports = splits.val, splits.reports
         desc = f"val (as training with config {cfg.name!r} picks it: {splits.description})"
@@ -113,6 +113,16 @@ def select_samples(data=None, format="auto", split=None, config="cpu", max_image
     if not samples:
         raise DataError(root, f"split {split!r} holds no samples")
     return EvalSet(samples, name, root, fmt, desc, reports)
+
+
+def _val_config(config, fmt):
+    """The ExperimentConfig whose data section picks the val split, with data.format = fmt."""
+    from fadenn_tf.config import ExperimentConfig, load_config
+    if not isinstance(config, ExperimentConfig):
+        return load_config(config, {"data": {"format": fmt}} if fmt != "auto" else None)
+    if fmt == "auto":
+        return config
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, format=fmt))
 
 
 def _iou(boxes, box):

@@ -1,14 +1,15 @@
 """Inference: load any trained model and predict landmarks on images of any size.
 
-model (load_any, CropModel, LoadedModel: a workdir, .keras or SavedModel on 0..255 crops),
+crop_model (CropModel: what every model on crops offers), model (load_any, LoadedModel: a
+workdir, .keras or SavedModel on 0..255 crops),
 litert (the same on a TFLite file run by LiteRT), predictor (Predictor, load: detector or
 given boxes -> crop -> model -> image coordinates), results (ImageResult, FaceResult),
-outputs (the files of `predict`), flip_test (FlipAveraged: test-time flip averaging). Names are imported on first use, so `import
-fadenn_tf.inference` loads no TensorFlow.
+outputs (the files of `predict`), flip_test (FlipAveraged: test-time flip averaging).
+Names are imported on first use, so `import fadenn_tf.inference` loads no TensorFlow.
 """
 import importlib
 
-_HOMES = {"CropModel": "model", "LoadedModel": "model", "load_any": "model",
+_HOMES = {"CropModel": "crop_model", "LoadedModel": "model", "load_any": "model",
           "resolve_model_path": "model",
           "LiteRTModel": "litert", "load_litert": "predictor",
           "Predictor": "predictor", "load": "predictor", "to_rgb_uint8": "predictor",

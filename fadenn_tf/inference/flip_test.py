@@ -11,7 +11,7 @@ including fixed batch-1 LiteRT models, since each half is its own call).
 import numpy as np
 
 from fadenn_tf.data.landmarks68 import FLIP_PERM
-from fadenn_tf.inference.model import CropModel
+from fadenn_tf.inference.crop_model import CropModel
 
 
 def unflip_landmarks(points, size):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fadenn_tf.errors import DataError
-from fadenn_tf.inference.model import CropModel
+from fadenn_tf.inference.crop_model import CropModel
 
 SIGNATURE = "serving_default"
 _NON_BUILTIN_PREFIXES = ("Flex", "CUSTOM")

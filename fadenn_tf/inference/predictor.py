@@ -379,8 +379,8 @@ def load(path, detector="default", device=None, backend="keras", num_threads=Non
 def _failure_detector(spec, model):
     """load's failure_detector argument -> FailureDetector or None ("auto": the one shipped
     beside the model file)."""
-    from fadenn_tf.tracking.tracker import _as_failure_detector
-    return _as_failure_detector(spec, getattr(model, "path", None))
+    from fadenn_tf.tracking.failure_detector import failure_detector_from_spec
+    return failure_detector_from_spec(spec, getattr(model, "path", None))
 
 
 def load_litert(path, num_threads=None, variant="float32"):

@@ -98,7 +98,7 @@ def describe(model, variant=None, config_name=None):
 
 
 def _version():
-    from fadenn_tf import __version__
+    from fadenn_tf.version import __version__
     return __version__
 
 

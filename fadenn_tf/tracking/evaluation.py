@@ -3,8 +3,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fadenn_tf.tracking.tracker import (NO_FD_NOTE, _as_detector, _as_failure_detector,
-                                        _as_predictor, _fd_name)
+from fadenn_tf.tracking.failure_detector import failure_detector_from_spec
+from fadenn_tf.tracking.tracker import NO_FD_NOTE, _as_detector, _as_predictor, _fd_name
 from fadenn_tf.tracking.video import track_video
 
 
@@ -15,8 +15,9 @@ def evaluate_tracking(model, root, category=3, videos=None, detector="default",
                       backend="keras"):
     """Track every video of a 300-VW layout and score the annotated frames.
 
-    root: 300-VW root (<id>/vid.avi + <id>/annot/%06d.pts). category: 1, 2, 3, "test",
-    "all" (fadenn_tf.data.datasets.index_300vw); videos: explicit ids (override category).
+    root: 300-VW root (<id>/vid.avi + <id>/annot/%06d.pts), "synthetic" for the built-in
+    videos. category: 1, 2, 3 (or "1".."3"), "test", "all"
+    (fadenn_tf.data.datasets.index_300vw); videos: explicit ids (override category).
     init_from_gt: start each video from the ground-truth landmark box of its first frame
     (source "given"; re-initialisations still use the detector).
     Frames where tracking gave no face count as failures (NME = inf).
@@ -26,13 +27,17 @@ def evaluate_tracking(model, root, category=3, videos=None, detector="default",
     """
     from fadenn_tf import metrics
     from fadenn_tf.data.datasets import index_300vw
+    if root == "synthetic":
+        from fadenn_tf.data.cache import resolve_data
+        root = resolve_data(None, "300vw")
+    category = int(category) if str(category).isdigit() else category
     samples, report = index_300vw(root, category=category, videos=videos)
     by_video = {}
     for s in samples:
         by_video.setdefault(s.subset, []).append(s)
     predictor = _as_predictor(model, device, backend)
     det = _as_detector(detector, detector_options)
-    fd = _as_failure_detector(failure_detector, predictor.model.path)
+    fd = failure_detector_from_spec(failure_detector, predictor.model.path)
     per_video, pooled = {}, []
     for vid, ss in by_video.items():
         ss = sorted(ss, key=lambda s: s.frame)
@@ -93,6 +98,17 @@ def format_evaluation(results):
         lines.append(row(vid, s))
     lines.append(row("pooled", results["pooled"], extra=False))
     return "\n".join(lines)
+
+
+def format_skipped(results, in_file=False):
+    """The inputs evaluate_tracking skipped, a line each, and their count ('' when none);
+    in_file: they are also listed in tracking_results.json."""
+    items = results["skipped"]
+    if not items:
+        return ""
+    return "\n".join([f"skipped {i['path']}: {i['problem']}" for i in items] + [
+        f"{len(items)} input(s) skipped (listed above"
+        + (" and in tracking_results.json)" if in_file else ")")])
 
 
 def write_evaluation(results, out_dir):

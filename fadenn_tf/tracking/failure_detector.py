@@ -170,4 +170,23 @@ class FailureDetector:
         return det
 
 
-
+def failure_detector_from_spec(fd, model_path=None):
+    """A FailureDetector or None from: None or "none" (no failure detector), a
+    FailureDetector, a .npz path, or "auto" (the one shipped beside the model file,
+    fadenn_tf.pretrained.failure_detector_for(model_path): the shipped models carry one;
+    None when there is none)."""
+    if fd is None or hasattr(fd, "score"):
+        return fd
+    if isinstance(fd, str) and fd.lower() == "none":
+        return None
+    if isinstance(fd, str) and fd == "auto":
+        from fadenn_tf.pretrained import failure_detector_for
+        path = failure_detector_for(model_path)
+        if path is None:
+            return None
+        det = FailureDetector.load(path)
+        det.source = str(path)
+        return det
+    det = FailureDetector.load(fd)
+    det.source = str(fd)
+    return det

@@ -127,6 +127,14 @@ class TrackResult:
                 "mean_detector_ms": round(1e3 * det / max(1, sum(r.t_detect > 0 for r in
                                                                  self.frames)), 3)}
 
+    def no_face_line(self, shown=20):
+        """"no face in N frames: 3, 4, ..." (the first `shown` frame numbers); '' if none."""
+        nf = self.no_face_frames
+        if not nf:
+            return ""
+        return (f"no face in {len(nf)} frames: " + ", ".join(map(str, nf[:shown]))
+                + (" ..." if len(nf) > shown else ""))
+
     def counts_line(self):
         """"F/N frames with a face (tracked, re-detected, lost); shot cuts, rejected fits;
         how failures were checked"."""

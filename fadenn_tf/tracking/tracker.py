@@ -5,6 +5,7 @@ import time
 import numpy as np
 
 from fadenn_tf.tracking.checks import ShotCutDetector, sanity_problem
+from fadenn_tf.tracking.failure_detector import failure_detector_from_spec
 from fadenn_tf.tracking.records import FrameRecord
 
 NO_FD_NOTE = ("no failure detector given: failures are caught by the sanity checks only "
@@ -32,29 +33,6 @@ def _as_detector(detector, options=None):
     except TypeError as exc:
         raise ValueError(f"detector {detector!r} does not take the options "
                          f"{sorted(options or {})}: {exc}") from None
-
-
-def _as_failure_detector(fd, model_path=None):
-    """A FailureDetector or None from: None or "none" (no failure detector), a
-    FailureDetector, a .npz path, or "auto" (the one shipped beside the model file,
-    fadenn_tf.pretrained.failure_detector_for(model_path): the shipped models carry one;
-    None when there is none)."""
-    if fd is None or hasattr(fd, "score"):
-        return fd
-    from fadenn_tf.tracking.failure_detector import FailureDetector
-    if isinstance(fd, str) and fd.lower() == "none":
-        return None
-    if isinstance(fd, str) and fd == "auto":
-        from fadenn_tf.pretrained import failure_detector_for
-        path = failure_detector_for(model_path)
-        if path is None:
-            return None
-        det = FailureDetector.load(path)
-        det.source = str(path)
-        return det
-    det = FailureDetector.load(fd)
-    det.source = str(fd)
-    return det
 
 
 def _fd_name(fd):
@@ -89,7 +67,7 @@ class Tracker:
         if isinstance(failure_detector, str) and failure_detector == "auto" and getattr(
                 predictor, "failure_detector", None) is not None:
             failure_detector = predictor.failure_detector
-        failure_detector = _as_failure_detector(
+        failure_detector = failure_detector_from_spec(
             failure_detector, getattr(getattr(predictor, "model", None), "path", None))
         self.fd = failure_detector
         self.threshold = (None if failure_detector is None else

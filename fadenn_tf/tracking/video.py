@@ -6,8 +6,9 @@ import numpy as np
 
 from fadenn_tf.tracking.checks import ShotCutDetector
 from fadenn_tf.tracking.records import TrackResult
-from fadenn_tf.tracking.tracker import (NO_FD_NOTE, Tracker, _as_detector, _as_failure_detector,
-                                        _as_predictor, _fd_name)
+from fadenn_tf.tracking.failure_detector import failure_detector_from_spec
+from fadenn_tf.tracking.tracker import (NO_FD_NOTE, Tracker, _as_detector, _as_predictor,
+                                        _fd_name)
 
 
 def _video_fps(path):
@@ -70,7 +71,7 @@ def track_video(model, video_path, detector="default", failure_detector="auto", 
     t_start = time.perf_counter()
     predictor = _as_predictor(model, device, backend)
     det = _as_detector(detector, detector_options)
-    fd = _as_failure_detector(failure_detector, predictor.model.path)
+    fd = failure_detector_from_spec(failure_detector, predictor.model.path)
     if init_landmarks is not None:
         init_box = landmark_box(np.asarray(init_landmarks, np.float64))
     cuts = ShotCutDetector() if shot_cuts is True else (shot_cuts or None)
@@ -131,6 +132,16 @@ def track_video(model, video_path, detector="default", failure_detector="auto", 
         from fadenn_tf.utils.atomic import write_json_atomic
         write_json_atomic(out / "track_log.json", result.to_log())
     return result
+
+
+def initial_fit(video, init_pts=None, init_box=None):
+    """(box, landmarks) a video starts from: the 68 landmarks of the .pts file `init_pts`,
+    else `init_box`; checked against the frames (check_init_box)."""
+    from fadenn_tf.data.pts import read_pts
+    landmarks = read_pts(init_pts, 68) if init_pts else None
+    box = init_box if landmarks is None else None
+    check_init_box(video, box, landmarks)
+    return box, landmarks
 
 
 def check_init_box(video, box, landmarks=None):

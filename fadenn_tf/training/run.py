@@ -19,7 +19,7 @@ def run_stages(cfg, stage, variant="M", workdir=None, data=None, *, steps=0,
     config's. Raises FadennError on bad inputs, training.loop.Interrupted on Ctrl-C."""
     from fadenn_tf.models.fadenn import normalize_variant
     from fadenn_tf.training import stages as st
-    from fadenn_tf.training.data import load_splits
+    from fadenn_tf.data.splits import load_splits
     from fadenn_tf.training.distribute import is_chief, make_strategy
     from fadenn_tf.training.report import print_result
     from fadenn_tf.utils.lock import folder_lock

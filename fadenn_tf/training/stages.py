@@ -42,7 +42,7 @@ from fadenn_tf import metrics
 from fadenn_tf.data.pipeline import load_eval_data, load_train_data, make_train_dataset
 from fadenn_tf.config import TRAINING_SECTIONS, drop_retired, precision_mode
 from fadenn_tf.errors import ConfigError
-from fadenn_tf.models import transfer
+from fadenn_tf.training import transfer
 from fadenn_tf.models import (build_fll_baseline, load_model, logits_model, pixel_model,
                               save_model, to_points)
 from fadenn_tf.models.fadenn import normalize_variant
@@ -78,7 +78,7 @@ class StageContext:
     progress: bool = False
     mixed_precision: str = "none"   # none | fp16 | bf16 (config.precision_mode)
     jit: bool = False
-    init_from: str = ""             # weights to start each stage from (models.transfer)
+    init_from: str = ""             # weights to start each stage from (training.transfer)
     data_problems: list = dataclasses.field(default_factory=list)
     loaded: dict = dataclasses.field(default_factory=dict, init=False, repr=False)
 
@@ -151,7 +151,7 @@ def make_optimizer(train_cfg, mixed_precision="none"):
 
 def _init_weights(ctx, stage, *models):
     """Start `models` from ctx.init_from (a .keras file, a stage folder or a workdir): every
-    layer whose name and weight shapes match is copied (models.transfer). Skipped when
+    layer whose name and weight shapes match is copied (training.transfer). Skipped when
     resuming (the checkpoint holds the weights) or when no source is set."""
     if not ctx.init_from or ctx.resume and (ctx.stage_dir(stage) / "checkpoints").is_dir():
         return

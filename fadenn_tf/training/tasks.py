@@ -7,7 +7,7 @@
 Batches are dicts of 0..255 pixels ("image" [B,S,S,3], "clean", "landmarks" [B,68,2] in crop
 pixels, "noise_type" [B], "expert_images" [B,4,S,S,3]); losses are per example, in the units
 of fadenn_tf.losses. The stage runner (training.stages), `bench` (benchmark.train_speed) and
-`--init-from` (models.transfer, rebuilding a stage from its checkpoint) use these tasks, so
+`--init-from` (training.transfer, rebuilding a stage from its checkpoint) use these tasks, so
 each stage's model and loss are written once.
 """
 import dataclasses
@@ -134,9 +134,8 @@ class ClassifierTask(Task):
             out = model(batch["image"], training=True)
             if self.name == "stc":
                 return losses.noise_cross_entropy(out, batch["noise_type"]), {}
-            ce = losses.noise_cross_entropy(out["logits"], batch["noise_type"])
-            rec = losses.reconstruction_l2(out["reconstruction"], batch["image"])
-            return ce + lam * rec, {"cross_entropy": ce, "l2_reconstruction": rec}
+            return losses.mtc_loss_and_terms(out["logits"], out["reconstruction"],
+                                             batch["noise_type"], batch["image"], lam)
         return compute_losses
 
 

@@ -41,7 +41,7 @@ def make_parser(module, description=None, raw=True, version_value=None, **kwargs
 
 
 def version_text(prog):
-    from fadenn_tf import __version__
+    from fadenn_tf.version import __version__
     return f"{prog} (fadenn_tf {__version__})"
 
 

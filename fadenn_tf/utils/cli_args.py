@@ -23,3 +23,15 @@ positive_int = _number(int, 0, inclusive=False)         # >= 1
 non_negative_int = _number(int, 0, inclusive=True)      # >= 0
 positive_float = _number(float, 0, inclusive=False)     # > 0
 non_negative_float = _number(float, 0, inclusive=True)  # >= 0
+
+
+def argparse_type(parse, **kwargs):
+    """An argparse type from a library parser `parse(text, **kwargs)` that raises
+    ValueError: its message becomes the usage error (exit 2)."""
+    def wrapped(text):
+        try:
+            return parse(text, **kwargs)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    wrapped.__name__ = parse.__name__
+    return wrapped
