@@ -1,12 +1,26 @@
 """Installs the fadenn_tf package and one console command per job."""
+import ast
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+
+def read_version():
+    """__version__ of fadenn_tf/version.py, read as text (the package is not imported)."""
+    text = (Path(__file__).parent / "fadenn_tf" / "version.py").read_text(encoding="utf-8")
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__version__"
+                                                for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise RuntimeError("fadenn_tf/version.py defines no __version__")
+
 
 JOBS = ["train", "evaluate", "predict", "track", "export", "bench", "synth", "degrade",
         "train_failure_detector"]
 
 setup(
     name="fadenn_tf",
-    version="0.1.0",
+    version=read_version(),
     description="FADeNN: face alignment (68 landmarks) with an internal de-noiser network, "
                 "TensorFlow/Keras reference implementation",
     project_urls={"Paper authors' code": "https://github.com/deckyal/FADeNN"},
