@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from fadenn_tf.benchmark.api_speed import synthetic_clip
+from fadenn_tf.fitcheck.detector import failure_detector_from_spec
 from fadenn_tf.inference.predictor import load
-from fadenn_tf.tracking.failure_detector import failure_detector_from_spec
 from fadenn_tf.tracking.records import TrackResult
 from fadenn_tf.tracking.tracker import Tracker, _as_detector, _fd_name
 from fadenn_tf.tracking.video import draw_frame

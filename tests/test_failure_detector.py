@@ -5,11 +5,10 @@ import cv2
 import numpy as np
 import pytest
 
-from fadenn_tf.tracking import failure_detector as fd
-from fadenn_tf.tracking import failure_examples as examples
-from fadenn_tf.tracking import failure_features as features
 from fadenn_tf.data.synthetic import render_face
 from fadenn_tf.errors import DataError
+from fadenn_tf.fitcheck import detector as fd
+from fadenn_tf.fitcheck import examples, features
 
 from fixtures import make_folder
 

@@ -7,9 +7,9 @@ import fadenn_tf
 
 ROOT = Path(fadenn_tf.__file__).parent
 # Two-way package pairs left for now: inference.predictor.load_litert converts a .keras file
-# with deploy; inference scores fits with tracking's failure detector; data/pipeline.py
-# applies the noise conditions of noise.py (which crops with data/crop.py).
-ALLOWED_PACKAGE_PAIRS = {("deploy", "inference"), ("inference", "tracking"), ("data", "noise")}
+# with deploy; data/pipeline.py applies the noise conditions of noise.py (which crops with
+# data/crop.py).
+ALLOWED_PACKAGE_PAIRS = {("deploy", "inference"), ("data", "noise")}
 
 
 def _module_graph():

@@ -12,9 +12,9 @@ from fadenn_tf.benchmark import api_speed, machine, report
 from fadenn_tf.data.crop import CropTransform, landmark_box
 from fadenn_tf.data.synthetic import render_face
 from fadenn_tf.evaluation import detectors as dev
+from fadenn_tf.fitcheck.detector import FailureDetector, failure_detector_from_spec
+from fadenn_tf.fitcheck.features import FeatureConfig
 from fadenn_tf.inference.predictor import load
-from fadenn_tf.tracking.failure_detector import FailureDetector, failure_detector_from_spec
-from fadenn_tf.tracking.failure_features import FeatureConfig
 from fadenn_tf.tracking.tracker import Tracker
 
 from fixtures import make_300w

@@ -19,7 +19,7 @@ from fadenn_tf.data.datasets import index_300vw
 from fadenn_tf.data.images import video_frame_count
 from fadenn_tf.data.pts import write_pts
 from fadenn_tf.data.synthetic import render_face
-from fadenn_tf.tracking.failure_examples import train_failure_detector
+from fadenn_tf.fitcheck.examples import train_failure_detector
 from fadenn_tf.inference.predictor import load
 from fadenn_tf.track import main
 from fadenn_tf.tracking.checks import sanity_problem

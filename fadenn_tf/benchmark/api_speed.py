@@ -97,7 +97,7 @@ def bench_api(model_path, detector="default", repeats=5, num_threads=None, n_fra
     import cv2
     from fadenn_tf.inference.litert import median_latency_ms
     from fadenn_tf.inference.predictor import load
-    from fadenn_tf.tracking.failure_detector import failure_detector_from_spec
+    from fadenn_tf.fitcheck.detector import failure_detector_from_spec
     from fadenn_tf.tracking.tracker import Tracker, _as_detector, _fd_name
     det = _as_detector(detector)
     frames, box, seed = synthetic_clip(n_frames, detector=det)

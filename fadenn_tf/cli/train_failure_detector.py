@@ -16,11 +16,11 @@ the same held-out images as the training runs; whole videos for 300-VW); --max-i
 subsamples the training part only. Positives are the ground-truth landmarks perturbed slightly
 (NME < 0.03 of the landmark-box diagonal), negatives strongly displaced, scaled, rotated or
 distorted ones, or shapes on the background (NME > 0.15). With --model, the model's own fits are added
-(fadenn_tf.tracking.failure_examples.make_model_fit_set): fitted in boxes near the ground truth and
+(fadenn_tf.fitcheck.examples.make_model_fit_set): fitted in boxes near the ground truth and
 far from it, labelled good when NME < --good-nme and failed when NME > 0.15; the held-out
 accuracy is then also reported on such fits.
 
-Output: FILE, a .npz model for fadenn_tf.tracking.failure_detector.FailureDetector.load (used by
+Output: FILE, a .npz model for fadenn_tf.fitcheck.detector.FailureDetector.load (used by
 `python -m fadenn_tf.track`), and one printed line with the held-out accuracy, naming the
 data set and split.
 """
@@ -85,8 +85,7 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     from fadenn_tf.data.datasets import split_holdout
     from fadenn_tf.errors import FadennError
-    from fadenn_tf.tracking.failure_examples import (evaluate_failure_detector,
-                                                    train_failure_detector)
+    from fadenn_tf.fitcheck.examples import evaluate_failure_detector, train_failure_detector
 
     if not 0 < args.holdout < 1:
         print("error: --holdout must be in (0, 1)", file=sys.stderr)

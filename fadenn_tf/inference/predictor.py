@@ -128,7 +128,7 @@ class Predictor:
     (K, 4) boxes, best first), a registered detector name (fadenn_tf.detect.get_detector,
     built on first use), or None (then every call must give boxes). device: a TensorFlow
     device string ("/CPU:0", "/GPU:0") the model runs on, None for TensorFlow's choice.
-    failure_detector: a fadenn_tf.tracking.failure_detector.FailureDetector scoring every
+    failure_detector: a fadenn_tf.fitcheck.detector.FailureDetector scoring every
     face (FaceResult.fit_score), or None.
     """
 
@@ -379,7 +379,7 @@ def load(path, detector="default", device=None, backend="keras", num_threads=Non
 def _failure_detector(spec, model):
     """load's failure_detector argument -> FailureDetector or None ("auto": the one shipped
     beside the model file)."""
-    from fadenn_tf.tracking.failure_detector import failure_detector_from_spec
+    from fadenn_tf.fitcheck.detector import failure_detector_from_spec
     return failure_detector_from_spec(spec, getattr(model, "path", None))
 
 

@@ -1,8 +1,9 @@
 """Model-free face tracking on videos (paper section IV-D) and its 300-VW evaluation.
 
 records (FrameRecord, TrackResult), checks (sanity checks, shot cuts), tracker (Tracker),
-video (track_video: a file -> .pts, overlay, log), evaluation (300-VW NME/AUC/FR),
-failure_features / failure_detector / failure_examples (the fitting-failure detector).
+video (track_video: a file -> .pts, overlay, log), evaluation (300-VW NME/AUC/FR). The
+fitting-failure detector the tracker checks fits with lives in fadenn_tf.fitcheck (Predictor
+scores fits with it too).
 
 Protocol, per frame t (`track_video`):
 1. If frame t-1 gave an accepted estimate, the box of frame t is the tight landmark box of
@@ -11,7 +12,7 @@ Protocol, per frame t (`track_video`):
    checked: sanity checks (finite points, at most half of them outside the frame, a landmark
    box of at least `min_face` pixels with an aspect ratio <= 2, a size within 0.5x-2x of
    the box it was fitted in) and, when a failure detector is given, its probability of a
-   good fit (fadenn_tf.tracking.failure_detector, logistic regression over patches around the
+   good fit (fadenn_tf.fitcheck.detector, logistic regression over patches around the
    landmarks) must be >= its threshold.
 3. A shot cut (ShotCutDetector: histogram distance or frame difference to the previous
    frame) drops the track before step 1.

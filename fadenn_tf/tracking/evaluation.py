@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fadenn_tf.tracking.failure_detector import failure_detector_from_spec
+from fadenn_tf.fitcheck.detector import failure_detector_from_spec
 from fadenn_tf.tracking.tracker import NO_FD_NOTE, _as_detector, _as_predictor, _fd_name
 from fadenn_tf.tracking.video import track_video
 

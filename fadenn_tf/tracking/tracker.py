@@ -4,8 +4,8 @@ import time
 
 import numpy as np
 
+from fadenn_tf.fitcheck.detector import failure_detector_from_spec
 from fadenn_tf.tracking.checks import ShotCutDetector, sanity_problem
-from fadenn_tf.tracking.failure_detector import failure_detector_from_spec
 from fadenn_tf.tracking.records import FrameRecord
 
 NO_FD_NOTE = ("no failure detector given: failures are caught by the sanity checks only "

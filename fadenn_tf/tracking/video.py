@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fadenn_tf.fitcheck.detector import failure_detector_from_spec
 from fadenn_tf.tracking.checks import ShotCutDetector
 from fadenn_tf.tracking.records import TrackResult
-from fadenn_tf.tracking.failure_detector import failure_detector_from_spec
 from fadenn_tf.tracking.tracker import (NO_FD_NOTE, Tracker, _as_detector, _as_predictor,
                                         _fd_name)
 

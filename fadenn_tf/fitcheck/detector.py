@@ -12,7 +12,7 @@ from dataclasses import asdict
 import numpy as np
 
 from fadenn_tf.errors import DataError
-from fadenn_tf.tracking.failure_features import FeatureConfig, extract_features
+from fadenn_tf.fitcheck.features import FeatureConfig, extract_features
 from fadenn_tf.utils.atomic import atomic_path
 
 FORMAT_VERSION = 1

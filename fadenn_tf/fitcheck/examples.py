@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
-from fadenn_tf.tracking.failure_detector import FailureDetector
-from fadenn_tf.tracking.failure_features import FeatureConfig, _to_gray, extract_features
+from fadenn_tf.fitcheck.detector import FailureDetector
+from fadenn_tf.fitcheck.features import FeatureConfig, _to_gray, extract_features
 
 POSITIVE_MAX_NME = 0.03
 
