@@ -7,9 +7,8 @@ import fadenn_tf
 
 ROOT = Path(fadenn_tf.__file__).parent
 # Two-way package pairs left for now: inference.predictor.load_litert converts a .keras file
-# with deploy; data/pipeline.py applies the noise conditions of noise.py (which crops with
-# data/crop.py).
-ALLOWED_PACKAGE_PAIRS = {("deploy", "inference"), ("data", "noise")}
+# with deploy.
+ALLOWED_PACKAGE_PAIRS = {("deploy", "inference")}
 
 
 def _module_graph():

@@ -243,8 +243,9 @@ def test_configs_with_other_input_sizes_get_the_same_noisy_reference_crops(faces
     32 and 64 px get identical noisy 96-px reference crops; each model's input is that crop
     resized, not noise applied at its own size."""
     from fadenn_tf.evaluation import scoring as validation
-    from fadenn_tf.data.pipeline import make_eval_dataset, make_train_dataset
+    from fadenn_tf.evaluation.scoring import make_eval_dataset
     from fadenn_tf.training.stages import StageContext
+    from fadenn_tf.training.stream import make_train_dataset
     refs, trains, inputs = {}, {}, {}
     for cfg in _configs([32, 64]):
         s = cfg.model.fll.input_size

@@ -7,10 +7,11 @@ import pytest
 
 from fadenn_tf.config import AugmentConfig
 from fadenn_tf.data.crop import CropTransform, landmark_box
-from fadenn_tf.data.pipeline import (
-    benchmark_pipeline, load_eval_data, load_train_data, make_eval_dataset, make_train_dataset,
-    steps_per_epoch)
+from fadenn_tf.data.pipeline import (benchmark_pipeline, load_eval_data, load_train_data,
+                                     steps_per_epoch)
 from fadenn_tf.data.sample import Sample
+from fadenn_tf.evaluation.scoring import make_eval_dataset
+from fadenn_tf.training.stream import make_train_dataset
 
 SIZE = 48
 NO_AUG = AugmentConfig(rotation_deg=0.0, flip=False, occlusion_prob=0.0, box_jitter=False)

@@ -84,7 +84,8 @@ def bench_pipeline(cfg, which, batch, data, steps=5, repeats=3):
     """Images/s of the training input pipeline (make_train_dataset) for the data of a train
     model: crop size, noise and occlusion as that stage uses them. `data`: a list of Samples
     or a {size: TrainData} cache (filled here)."""
-    from fadenn_tf.data.pipeline import benchmark_pipeline, load_train_data, make_train_dataset
+    from fadenn_tf.data.pipeline import benchmark_pipeline, load_train_data
+    from fadenn_tf.training.stream import make_train_dataset
     mc = cfg.model
     size = mc.fll.input_size if which == "fll" else mc.iid.input_size
     work = size if which == "fll" else cfg.noise.reference_size   # noisy streams: reference side

@@ -17,8 +17,10 @@ deterministic for a given int seed [2]. They run inside tf.data / tf.function.
 """
 import math
 
+import numpy as np
 import tensorflow as tf
 
+from fadenn_tf.data.crop import transform_points_tf
 from fadenn_tf.data.landmarks68 import FLIP_PERM
 
 OCCLUSION_MIN, OCCLUSION_MAX = 0.10, 0.40
@@ -138,3 +140,44 @@ def augment_batch(images, points, seed, config, occlusion=True, value_range=255.
         images = occlude(images, s_occ, config.occlusion_prob, value_range)
     return images, points
 
+
+def crop_augmented(images, idx, regions, points, size, seed, augment):
+    """Crop, rotation and flip of a training batch in ONE bilinear resample.
+
+    images: [N, P+2, P+2, 3] padded pre-crops; idx [B] rows; regions [B, 4] pre-crop edge
+    coordinates; points [B, 68, 2] pre-crop points. Draws the angles and flips of
+    `augment_batch` from the same `seed` and maps points with its functions; the image is
+    sampled once from the pre-crop through crop o rotation o flip (ImageProjectiveTransformV3,
+    REFLECT outside the pre-crop), so corners uncovered by the rotation show real image
+    content. Returns (crops [B, size, size, 3] float32 in [0, 255], points, occlusion seed).
+    """
+    b = tf.shape(idx)[0]
+    s_rot, s_flip, s_occ = _seeds(seed, 3)
+    pts = transform_points_tf(points, regions, size)
+    angles = tf.zeros([b])
+    if augment.rotation_deg > 0:
+        limit = np.radians(augment.rotation_deg)
+        angles = tf.random.stateless_uniform([b], s_rot, -limit, limit)
+    pts = rotate_points(pts, angles, size)
+    fs = tf.ones([b])                                       # u_pre-flip = fs * u + ft
+    if augment.flip:
+        do_flip = tf.random.stateless_uniform([b], s_flip) < 0.5
+        pts = tf.where(do_flip[:, None, None], flip_points(pts, size), pts)
+        fs = tf.where(do_flip, -1.0, 1.0)
+    ft = (1.0 - fs) * 0.5 * (size - 1.0)
+    c = (size - 1.0) / 2.0
+    cos, sin = tf.cos(angles), tf.sin(angles)
+    rx0, ry0, rx1, ry1 = tf.unstack(regions, axis=-1)
+    sx, sy = (rx1 - rx0) / size, (ry1 - ry0) / size          # pre-crop px per crop px
+    ox = 0.5 * sx + rx0 + 0.5                                 # crop index -> padded index
+    oy = 0.5 * sy + ry0 + 0.5
+    r0, r1 = c - cos * c - sin * c, c + sin * c - cos * c     # rotation about the centre
+    zero = tf.zeros_like(angles)
+    transforms = tf.stack([sx * cos * fs, sx * sin, sx * (cos * ft + r0) + ox,
+                           -sy * sin * fs, sy * cos, sy * (r1 - sin * ft) + oy,
+                           zero, zero], axis=-1)
+    crops = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.cast(tf.gather(images, idx), tf.float32), transforms=transforms,
+        output_shape=[size, size], fill_value=0.0, interpolation="BILINEAR",
+        fill_mode="REFLECT")
+    return crops, pts, s_occ

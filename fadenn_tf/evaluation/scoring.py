@@ -12,9 +12,9 @@ same noisy reference pixels.
 import numpy as np
 import tensorflow as tf
 
-from fadenn_tf import metrics
+from fadenn_tf import metrics, noise
 from fadenn_tf.data.crop import CropTransform
-from fadenn_tf.data.pipeline import make_eval_dataset
+from fadenn_tf.data.pipeline import as_loaded, load_eval_data
 from fadenn_tf.models.pixels import PIXEL_RANGE
 from fadenn_tf.noise import condition_name, noise_conditions
 
@@ -22,6 +22,49 @@ PEAK = PIXEL_RANGE[1] - PIXEL_RANGE[0]   # PSNR / SSIM dynamic range of the imag
 
 
 CACHE_BYTES = 64 * 2 ** 20     # per condition dataset (64-px crops of ~1300 images)
+
+
+def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
+                      reference_size=None, keep_reference=False):
+    """Evaluation batches at model side `size` from reference crops, fixed noise condition.
+
+    data: EvalData loaded at the reference side R (its .size; load_eval_data(samples, R)), or
+    a list of Samples (loaded at `reference_size`, default noise.REFERENCE_SIZE). The
+    condition is applied to the R crops and the result resized to `size`
+    (noise.noisy_model_input). Keys: image (noisy, 0..255 pixels), clean, landmarks (crop coords at
+    `size`, NaN if unannotated), region [B, 4] float32 (image edge coords;
+    CropTransform(region, size).invert maps predictions back; EvalData.regions has them in
+    float64), index [B] int32 (position in the sample list), noise_type, noise_level [B]
+    int32; reference [B, R, R, 3] (noisy crop at R, [0, 1]) if keep_reference. Noise of
+    batch k is seeded by (seed, k), so a condition is reproducible. noise_type 0 = clean
+    (level reported 0).
+    """
+    data = as_loaded(data, load_eval_data, int(reference_size or noise.REFERENCE_SIZE),
+                     "make_eval_dataset")
+    ref, size = int(data.size), int(size)
+    ds = tf.data.Dataset.from_tensor_slices({
+        "image": data.images, "landmarks": data.landmarks,
+        "region": data.regions.astype(np.float32), "index": data.indices})
+    ds = ds.batch(int(batch_size)).enumerate()
+
+    def degrade(k, batch):
+        reference = tf.cast(batch["image"], tf.float32) / 255.0
+        nb = tf.shape(reference)[0]
+        ntype = tf.fill([nb], tf.constant(int(noise_type), tf.int32))
+        lev = tf.fill([nb], tf.constant(int(level) if noise_type else 0, tf.int32))
+        noisy, clean, noisy_ref = noise.noisy_model_input(
+            reference, ntype, lev, tf.stack([tf.constant(int(seed), tf.int64), k]), size)
+        out = dict(batch)
+        out.update(image=noisy * 255.0, clean=clean * 255.0,
+                   noise_type=ntype, noise_level=lev)
+        if ref != size:
+            out["landmarks"] = noise.rescale_points(batch["landmarks"], ref, size)
+        if keep_reference:
+            out["reference"] = noisy_ref
+        return out
+
+    ds = ds.map(degrade, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def _condition_dataset(eval_data, batch_size, noise_type, level, seed, size=None):

@@ -39,7 +39,7 @@ import tensorflow as tf
 import yaml
 
 from fadenn_tf import metrics
-from fadenn_tf.data.pipeline import load_eval_data, load_train_data, make_train_dataset
+from fadenn_tf.data.pipeline import load_eval_data, load_train_data
 from fadenn_tf.config import TRAINING_SECTIONS, drop_retired, precision_mode
 from fadenn_tf.errors import ConfigError
 from fadenn_tf.training import transfer
@@ -48,6 +48,7 @@ from fadenn_tf.models import (build_fll_baseline, load_model, logits_model, pixe
 from fadenn_tf.models.fadenn import normalize_variant
 from fadenn_tf.noise import LEVELS, noise_conditions
 from fadenn_tf.training.loop import LoopSpec, guard_workdir, run_loop
+from fadenn_tf.training.stream import make_train_dataset
 from fadenn_tf.training.tasks import TASKS
 from fadenn_tf.utils.atomic import write_json_atomic, write_text_atomic
 from fadenn_tf.evaluation import scoring as validation
