@@ -22,7 +22,8 @@ def ship(source, name, config_name=None):
     from fadenn_tf.data.cache import resolve_data
     from fadenn_tf.data.datasets import open_dataset
     from fadenn_tf.data.pipeline import load_eval_data
-    from fadenn_tf.inference import load_any, resolve_model_path
+    from fadenn_tf.deploy.saved_model import resolve_model_path
+    from fadenn_tf.inference import load_any
     from fadenn_tf.models.io import load_model_and_metadata, save_float16_copy, save_model
     src = resolve_model_path(source)
     model, meta = load_model_and_metadata(src)

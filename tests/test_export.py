@@ -25,7 +25,7 @@ from fadenn_tf.config import load_config
 from fadenn_tf.data.crop import CropTransform, crop_image, landmark_box
 from fadenn_tf.data.synthetic import render_face
 from fadenn_tf.models import build_fll, build_variant, save_model
-from fadenn_tf.inference.litert import (check_builtin_only, load_tflite, op_names, run_tflite,
+from fadenn_tf.deploy.litert import (check_builtin_only, load_tflite, op_names, run_tflite,
                                      signature_io)
 
 CFG = load_config("cpu")
@@ -290,7 +290,7 @@ def test_tflite_fixed_batch_conversion(exported_m, crops):
 
 def test_load_tflite_uses_every_core_by_default():
     import os
-    from fadenn_tf.inference.litert import default_num_threads
+    from fadenn_tf.deploy.litert import default_num_threads
     assert default_num_threads() == len(os.sched_getaffinity(0))
 
 

@@ -84,7 +84,7 @@ def median_cpu_ms(fn, repeats=20, warmup=3):
     on a CPU shared with other jobs it moves far less than the wall time (waiting for a
     core is not counted), so it estimates the cost on an idle machine (single-core
     equivalent; several threads of one call add up)."""
-    from fadenn_tf.inference.litert import median_latency_ms
+    from fadenn_tf.deploy.litert import median_latency_ms
     return median_latency_ms(fn, repeats, warmup, clock=time.process_time)
 
 
@@ -95,7 +95,7 @@ def bench_api(model_path, detector="default", repeats=5, num_threads=None, n_fra
     a 640x360 frame; tracking frames/s (Tracker.step, detector and checks included) on a
     synthetic 640x360 clip with each backend. Returns a list of row dicts."""
     import cv2
-    from fadenn_tf.inference.litert import median_latency_ms
+    from fadenn_tf.deploy.litert import median_latency_ms
     from fadenn_tf.inference.predictor import load
     from fadenn_tf.fitcheck.detector import failure_detector_from_spec
     from fadenn_tf.tracking.tracker import Tracker, _as_detector, _fd_name

@@ -16,7 +16,7 @@ TFLITE_OPTIONS = ("1thread", "no-xnnpack", "latest")
 
 def _tflite_interpreter(content, num_threads, option=None):
     """LiteRT interpreter on `num_threads` threads. option: None; "1thread" (LiteRT's default
-    when num_threads is not given, as fadenn_tf.inference.litert.load_tflite does); "no-xnnpack"
+    when num_threads is not given, as fadenn_tf.deploy.litert.load_tflite does); "no-xnnpack"
     (builtin kernels without the default XNNPACK delegate); "latest" (XNNPACK with
     experimental_default_delegate_latest_features)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType

@@ -49,7 +49,7 @@ def machine_info():
 
 def median_seconds(fn, repeats, warmup=1):
     """Median wall time (s) of fn() over `repeats` calls after `warmup` calls."""
-    from fadenn_tf.inference.litert import median_latency_ms
+    from fadenn_tf.deploy.litert import median_latency_ms
     return median_latency_ms(fn, repeats=repeats, warmup=warmup) / 1e3
 
 

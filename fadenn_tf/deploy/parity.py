@@ -55,7 +55,7 @@ def parity_report(model, tflite_paths, crops, ev=None, normalizer="diagonal", re
     max_landmark_diff_px (crop pixels, max over images and points), mean_landmark_diff_px,
     nme, nme_change (absolute) and nme_change_rel (relative to Keras), size_bytes,
     latency_ms_b1 (median of `repeats` batch-1 calls), ops."""
-    from fadenn_tf.inference.litert import (load_tflite, median_latency_ms, op_names, run_tflite,
+    from fadenn_tf.deploy.litert import (load_tflite, median_latency_ms, op_names, run_tflite,
                                          tflite_latency_ms)
     serve = serving_function(model)
     x = np.asarray(crops, dtype=np.float32)

@@ -11,10 +11,41 @@ from fadenn_tf.deploy.signatures import (BYTES_SIGNATURE, SERVING_SIGNATURE, byt
 from fadenn_tf.errors import DataError
 from fadenn_tf.utils.atomic import atomic_path, write_json_atomic
 
+
+def resolve_model_path(path):
+    """A shipped name ("pretrained", "pretrained-fll": fadenn_tf.pretrained) -> its file; a
+    workdir -> its final model file; an exported model root -> its newest version."""
+    from fadenn_tf import pretrained
+    if pretrained.is_name(path):
+        return pretrained.resolve(path)
+    p = Path(path)
+    if not p.exists():
+        raise DataError(p, "model not found")
+    if p.is_file():
+        return p
+    if (p / "saved_model.pb").is_file():
+        return p
+    versions = sorted((d for d in p.iterdir() if d.is_dir() and d.name.isdigit()
+                       and (d / "saved_model.pb").is_file()), key=lambda d: int(d.name))
+    if versions:
+        return versions[-1]
+    joints = sorted(p.glob("joint-*/model.keras"))
+    if len(joints) == 1:
+        return joints[0]
+    if len(joints) > 1:
+        raise DataError(p, "holds several trained FADeNN variants ("
+                        + ", ".join(str(j) for j in joints) + "); pass the model.keras you want")
+    if (p / "fll" / "model.keras").is_file():
+        return p / "fll" / "model.keras"
+    if (p / "model.keras").is_file():
+        return p / "model.keras"
+    raise DataError(p, "no model found: expected a .keras file, a training workdir (with "
+                       "joint-<V>/model.keras or fll/model.keras) or a SavedModel folder")
+
+
 def resolve_model_file(path):
     """--model argument (a shipped name, a .keras file or a training workdir: see
-    inference.resolve_model_path) -> a .keras file. Raises DataError."""
-    from fadenn_tf.inference import resolve_model_path
+    resolve_model_path) -> a .keras file. Raises DataError."""
     f = resolve_model_path(path)
     if f.suffix != ".keras":
         raise DataError(f, "expected a .keras model file or a training workdir (an exported "

@@ -1,5 +1,5 @@
 """TFLite conversion of an exported SavedModel: float32, float16, dynamic_int8 and int8
-variants, builtin ops only, float32 I/O (run them with fadenn_tf.inference.litert)."""
+variants, builtin ops only, float32 I/O (run them with fadenn_tf.deploy.litert)."""
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +67,7 @@ def write_tflite_variants(saved_model_dir, out_dir, variants, representative=Non
     """Convert and write each variant to out_dir/fadenn_<variant>.tflite (atomic), checking
     that it loads in LiteRT with builtin ops only (batch_size/model: see convert_tflite).
     Returns {variant: Path}."""
-    from fadenn_tf.inference.litert import check_builtin_only, load_tflite
+    from fadenn_tf.deploy.litert import check_builtin_only, load_tflite
     out_dir = Path(out_dir)
     paths = {}
     for v in variants:

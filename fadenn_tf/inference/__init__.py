@@ -1,10 +1,12 @@
 """Inference: load any trained model and predict landmarks on images of any size.
 
 crop_model (CropModel: what every model on crops offers), model (load_any, LoadedModel: a
-workdir, .keras or SavedModel on 0..255 crops),
-litert (the same on a TFLite file run by LiteRT), predictor (Predictor, load: detector or
-given boxes -> crop -> model -> image coordinates), results (ImageResult, FaceResult),
-outputs (the files of `predict`), flip_test (FlipAveraged: test-time flip averaging).
+workdir, .keras or SavedModel on 0..255 crops; resolve_model_path, re-exported from
+fadenn_tf.deploy.saved_model, which owns it), litert (LiteRTModel: the same on a TFLite file
+run by LiteRT through fadenn_tf.deploy.litert), predictor (Predictor, load: detector or
+given boxes -> crop -> model -> image coordinates; load_litert converts other models with
+fadenn_tf.deploy), results (ImageResult, FaceResult), outputs (the files of `predict`),
+flip_test (FlipAveraged: test-time flip averaging).
 Names are imported on first use, so `import fadenn_tf.inference` loads no TensorFlow.
 """
 import importlib

@@ -19,6 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 import tensorflow as tf
 
+from fadenn_tf.deploy.saved_model import resolve_model_path
 from fadenn_tf.errors import DataError
 from fadenn_tf.inference.crop_model import CropModel
 
@@ -46,37 +47,6 @@ class LoadedModel(CropModel):
         out = self.fn(tf.convert_to_tensor(x))
         return {"landmarks": out["landmarks"], "noise_probs": out.get("noise_probs"),
                 "denoised": out.get("denoised")}
-
-def resolve_model_path(path):
-    """A shipped name ("pretrained", "pretrained-fll": fadenn_tf.pretrained) -> its file; a
-    workdir -> its final model file; an exported model root -> its newest version."""
-    from fadenn_tf import pretrained
-    if pretrained.is_name(path):
-        return pretrained.resolve(path)
-    p = Path(path)
-    if not p.exists():
-        raise DataError(p, "model not found")
-    if p.is_file():
-        return p
-    if (p / "saved_model.pb").is_file():
-        return p
-    versions = sorted((d for d in p.iterdir() if d.is_dir() and d.name.isdigit()
-                       and (d / "saved_model.pb").is_file()), key=lambda d: int(d.name))
-    if versions:
-        return versions[-1]
-    joints = sorted(p.glob("joint-*/model.keras"))
-    if len(joints) == 1:
-        return joints[0]
-    if len(joints) > 1:
-        raise DataError(p, "holds several trained FADeNN variants ("
-                        + ", ".join(str(j) for j in joints) + "); pass the model.keras you want")
-    if (p / "fll" / "model.keras").is_file():
-        return p / "fll" / "model.keras"
-    if (p / "model.keras").is_file():
-        return p / "model.keras"
-    raise DataError(p, "no model found: expected a .keras file, a training workdir (with "
-                       "joint-<V>/model.keras or fll/model.keras) or a SavedModel folder")
-
 
 def _from_keras(model, meta, path, label):
     from fadenn_tf.models import to_points

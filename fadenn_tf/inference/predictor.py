@@ -390,7 +390,8 @@ def load_litert(path, num_threads=None, variant="float32"):
     conversion, "float32" or "dynamic_int8" (int8 weights, float activations: XNNPACK's
     dynamically quantised kernels, ~3x faster on x86 with VNNI; a .tflite file runs as it
     is). Raises DataError naming the path when it holds no usable model."""
-    from fadenn_tf.inference.litert import LiteRTModel, check_builtin_only, load_tflite
+    from fadenn_tf.deploy.litert import check_builtin_only, load_tflite
+    from fadenn_tf.inference.litert import LiteRTModel
     p = Path(path)
     if p.suffix == ".tflite":
         return LiteRTModel(load_tflite(p, num_threads), p, p.stem)
