@@ -6,7 +6,7 @@
 Each name is a folder of this package holding a format-1 model (`model.keras` and its
 `model.json`) with float16-stored weights (loaded as float32), and the tracker's
 fitting-failure detector trained with that model on real faces (`failure_detector.npz`,
-fadenn_tf.tracking.failure_detector; used by default wherever the model is, see
+fadenn_tf.fitcheck.detector; used by default wherever the model is, see
 `failure_detector_for`). `resolve(name)` gives its path; commands accept the names wherever
 they take `--model`. The weights carry the
 research-use terms of the 300-W data they were trained on (MODEL_CARD.md).
