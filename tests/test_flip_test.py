@@ -8,6 +8,7 @@ from fadenn_tf.config import load_config
 from fadenn_tf.data.augment import flip_points
 from fadenn_tf.inference.flip_test import FlipAveraged, unflip_landmarks
 from fadenn_tf.inference.model import LoadedModel
+from fadenn_tf.inference.predictor import Predictor
 from fadenn_tf.models import build_variant
 
 
@@ -16,8 +17,8 @@ def _model():
     cfg = dataclasses.replace(cfg, fll=dataclasses.replace(cfg.fll, blocks=(1, 1, 1)))
     keras_model = build_variant(cfg, "fll")
     size = cfg.iid.input_size
-    return LoadedModel(lambda x: keras_model(x, training=False), size, "fadenn", "mem",
-                       "fll", keras_model)
+    fn = tf.function(lambda x: keras_model(x, training=False), reduce_retracing=True)
+    return LoadedModel(fn, size, "fadenn", "mem", "fll", keras_model)
 
 
 def test_unflip_inverts_the_training_flip():
@@ -43,3 +44,15 @@ def test_flip_average_is_mirror_equivariant_and_between_the_two_fits():
     assert out["noise_probs"].shape == (2, 5)
     res = avg.predict_crops(crops, batch_size=1)
     np.testing.assert_allclose(res["landmarks"], out["landmarks"], atol=1e-4)
+
+
+def test_predictor_one_face_path_uses_the_flip_average():
+    """Predictor's single-crop fast path (a concrete function of the model's tf.function)
+    must not bypass the flip averaging."""
+    base = _model()
+    crop = np.random.default_rng(2).uniform(0, 255, (1, base.size, base.size, 3))
+    plain, flipped = Predictor(base, detector=None), Predictor(FlipAveraged(base), detector=None)
+    lm_plain, _ = plain.run_crops(crop.astype(np.float32))
+    lm_flip, _ = flipped.run_crops(crop.astype(np.float32))
+    np.testing.assert_allclose(lm_flip, FlipAveraged(base)(crop)["landmarks"], atol=1e-4)
+    assert np.abs(lm_flip - lm_plain).max() > 1e-3

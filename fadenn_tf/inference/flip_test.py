@@ -27,6 +27,7 @@ class FlipAveraged(CropModel):
     label, metadata, ...) is the base model's."""
 
     flip_test = True
+    fn = None          # no single tf.function: Predictor's one-crop fast path must call us
 
     def __init__(self, base):
         self.base = base
