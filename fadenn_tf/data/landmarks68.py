@@ -30,3 +30,12 @@ CLOSED_GROUPS = ("right_eye", "left_eye", "outer_lips", "inner_lips")
 
 assert sorted(FLIP_PERM.tolist()) == list(range(NUM_POINTS))
 assert (FLIP_PERM[FLIP_PERM] == np.arange(NUM_POINTS)).all()
+
+
+def flip_landmarks(points, width):
+    """Landmarks [..., 68, 2] (0-based pixel-centre x, y) of the horizontally mirrored image
+    of width `width`: x -> width - 1 - x and indices through FLIP_PERM. Its own inverse, so
+    it also maps fits on a mirrored image back. The NumPy twin of data.augment.flip_points."""
+    out = np.array(points, np.float64)
+    out[..., 0] = width - 1.0 - out[..., 0]
+    return out[..., FLIP_PERM, :]

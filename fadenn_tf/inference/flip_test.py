@@ -10,16 +10,14 @@ including fixed batch-1 LiteRT models, since each half is its own call).
 """
 import numpy as np
 
-from fadenn_tf.data.landmarks68 import FLIP_PERM
+from fadenn_tf.data.landmarks68 import flip_landmarks
 from fadenn_tf.inference.crop_model import CropModel
 
 
 def unflip_landmarks(points, size):
     """[B,68,2] landmarks fitted on mirrored S x S crops -> the same points in the original
-    crops (0-based pixel-centre coordinates)."""
-    points = np.asarray(points, np.float64)
-    back = np.stack([size - 1.0 - points[..., 0], points[..., 1]], axis=-1)
-    return back[:, FLIP_PERM]
+    crops (mirroring is its own inverse: data.landmarks68.flip_landmarks)."""
+    return flip_landmarks(points, size)
 
 
 class FlipAveraged(CropModel):

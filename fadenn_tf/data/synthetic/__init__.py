@@ -12,10 +12,11 @@ Arrays: images (H, W, 3) uint8 RGB; landmarks (68, 2) float64 0-based pixel-cent
 from fadenn_tf.data.synthetic.dataset import (DATASET_VERSION, TEST_FOLDERS, TRAIN_FOLDERS,
                                               VIDEO_IDS, generate_dataset, make_still,
                                               sample_rng, still_jobs)
+from fadenn_tf.data.landmarks68 import flip_landmarks
 from fadenn_tf.data.synthetic.face_model import model_points, rotation
 from fadenn_tf.data.synthetic.rendering import (_background, _other_face, draw_sample,
                                                 jpeg_roundtrip, render_face, render_speed)
-from fadenn_tf.data.synthetic.sampling import (flip_landmarks, merge_params, mirror_params,
+from fadenn_tf.data.synthetic.sampling import (merge_params, mirror_params,
                                                sample_params)
 
 __all__ = ["DATASET_VERSION", "TEST_FOLDERS", "TRAIN_FOLDERS", "VIDEO_IDS", "generate_dataset",

@@ -4,8 +4,6 @@ import copy
 
 import numpy as np
 
-from fadenn_tf.data.landmarks68 import FLIP_PERM
-
 _SPLITS = ("train", "ibug")
 
 
@@ -157,8 +155,3 @@ def mirror_params(params):
     return out
 
 
-def flip_landmarks(lm, width):
-    """Landmarks of the horizontally mirrored image (0-based), indices permuted."""
-    out = np.asarray(lm, np.float64).copy()
-    out[:, 0] = width - 1 - out[:, 0]
-    return out[FLIP_PERM]
