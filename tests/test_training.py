@@ -592,8 +592,12 @@ def test_val_fraction_zero_trains_on_every_image_without_validation(tmp_path):
     held = load_splits(config_from_dict(tiny(data={"val_split": "test"})).data, root)
     assert len(splits.train) == len(held.train) + len(held.val) and splits.val == []
     assert "no held-out images" in splits.description
-    ctx = make_ctx(splits, tmp_path / "w", steps=3, cfg=cfg)
-    run_stage(ctx, "dae")
-    assert (tmp_path / "w" / "dae" / "model.keras").is_file()
-    metrics = tmp_path / "w" / "dae" / "metrics.json"
-    assert not metrics.exists() or "psnr" not in metrics.read_text()
+    ctx = make_ctx(splits, tmp_path / "w", variant="D", steps=3, cfg=cfg)
+    for stage in ("fll", "dae", "joint"):    # fll and joint score extra baselines on val
+        run_stage(ctx, stage)
+        d = tmp_path / "w" / ("joint-D" if stage == "joint" else stage)
+        assert (d / "model.keras").is_file()
+        metrics = d / "metrics.json"
+        assert not metrics.exists() or "nme" not in metrics.read_text()
+    assert not (tmp_path / "w" / "dae" / "metrics.json").exists() or \
+        "psnr" not in (tmp_path / "w" / "dae" / "metrics.json").read_text()

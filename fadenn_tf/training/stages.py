@@ -336,10 +336,11 @@ def train_fll(ctx):
                                                                size=s))
 
     result = _train_task(ctx, task, parts, optimizer, step, evaluate)
-    baseline = validation.evaluate_landmarks(validation.mean_shape_predictor(mean_shape), val,
-                                             VAL_CONDITIONS, size=s)
-    result.update({f"mean_shape_{k}": v for k, v in _landmark_figures(baseline).items()
-                   if k.startswith("nme") or k.startswith("auc")})
+    if val is not None:  # none with data.val_fraction 0
+        baseline = validation.evaluate_landmarks(validation.mean_shape_predictor(mean_shape),
+                                                 val, VAL_CONDITIONS, size=s)
+        result.update({f"mean_shape_{k}": v for k, v in _landmark_figures(baseline).items()
+                       if k.startswith("nme") or k.startswith("auc")})
     if ctx.chief:
         save_model(model, ctx.stage_dir("fll") / "model.keras", config_name=cfg.name)
     return result
@@ -455,10 +456,12 @@ def train_joint(ctx):
         return _landmark_figures(validation.evaluate_landmarks(predict, val, VAL_CONDITIONS,
                                                                size=S))
 
-    baseline = build_fll_baseline(cfg.model, baseline_fll)
-    base_fn = _inference_fn(lambda x: baseline(x, training=False), S)
-    before = _landmark_figures(validation.evaluate_landmarks(base_fn, val, VAL_CONDITIONS,
-                                                             size=S))
+    before = {}
+    if val is not None:  # none with data.val_fraction 0
+        baseline = build_fll_baseline(cfg.model, baseline_fll)
+        base_fn = _inference_fn(lambda x: baseline(x, training=False), S)
+        before = _landmark_figures(validation.evaluate_landmarks(base_fn, val, VAL_CONDITIONS,
+                                                                 size=S))
     result = _train_task(ctx, task, parts, optimizer, step, evaluate)
     result.update({f"fll_baseline_{k}": v for k, v in before.items()
                    if k.split("_")[0] in ("nme", "auc", "fr")})
