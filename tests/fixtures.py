@@ -214,3 +214,10 @@ def centroid(img):
     g = np.asarray(img, np.float64)[..., 0]
     yy, xx = np.mgrid[0:g.shape[0], 0:g.shape[1]]
     return np.array([(g * xx).sum() / g.sum(), (g * yy).sum() / g.sum()])
+
+
+def walk_layers(layer):
+    """`layer` and every layer nested in it, depth first (Keras models nest models)."""
+    yield layer
+    for sub in getattr(layer, "layers", []):
+        yield from walk_layers(sub)

@@ -25,17 +25,12 @@ from fadenn_tf.config import load_config
 from fadenn_tf.data.crop import CropTransform, crop_image, landmark_box
 from fadenn_tf.data.synthetic import render_face
 from fadenn_tf.models import build_fll, build_variant, save_model
+from tests.fixtures import walk_layers as _walk
 from fadenn_tf.deploy.litert import (check_builtin_only, load_tflite, op_names, run_tflite,
                                      signature_io)
 
 CFG = load_config("cpu")
 S = CFG.model.iid.input_size
-
-
-def _walk(layer):
-    yield layer
-    for sub in getattr(layer, "layers", []):
-        yield from _walk(sub)
 
 
 def _nontrivial(model, seed=0, target_std=4.0):

@@ -304,7 +304,7 @@ def test_one_face_uses_one_compiled_function_without_retracing(models):
 
 def test_litert_backend_matches_keras(models, tmp_path):
     from fadenn_tf.errors import DataError
-    from fadenn_tf.inference.predictor import load_litert
+    from fadenn_tf.inference.litert_load import load_litert
     img = np.zeros((150, 200, 3), np.uint8)
     boxes = [[10, 12, 50, 48], [60, 30, 130, 100], [100.5, 40.25, 190.0, 140.0]]
     lite = fadenn_tf.load(models["fadenn"], detector=None, backend="litert")

@@ -137,10 +137,14 @@ def bench_api(model_path, detector="default", repeats=5, num_threads=None, n_fra
             lm = pred.predict(frames[0], boxes=box)[0].landmarks
             extra = (f"; the fit score (failure detector, on by default for shipped models) "
                      f"adds {median_latency_ms(lambda: fd.score(frames[0], lm), repeats * 10, 3):.2f} ms")
+        cls = pred.predict(frames[0], boxes=box)[0].noise_class
         rows.append(_row("api", "-", str(model_path), f"{backend}: predict(image, box)",
                          batch=1, latency_ms_b1=ms, crop=pred.size, cpu_ms=cpu,
                          note=f"one face, 640x360 image to landmarks; CPU {cpu:.2f} ms"
-                              f"{extra}{note}"))
+                              f"{_routed_note(pred, cls)}{extra}{note}"))
+        if getattr(pred.model, "kind", "") == "litert-routed":
+            rows.append(_noisy_face_row(pred, frames[0], box, repeats, str(model_path),
+                                        backend, note))
         fps, cpu_fps = [], []
         for _ in range(max(1, repeats // 2)):
             tracker = Tracker(pred, det, fd)
@@ -163,6 +167,27 @@ def bench_api(model_path, detector="default", repeats=5, num_threads=None, n_fra
 
 
 # ----------------------------------------------------------------------- detect rows
+
+def _routed_note(pred, cls):
+    if getattr(pred.model, "kind", "") != "litert-routed":
+        return ""
+    return (f"; routed parts: classify, then {'no expert' if not cls else f'expert {cls}'} "
+            f"(noise class {cls}), then landmarks")
+
+
+def _noisy_face_row(pred, frame, box, repeats, model_path, backend, note):
+    """The one-face row on the frame blurred at level 3 (noise.degrade_image), so that a
+    routed model runs an expert: what a noisy face costs."""
+    from fadenn_tf.deploy.litert import median_latency_ms
+    from fadenn_tf.noise import degrade_image
+    noisy = degrade_image(frame, 2, 3, 0)
+    ms = median_latency_ms(lambda: pred.predict(noisy, boxes=box), repeats * 10, 3)
+    cls = pred.predict(noisy, boxes=box)[0].noise_class
+    return _row("api", "-", model_path, f"{backend}: predict(blurred image, box)", batch=1,
+                latency_ms_b1=ms, crop=pred.size,
+                note=f"one face, the 640x360 frame with blur level 3{_routed_note(pred, cls)}"
+                     f"{note}")
+
 
 def bench_detect(data, detectors=("default",), model_path=None, n_images=0, n_frames=20):
     """Face detectors on annotated faces (fadenn_tf.evaluation.detectors): the held-out part

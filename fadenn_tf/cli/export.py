@@ -29,7 +29,10 @@ signatures pass pixels straight through. Signatures:
   crop_image), and maps landmarks back with invert_points_tf.
 TFLite (exported/NAME/tflite-<version>/fadenn_<variant>.tflite): the serving_default
 signature only (decoding is not a TFLite builtin), builtin ops only, float32 I/O for every
-variant. See exported/README.md and docs/export.md.
+variant. --tflite-routed (FADeNN-S/M) adds tflite-<version>/routed-<variant>/: the
+classifier, experts and landmark tail as separate files, run by
+fadenn_tf.load(folder, backend="litert") with only the chosen expert per crop.
+See exported/README.md and docs/export.md.
 """
 import sys
 from pathlib import Path
@@ -38,17 +41,13 @@ from fadenn_tf.utils.cli_args import positive_int
 from fadenn_tf.utils.lock import LockedError, one_writer, take_lock
 
 
-def _parse_variants(text):
-    from fadenn_tf.deploy.tflite import TFLITE_VARIANTS
-    if not text:
-        return []
-    vs = [v.strip() for v in text.split(",") if v.strip()]
-    if "all" in vs:
-        return list(TFLITE_VARIANTS)
-    bad = [v for v in vs if v not in TFLITE_VARIANTS]
+def _parse_variants(text, allowed, flag):
+    vs = [v.strip() for v in (text or "").split(",") if v.strip()]
+    vs = list(allowed) if "all" in vs else vs
+    bad = [v for v in vs if v not in allowed]
     if bad:
-        raise SystemExit(f"--tflite: unknown variant(s) {bad}; choose from "
-                         f"{', '.join(TFLITE_VARIANTS)} or all")
+        raise SystemExit(f"{flag}: unknown variant(s) {bad}; choose from "
+                         f"{', '.join(allowed)} or all")
     return vs
 
 
@@ -62,6 +61,9 @@ def build_parser():
                    help="TF Serving version folder OUT/N (default: the next free one)")
     p.add_argument("--tflite", default="", help="comma list of float32,float16,"
                                                 "dynamic_int8,int8 (or all)")
+    p.add_argument("--tflite-routed", default="", metavar="VARIANTS",
+                   help="FADeNN-S/M only: comma list of float32,float16,dynamic_int8 (or all) "
+                        "written as routed parts (only the chosen expert runs; deploy.routed)")
     p.add_argument("--tflite-batch", type=positive_int, default=None,
                    help="convert TFLite at this fixed batch (e.g. 1: faster batch-1 serving, "
                         "XNNPACK takes the whole graph); default: dynamic batch")
@@ -96,7 +98,10 @@ def main(argv=None):
     from fadenn_tf.deploy.tflite import write_tflite_variants
     from fadenn_tf.errors import DataError
     from fadenn_tf.utils.atomic import remove_stale_temporaries
-    variants = _parse_variants(a.tflite)
+    from fadenn_tf.deploy.routed import ROUTED_VARIANTS, export_routed
+    from fadenn_tf.deploy.tflite import TFLITE_VARIANTS
+    variants = _parse_variants(a.tflite, TFLITE_VARIANTS, "--tflite")
+    routed_variants = _parse_variants(a.tflite_routed, ROUTED_VARIANTS, "--tflite-routed")
     from fadenn_tf.models import read_metadata
     try:
         take_lock(a.out, "export")  # one writer per export root
@@ -118,6 +123,10 @@ def main(argv=None):
                  if variants else {})
         for v, path in paths.items():
             print(f"TFLite {v} -> {path} ({path.stat().st_size / 1e6:.2f} MB)")
+        for v, (folder, diff) in export_routed(model, tdir, routed_variants, src,
+                                               _synthetic_check_inputs(size)).items():
+            print(f"TFLite routed {v} -> {folder} (max landmark diff {diff:.4f} px, random "
+                  "smooth inputs)")
         if a.report:
             crops, ev = load_crops(a.data, size, "test", a.max_images)
             report = parity_report(model, paths, crops, ev, a.normalizer, a.repeats, vdir)

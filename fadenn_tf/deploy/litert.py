@@ -82,6 +82,43 @@ def signature_io(interpreter, signature=SIGNATURE):
                                   ("outputs", runner.get_output_details()))}
 
 
+class TFLiteRunner:
+    """One signature of a LiteRT interpreter, driven directly (set_tensor / invoke /
+    get_tensor): no signature-runner checks per call, and the input is resized only when
+    the batch size changes, so a call costs little more than the model's compute.
+    runner(x) -> {output name: NumPy copy}; x [B, ...] float32 C-contiguous.
+    input_shape: the input's shape as converted; fixed_batch: its batch when the file was
+    converted at a fixed batch (the file then runs only at that batch), else None.
+    Raises DataError naming `where` when the signature is missing or has several inputs."""
+
+    def __init__(self, interpreter, where="<tflite bytes>", signature=SIGNATURE):
+        self.interpreter = interpreter
+        sig = interpreter._get_full_signature_list().get(signature)
+        if sig is None or len(sig["inputs"]) != 1:
+            raise DataError(where, f"TFLite model has no one-input {signature} signature")
+        (self._in,) = sig["inputs"].values()
+        self.outputs = dict(sig["outputs"])
+        inp = next(d for d in interpreter.get_input_details() if d["index"] == self._in)
+        self.input_shape = tuple(int(v) for v in inp["shape"])
+        self.fixed_batch = None if int(inp["shape_signature"][0]) < 0 else self.input_shape[0]
+        interpreter.allocate_tensors()
+        self._batch = int(interpreter.get_tensor(self._in).shape[0])
+
+    def output_shape(self, name):
+        """The current shape of output `name` (its batch is the last call's)."""
+        return tuple(self.interpreter.get_tensor(self.outputs[name]).shape)
+
+    def __call__(self, x):
+        it = self.interpreter
+        if x.shape[0] != self._batch:
+            it.resize_tensor_input(self._in, list(x.shape), strict=False)
+            it.allocate_tensors()
+            self._batch = x.shape[0]
+        it.set_tensor(self._in, x)
+        it.invoke()
+        return {k: it.get_tensor(i).copy() for k, i in self.outputs.items()}
+
+
 def run_tflite(interpreter, images, batch_size=1, signature=SIGNATURE):
     """Run `images` [N,S,S,3] float32 0..255 through the signature in chunks of `batch_size`
     (the runner resizes the dynamic batch dimension). Returns {output name: [N,...] array}."""

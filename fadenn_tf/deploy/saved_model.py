@@ -129,15 +129,18 @@ def export_saved_model(model, out_root, version=None, variant=None, config_name=
 
 
 
-def fixed_batch_saved_model(model, out_dir, batch_size=1):
+def fixed_batch_saved_model(model, out_dir, batch_size=1, endpoint=None):
     """Write a SavedModel with only serving_default at a FIXED batch [batch_size,S,S,3]
     (keras ExportArchive, so variables stay resource variables the converter can freeze;
-    a tf.Module SavedModel converts to a broken TFLite, see the field notes). Returns out_dir."""
+    a tf.Module SavedModel converts to a broken TFLite, see the field notes). endpoint: a
+    function of (model, batch_size) making the signature's tf.function (default
+    signatures.serving_function). Returns out_dir."""
     import keras
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(SERVING_SIGNATURE, serving_function(model, int(batch_size)))
+    archive.add_endpoint(SERVING_SIGNATURE,
+                         (endpoint or serving_function)(model, int(batch_size)))
     archive.write_out(str(out_dir), verbose=False)
     return Path(out_dir)

@@ -32,6 +32,18 @@ def serving_function(model, batch_size=None):
     return serve
 
 
+def part_function(model, batch_size=None):
+    """tf.function images [B,S,S,3] float32 0..255 -> the model's own dict of outputs (a
+    routed part, models.routed_parts). batch_size: None (dynamic) or a fixed B."""
+    s = model_size(model)
+
+    @tf.function(input_signature=[tf.TensorSpec([batch_size, s, s, 3], tf.float32,
+                                                name="images")])
+    def serve(images):
+        return dict(model(images, training=False))
+    return serve
+
+
 def _with_class_axis(noise_probs, batch_size):
     """noise_probs with its static shape [B, 5] in the signature (an FLL wrapped as the
     baseline computes its uniform probabilities with a dynamic shape, shown as (-1, -1)).

@@ -16,7 +16,7 @@ TFLITE_VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
 
 
 def convert_tflite(saved_model_dir, variant, representative=None, batch_size=None,
-                   model=None):
+                   model=None, endpoint=None):
     """Convert the SavedModel's serving_default to TFLite bytes (builtin ops only).
 
     variant: float32 | float16 (fp16 weights) | dynamic_int8 (int8 weights, float
@@ -25,8 +25,10 @@ def convert_tflite(saved_model_dir, variant, representative=None, batch_size=Non
     batch_size: None keeps the SavedModel's dynamic batch; an int converts `model` (the Keras
     model the SavedModel came from, required then) at that fixed batch: every shape folds
     to a constant, so no SHAPE/STRIDED_SLICE/PACK chains split the XNNPACK delegate; the
-    TFLite then runs only at that batch (its reshapes are baked in). Raises RuntimeError naming the
-    variant when the model needs non-builtin (Flex) ops."""
+    TFLite then runs only at that batch (its reshapes are baked in). endpoint: the signature
+    maker for that conversion (saved_model.fixed_batch_saved_model; default: serving_default's
+    FADeNN outputs). Raises RuntimeError naming the variant when the model needs non-builtin
+    (Flex) ops."""
     if variant not in TFLITE_VARIANTS:
         raise ValueError(f"unknown TFLite variant {variant!r}; choose {', '.join(TFLITE_VARIANTS)}")
     if batch_size is not None:
@@ -34,7 +36,7 @@ def convert_tflite(saved_model_dir, variant, representative=None, batch_size=Non
         if model is None:
             raise ValueError("a fixed-batch TFLite conversion needs the Keras model")
         with tempfile.TemporaryDirectory() as tmp:
-            fixed = fixed_batch_saved_model(model, Path(tmp) / "fixed", batch_size)
+            fixed = fixed_batch_saved_model(model, Path(tmp) / "fixed", batch_size, endpoint)
             return convert_tflite(fixed, variant, representative)
     conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir),
                                                     signature_keys=[SERVING_SIGNATURE])

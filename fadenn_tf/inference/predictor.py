@@ -28,8 +28,9 @@ an exception. The default face detector is fadenn_tf.detect.DEFAULT_DETECTOR
 "haar", "dlib", "haar+profile", any BoxProvider callable or a registered name instead.
 
 Fast single-face path: `fadenn_tf.load(path, backend="litert")` runs a float32 TFLite copy
-of the model with LiteRT (a .tflite path, or the model converted when loading); the Keras
-backend runs one crop through a compiled fixed-shape [1, S, S, 3] function.
+of the model with LiteRT (a .tflite path, a routed folder, or the model converted when
+loading; a FADeNN-S/M is converted to routed parts that run only the chosen expert); the
+Keras backend runs one crop through a compiled fixed-shape [1, S, S, 3] function.
 """
 import time
 from dataclasses import dataclass
@@ -358,6 +359,7 @@ def load(path, detector="default", device=None, backend="keras", num_threads=Non
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend in ("litert", "litert-int8"):
+        from fadenn_tf.inference.litert_load import load_litert
         model = load_litert(path, num_threads,
                             "dynamic_int8" if backend == "litert-int8" else "float32")
         if flip_test:
@@ -381,26 +383,3 @@ def _failure_detector(spec, model):
     beside the model file)."""
     from fadenn_tf.fitcheck.detector import failure_detector_from_spec
     return failure_detector_from_spec(spec, getattr(model, "path", None))
-
-
-def load_litert(path, num_threads=None, variant="float32"):
-    """A LiteRTModel for `path`: a .tflite file, or any model fadenn_tf.deploy reads (training
-    workdir, .keras file), converted here to a TFLite at batch 1 (takes seconds; export once
-    with `python -m fadenn_tf.export ... --tflite float32` to skip it). variant: the
-    conversion, "float32" or "dynamic_int8" (int8 weights, float activations: XNNPACK's
-    dynamically quantised kernels, ~3x faster on x86 with VNNI; a .tflite file runs as it
-    is). Raises DataError naming the path when it holds no usable model."""
-    from fadenn_tf.deploy.litert import check_builtin_only, load_tflite
-    from fadenn_tf.inference.litert import LiteRTModel
-    p = Path(path)
-    if p.suffix == ".tflite":
-        return LiteRTModel(load_tflite(p, num_threads), p, p.stem)
-    from fadenn_tf.deploy.saved_model import load_export_model
-    from fadenn_tf.deploy.tflite import convert_tflite
-    model, source = load_export_model(p)
-    data = convert_tflite(None, variant, batch_size=1, model=model)
-    interpreter = load_tflite(data, num_threads)
-    check_builtin_only(interpreter, f"{source} ({variant} TFLite)")
-    m = LiteRTModel(interpreter, source, p.name)
-    m.tflite_bytes = data
-    return m

@@ -9,8 +9,8 @@ from fadenn_tf.models import layers  # noqa: F401  (registers the custom layers)
 from fadenn_tf.models.classifiers import build_mtc, build_noise_head, build_stc, logits_model
 from fadenn_tf.models.dae import build_dae, build_decoder, build_encoder, decoder_filters
 from fadenn_tf.models.experts import NUM_EXPERTS, build_expert_bank
-from fadenn_tf.models.fadenn import (VARIANTS, build_fadenn, build_fll_baseline, build_variant,
-                                     normalize_variant)
+from fadenn_tf.models.fadenn import (ROUTED_PARTS, VARIANTS, build_fadenn, build_fll_baseline,
+                                     build_variant, normalize_variant, routed_parts)
 from fadenn_tf.models.fll import (build_fll, build_fll_backbone, fll_spatial_sizes, to_flat,
                                   to_points)
 from fadenn_tf.models.io import (FORMAT_VERSION, LegacyModelWarning, describe, load_model,
@@ -25,6 +25,7 @@ __all__ = [
     "NUM_EXPERTS", "build_expert_bank",
     "build_fll", "build_fll_backbone", "fll_spatial_sizes", "to_points", "to_flat",
     "VARIANTS", "build_fadenn", "build_fll_baseline", "build_variant", "normalize_variant",
+    "ROUTED_PARTS", "routed_parts",
     "save_model", "load_model", "save_checkpoint", "restore_checkpoint",
     "FORMAT_VERSION", "LegacyModelWarning", "describe", "load_model_and_metadata",
     "read_metadata", "upgrade",

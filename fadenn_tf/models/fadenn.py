@@ -29,10 +29,11 @@ from keras import layers
 from fadenn_tf.config import ModelConfig
 from fadenn_tf.models.classifiers import build_mtc, build_stc, logits_model
 from fadenn_tf.models.dae import build_dae
-from fadenn_tf.models.experts import build_expert_bank
+from fadenn_tf.models.experts import NUM_EXPERTS, build_expert_bank
 from fadenn_tf.models.fll import build_fll
 from fadenn_tf.models.layers import ArgMaxClass, CoordAffine, ResizeBilinear, UniformProbs
-from fadenn_tf.models.pixels import core_of, is_pixel_model, pixel_model
+from fadenn_tf.models.pixels import (INPUT_LAYER, ToPixelRange, ToUnitRange, core_of,
+                                     is_pixel_model, pixel_model)
 
 VARIANTS = ("fll", "D", "S", "M")
 
@@ -62,15 +63,15 @@ def _check_input(model, size, what):
         raise ValueError(f"{what} {model.name!r} takes {shape[1:]}, expected ({size}, {size}, 3)")
 
 
-def _landmark_tail(model_cfg, fll, iid_image):
-    """IID-size image -> resize -> FLL -> landmarks [B,68,2] in IID crop pixels."""
-    big, small = model_cfg.iid.input_size, model_cfg.fll.input_size
-    _check_input(fll, small, "fll")
+def _landmark_tail(fll, iid_image):
+    """IID-size image [B,S,S,3] in [-1, 1] -> resize to the FLL's side s -> FLL ->
+    landmarks [B,n,2] in IID crop pixels (S and s are read from the tensors' shapes)."""
+    big, small = int(iid_image.shape[1]), int(fll.inputs[0].shape[1])
     x = iid_image
     if big != small:
         x = ResizeBilinear(small, name="resize_to_fll")(x)
     flat = fll(x)
-    n = model_cfg.fll.num_points
+    n = int(fll.outputs[0].shape[-1]) // 2
     pts = layers.Permute((2, 1), name="to_points")(layers.Reshape((2, n), name="split_xy")(flat))
     ratio = big / small
     return CoordAffine(ratio, 0.5 * (ratio - 1.0), name="to_input_pixels")(pts)
@@ -84,12 +85,13 @@ def build_fll_baseline(model_cfg: ModelConfig, fll, name="fll_baseline"):
     """Stand-alone FLL with the FADeNN interface (see the module docstring). `fll` works in
     [-1, 1] or is a pixel_model wrapper (a saved fll stage model; its core is used)."""
     fll = _part(fll, "fll")
+    _check_input(fll, model_cfg.fll.input_size, "fll")
     s = model_cfg.iid.input_size
     image = keras.Input((s, s, 3), name="image")
     denoised = layers.Identity(name="identity")(image)
     probs = UniformProbs(model_cfg.iid.num_classes, name="uniform_probs")(image)
     return pixel_model(keras.Model(
-        image, _outputs(_landmark_tail(model_cfg, fll, image), probs, denoised), name=name))
+        image, _outputs(_landmark_tail(fll, image), probs, denoised), name=name))
 
 
 def build_fadenn(model_cfg: ModelConfig, variant, *, fll, dae=None, classifier=None,
@@ -107,6 +109,7 @@ def build_fadenn(model_cfg: ModelConfig, variant, *, fll, dae=None, classifier=N
     cfg = model_cfg.iid
     s = cfg.input_size
     fll = _part(fll, "fll")
+    _check_input(fll, model_cfg.fll.input_size, "fll")
     image = keras.Input((s, s, 3), name="image")
     if variant == "D":
         if dae is None:
@@ -126,7 +129,7 @@ def build_fadenn(model_cfg: ModelConfig, variant, *, fll, dae=None, classifier=N
         logits = logits_model(classifier)(image)
         probs = layers.Softmax(name="softmax")(logits)
         denoised = experts([image, ArgMaxClass(name="noise_class")(logits)])
-    landmarks = _landmark_tail(model_cfg, fll, denoised)
+    landmarks = _landmark_tail(fll, denoised)
     return pixel_model(keras.Model(image, _outputs(landmarks, probs, denoised),
                                    name=name or f"fadenn_{variant.lower()}"))
 
@@ -143,3 +146,43 @@ def build_variant(model_cfg: ModelConfig, variant, mean_shape=None):
     classifier = build_stc(model_cfg.iid) if variant == "S" else build_mtc(model_cfg.iid)
     return build_fadenn(model_cfg, variant, fll=fll, classifier=classifier,
                         experts=build_expert_bank(model_cfg.iid))
+
+
+ROUTED_PARTS = ("classify",) + tuple(f"expert_{k}" for k in range(1, NUM_EXPERTS + 1)) \
+    + ("landmarks",)
+
+
+def routed_parts(model):
+    """Split an end-to-end FADeNN-S or -M (taking 0..255 pixels) into the pixel models that a
+    router runs one after another, so that each crop pays for ONE expert, not four:
+      "classify"   image [B,S,S,3] 0..255 -> {"noise_probs" [B,5], "noise_class" [B] int32}
+      "expert_k"   (k = 1..4) image -> {"denoised" [B,S,S,3] 0..255}
+      "landmarks"  image (expert_c's output, or the crop itself for class 0)
+                   -> {"landmarks" [B,68,2] pixels of the S x S crop}
+    classify -> expert_c (only when c > 0) -> landmarks gives the model's outputs to float
+    rounding (inference.routed runs it). Weights are shared with `model`. Returns a dict
+    keyed by ROUTED_PARTS. Raises ValueError for a model without classifier and experts."""
+    core = core_of(model)
+    names = {layer.name for layer in core.layers}
+    if not {"classifier", "experts", "fll"} <= names:
+        raise ValueError(f"model {model.name!r} is not a FADeNN-S/M (it has no classifier, "
+                         "experts and fll parts): there is nothing to route")
+    s = int(core.inputs[0].shape[1])
+
+    def pixels_in():
+        image = keras.Input((s, s, 3), name="image")
+        return image, ToUnitRange(name=INPUT_LAYER)(image)
+    image, x = pixels_in()
+    logits = core.get_layer("classifier")(x)
+    parts = {"classify": keras.Model(image, {
+        "noise_probs": layers.Softmax(name="softmax")(logits),
+        "noise_class": ArgMaxClass(name="noise_class")(logits)}, name="classify")}
+    bank = core.get_layer("experts")
+    for k in range(1, NUM_EXPERTS + 1):
+        image, x = pixels_in()
+        out = ToPixelRange(name="denoised_pixels")(bank.get_layer(f"expert_{k}")(x))
+        parts[f"expert_{k}"] = keras.Model(image, {"denoised": out}, name=f"expert_{k}")
+    image, x = pixels_in()
+    parts["landmarks"] = keras.Model(
+        image, {"landmarks": _landmark_tail(core.get_layer("fll"), x)}, name="landmarks")
+    return parts
