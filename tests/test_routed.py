@@ -15,7 +15,10 @@ from fadenn_tf.errors import DataError
 from fadenn_tf.models import build_variant, routed_parts, save_model
 from tests.fixtures import walk_layers as _walk
 
-CFG = load_config("cpu")
+# a tiny FADeNN-M: conversions take seconds, not a minute
+CFG = load_config("cpu", overrides={"model": {
+    "iid": {"input_size": 32, "filters": [4, 4, 4, 4, 4], "latent_dim": 16, "head_hidden": 8},
+    "fll": {"input_size": 32, "width": 0.125, "blocks": [0, 0, 0]}}})
 S = CFG.model.iid.input_size
 
 
