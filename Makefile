@@ -16,7 +16,7 @@ $(STAMP): requirements.txt setup.py
 install: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=15 tests
 	PY=$(abspath $(BIN))/python bash .ci/install_check.sh
 
 # a non-editable install from the local wheel, used from another folder (about a minute)

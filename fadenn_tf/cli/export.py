@@ -91,7 +91,7 @@ def main(argv=None):
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from fadenn_tf.deploy.parity import (_synthetic_check_inputs, load_crops, parity_report,
+    from fadenn_tf.deploy.parity import (smooth_check_crops, load_crops, parity_report,
                                          write_report)
     from fadenn_tf.deploy.saved_model import export_saved_model, load_export_model
     from fadenn_tf.deploy.signatures import BYTES_SIGNATURE, SERVING_SIGNATURE, model_size
@@ -123,8 +123,8 @@ def main(argv=None):
                  if variants else {})
         for v, path in paths.items():
             print(f"TFLite {v} -> {path} ({path.stat().st_size / 1e6:.2f} MB)")
-        for v, (folder, diff) in export_routed(model, tdir, routed_variants, src,
-                                               _synthetic_check_inputs(size)).items():
+        check = smooth_check_crops(size) if routed_variants or paths else None
+        for v, (folder, diff) in export_routed(model, tdir, routed_variants, src, check).items():
             print(f"TFLite routed {v} -> {folder} (max landmark diff {diff:.4f} px, random "
                   "smooth inputs)")
         if a.report:
@@ -135,8 +135,7 @@ def main(argv=None):
             print(write_report(report, tdir, f"Parity of {model.name} ({src})"))
             print(f"report -> {tdir}/parity.json, parity.md")
         elif paths:
-            report = parity_report(model, paths, _synthetic_check_inputs(size), None,
-                                   repeats=3)
+            report = parity_report(model, paths, check, None, repeats=3)
             for r in report["rows"][1:]:
                 print(f"{r['variant']}: max landmark diff {r['max_landmark_diff_px']:.4f} px "
                       "(random smooth inputs)")

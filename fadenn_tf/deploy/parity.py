@@ -123,8 +123,9 @@ def write_report(report, folder, title="Parity"):
     return md
 
 
-def _synthetic_check_inputs(size, n=4, seed=0):
-    """Smooth random 0..255 images for a quick parity check when no --report is asked."""
+def smooth_check_crops(size, n=4, seed=0):
+    """n smooth random crops [n,size,size,3] float32 0..255 (upsampled noise): inputs for a
+    quick parity check when no real crops are given."""
     rng = np.random.default_rng(seed)
     small = rng.uniform(0, 255, (n, max(2, size // 8), max(2, size // 8), 3)).astype(np.float32)
     return tf.image.resize(small, (size, size)).numpy()

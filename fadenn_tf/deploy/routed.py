@@ -80,12 +80,13 @@ def convert_parts(parts, variant="float32"):
             for name, part in parts.items()}
 
 
-def convert_routed(model, variant="float32", source=None):
+def convert_routed(model, variant="float32", source=None, parts=None):
     """(routed.json metadata, {part name: TFLite bytes}) of a FADeNN-S/M (Keras, 0..255
-    pixels; source: the model file it came from, recorded by name). Raises ValueError for a
-    model that is not S/M (models.routed_parts) or an unknown variant."""
+    pixels; source: the model file it came from, recorded by name; parts: its
+    models.routed_parts if already built). Raises ValueError for a model that is not S/M
+    (models.routed_parts) or an unknown variant."""
     from fadenn_tf.models import routed_parts
-    data = convert_parts(routed_parts(model), variant)
+    data = convert_parts(parts if parts is not None else routed_parts(model), variant)
     meta = {"format": ROUTED_FORMAT, "kind": "fadenn-routed", "variant": variant,
             "input_size": int(model.inputs[0].shape[1]), "batch_size": 1,
             "parts": {name: f"{name}.tflite" for name in data},

@@ -47,13 +47,15 @@ def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
         "region": data.regions.astype(np.float32), "index": data.indices})
     ds = ds.batch(int(batch_size)).enumerate()
 
+    noisy_input = _noisy_input_fn(ref, size)
+
     def degrade(k, batch):
         reference = tf.cast(batch["image"], tf.float32) / 255.0
         nb = tf.shape(reference)[0]
         ntype = tf.fill([nb], tf.constant(int(noise_type), tf.int32))
         lev = tf.fill([nb], tf.constant(int(level) if noise_type else 0, tf.int32))
-        noisy, clean, noisy_ref = noise.noisy_model_input(
-            reference, ntype, lev, tf.stack([tf.constant(int(seed), tf.int64), k]), size)
+        noisy, clean, noisy_ref = noisy_input(
+            reference, ntype, lev, tf.stack([tf.constant(int(seed), tf.int64), k]))
         out = dict(batch)
         out.update(image=noisy * 255.0, clean=clean * 255.0,
                    noise_type=ntype, noise_level=lev)
@@ -65,6 +67,25 @@ def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
 
     ds = ds.map(degrade, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+_NOISY_INPUT_FNS = {}
+
+
+def _noisy_input_fn(ref, size):
+    """noise.noisy_model_input for reference side `ref` and model side `size` as one
+    tf.function, traced once and called by every condition's dataset: the condition is a
+    tensor, so the 13 datasets of a validation share one trace of the noise ops (tracing
+    them takes about a second)."""
+    key = (int(ref), int(size))
+    if key not in _NOISY_INPUT_FNS:
+        _NOISY_INPUT_FNS[key] = tf.function(
+            lambda reference, ntype, lev, seed: noise.noisy_model_input(
+                reference, ntype, lev, seed, key[1]),
+            input_signature=[tf.TensorSpec([None, key[0], key[0], 3], tf.float32),
+                             tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32),
+                             tf.TensorSpec([2], tf.int64)])
+    return _NOISY_INPUT_FNS[key]
 
 
 def _condition_dataset(eval_data, batch_size, noise_type, level, seed, size=None):

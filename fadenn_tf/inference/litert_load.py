@@ -52,7 +52,7 @@ def _convert_for_litert(p, variant, num_threads):
     from fadenn_tf.models import routed_parts
     model, source = load_export_model(p)
     try:
-        routed_parts(model)
+        parts = routed_parts(model)
     except ValueError:  # no classifier and experts: one graph
         data = convert_tflite(None, variant, batch_size=1, model=model)
         interpreter = load_tflite(data, num_threads)
@@ -61,7 +61,7 @@ def _convert_for_litert(p, variant, num_threads):
                                lambda f: _write_file(f, data))
         m = LiteRTModel(interpreter, source, p.name)
     else:
-        meta, data = convert_routed(model, variant, source)
+        meta, data = convert_routed(model, variant, source, parts)
         interpreters = {k: load_tflite(b, num_threads) for k, b in data.items()}
         for k, it in interpreters.items():
             check_builtin_only(it, f"{source} ({variant} TFLite part {k})")
