@@ -361,6 +361,26 @@ def noisy_model_input(reference, noise_type, level, seed, size):
     return noisy, clean, noisy_ref
 
 
+_noisy_input_fns = {}
+
+
+def noisy_model_input_fn(ref, size):
+    """noisy_model_input for reference side `ref` and model side `size` as one tf.function
+    (reference [B, ref, ref, 3], noise_type [B] int32, level [B] int32, seed [2] int64),
+    traced once per (ref, size): the condition is a tensor, so the datasets of every
+    evaluation condition share one trace of the noise ops (tracing them takes about a
+    second)."""
+    key = (int(ref), int(size))
+    if key not in _noisy_input_fns:
+        _noisy_input_fns[key] = tf.function(
+            lambda reference, ntype, lev, seed: noisy_model_input(
+                reference, ntype, lev, seed, key[1]),
+            input_signature=[tf.TensorSpec([None, key[0], key[0], 3], tf.float32),
+                             tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32),
+                             tf.TensorSpec([2], tf.int64)])
+    return _noisy_input_fns[key]
+
+
 _conditions_fn = None
 
 

@@ -47,7 +47,7 @@ def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
         "region": data.regions.astype(np.float32), "index": data.indices})
     ds = ds.batch(int(batch_size)).enumerate()
 
-    noisy_input = _noisy_input_fn(ref, size)
+    noisy_input = noise.noisy_model_input_fn(ref, size)
 
     def degrade(k, batch):
         reference = tf.cast(batch["image"], tf.float32) / 255.0
@@ -67,25 +67,6 @@ def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
 
     ds = ds.map(degrade, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-_NOISY_INPUT_FNS = {}
-
-
-def _noisy_input_fn(ref, size):
-    """noise.noisy_model_input for reference side `ref` and model side `size` as one
-    tf.function, traced once and called by every condition's dataset: the condition is a
-    tensor, so the 13 datasets of a validation share one trace of the noise ops (tracing
-    them takes about a second)."""
-    key = (int(ref), int(size))
-    if key not in _NOISY_INPUT_FNS:
-        _NOISY_INPUT_FNS[key] = tf.function(
-            lambda reference, ntype, lev, seed: noise.noisy_model_input(
-                reference, ntype, lev, seed, key[1]),
-            input_signature=[tf.TensorSpec([None, key[0], key[0], 3], tf.float32),
-                             tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32),
-                             tf.TensorSpec([2], tf.int64)])
-    return _NOISY_INPUT_FNS[key]
 
 
 def _condition_dataset(eval_data, batch_size, noise_type, level, seed, size=None):
