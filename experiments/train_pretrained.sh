@@ -9,7 +9,7 @@
 # DATA: a 300-W layout (e.g. the 2,012 300-W training images); OUT: a new or earlier output
 # folder. "all" trains on every image (data.val_fraction 0: what ships); without it a seeded
 # 15% is held out as the val split of docs/results.md. About 3 CPU-hours on 2 cores (Xeon with
-# AMX-BF16); bf16 mixed precision after the first real-face fine-tuning.
+# AMX-BF16); bf16 mixed precision on real faces, float32 for the synthetic pretraining.
 # PYTHON="echo python" prints the commands instead of running them.
 # Then: python experiments/ship_pretrained.py --fadenn-m OUT/real/joint-M --fll OUT/real/joint-fll --config-name real128
 set -euo pipefail
@@ -19,6 +19,7 @@ PY=${PYTHON:-python}
 ALL=(); [ "${3:-}" = "all" ] && ALL=(--set data.val_fraction=0)
 C=(--config real128 --data "$DATA" "${ALL[@]}")
 BF=(--mixed-precision bf16)
+HI=(--set train.learning_rate=1e-3 --set train.lr_decay_steps=1000)
 done_() { [ -f "$1/model.keras" ] || [ -f "$1/expert_4.keras" ]; }
 resume() { [ -d "$1" ] && echo --resume || true; }
 train() {  # train STAGE_DIR ARGS...: run `train` unless the stage finished
@@ -29,19 +30,24 @@ train() {  # train STAGE_DIR ARGS...: run `train` unless the stage finished
 # 1. Transfer learning: the FLL on 16,000 built-in synthetic faces.
 [ -d "$OUT/synth16k" ] || $PY -m fadenn_tf.synth --out "$OUT/synth16k" --train 16000 --test 300 \
     --videos 0 --seed 11 --workers 2
-train "$OUT/pre/fll" --stage fll --config real128 --data "$OUT/synth16k" --out "$OUT/pre" --steps 1392
+train "$OUT/pre/fll" --stage fll --config real128 --data "$OUT/synth16k" --out "$OUT/pre" "${HI[@]}" \
+    --steps 1392
 # 2. The FLL on real faces: lr 1e-3, then 5e-4, then an annealing tail (2e-4, x0.6 every 200).
-train "$OUT/ft1/fll" --stage fll "${C[@]}" --out "$OUT/ft1" --init-from "$OUT/pre/fll" --steps 1500
+train "$OUT/ft1/fll" --stage fll "${C[@]}" "${BF[@]}" --out "$OUT/ft1" --init-from "$OUT/pre/fll" \
+    "${HI[@]}" --steps 1500
 train "$OUT/ft2/fll" --stage fll "${C[@]}" "${BF[@]}" --out "$OUT/ft2" --init-from "$OUT/ft1/fll" \
     --steps 3000 --set train.learning_rate=5e-4 --set train.lr_decay_steps=750
 train "$OUT/real/fll" --stage fll "${C[@]}" "${BF[@]}" --out "$OUT/real" --init-from "$OUT/ft2/fll" \
     --steps 1000 --set train.learning_rate=2e-4 --set train.lr_decay_steps=200 \
     --set train.lr_decay_rate=0.6
-# 3. The IID: a residual DAE, then the 4 experts and the MTC from it.
-train "$OUT/real/dae" --stage dae "${C[@]}" "${BF[@]}" --out "$OUT/real" --steps 2000
-train "$OUT/real/experts" --stage experts "${C[@]}" "${BF[@]}" --out "$OUT/real" --steps 1500 \
+# 3. The IID at lr 1e-3 (x0.8 every 1,000 steps): a residual DAE, then the 4 experts and the
+#    MTC from it.
+IID=("${HI[@]}")
+train "$OUT/real/dae" --stage dae "${C[@]}" "${BF[@]}" --out "$OUT/real" "${IID[@]}" --steps 2000
+train "$OUT/real/experts" --stage experts "${C[@]}" "${BF[@]}" --out "$OUT/real" "${IID[@]}" \
+    --steps 1500 --init-from "$OUT/real"
+train "$OUT/real/mtc" --stage mtc "${C[@]}" "${BF[@]}" --out "$OUT/real" "${IID[@]}" --steps 1500 \
     --init-from "$OUT/real"
-train "$OUT/real/mtc" --stage mtc "${C[@]}" "${BF[@]}" --out "$OUT/real" --steps 1500 --init-from "$OUT/real"
 # 4. Joint stages, annealed (3e-4, x0.7 every 150): FADeNN-M, and the FLL alone (the control).
 J=(--steps 1000 --set train.learning_rate=3e-4 --set train.lr_decay_steps=150
    --set train.lr_decay_rate=0.7)

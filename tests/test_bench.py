@@ -14,6 +14,7 @@ import pytest
 
 from fadenn_tf.benchmark import api_speed, flops, report, runner, settings, train_speed
 from fadenn_tf.config import config_from_dict
+from tests.fixtures import make_300w
 
 TINY = {"name": "tiny",
         "model": {"iid": {"input_size": 32, "filters": [4, 4, 4, 4, 4], "latent_dim": 8,
@@ -137,8 +138,9 @@ def test_bench_api_rows_keras_and_litert(tmp_path):
         return
     from fadenn_tf import detect
     box = [250.0, 110.0, 370.0, 240.0]
+    make_300w(tmp_path / "300w", n_per_folder=4)  # its held-out photos: the real-photo rows
     s = _settings(tmp_path, sections=("api",), api_frames=6,
-                  detector=detect.FixedBoxes(box))
+                  detector=detect.FixedBoxes(box), data=str(tmp_path / "300w"))
     rows = runner.run_benchmark(s)["rows"]
     by_path = {r["path"]: r for r in rows}
     assert set(by_path) == {"detect(640x360 frame)", "detect(640x360 frame, no face)",
@@ -146,7 +148,12 @@ def test_bench_api_rows_keras_and_litert(tmp_path):
                             "litert-int8: track 640x360 clip",
                             "keras: predict(image, box)",
                             "litert: predict(image, box)", "keras: track 640x360 clip",
-                            "litert: track 640x360 clip"}
+                            "litert: track 640x360 clip", "litert: predict(real photo, box)",
+                            "litert-int8: predict(real photo, box)"}
+    for backend in ("litert", "litert-int8"):
+        real = by_path[f"{backend}: predict(real photo, box)"]
+        n = int(re.search(r"median over (\d+) held-out real photos", real["note"]).group(1))
+        assert real["latency_ms_b1"] > 0 and n >= 1
     for backend in ("keras", "litert", "litert-int8"):
         assert by_path[f"{backend}: predict(image, box)"]["latency_ms_b1"] > 0
         track = by_path[f"{backend}: track 640x360 clip"]

@@ -152,3 +152,27 @@ def test_jitter_ranges_numpy_and_tf():
         assert arr[:, :3].min() < -0.2 and arr[:, :3].max() > 0.2 and arr[:, 3].min() < 0.1
     again = jitter_boxes_tf(np.tile(box, (2000, 1)), [3, 4]).numpy()
     np.testing.assert_array_equal(again, dt * [100, 200, 100, 200] + box)
+
+
+def _whole_image_crop(img, transform):
+    """crop_image's pixel rule applied the direct way (no antialias): pad the WHOLE image by
+    one replicated pixel, warp, 0 beyond. crop_image warps only a window of the image."""
+    padded = cv2.copyMakeBorder(img, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    m = transform.matrix.copy()
+    m[:, 2] -= np.diag(m[:, :2])
+    return cv2.warpAffine(padded, m, (transform.size, transform.size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_windowed_crop_equals_the_whole_image_rule(clip):
+    """Boxes inside, across the edges of and partly outside a noise image, clipped or not:
+    the windowed crop is bit-exact with the whole-image rule."""
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (300, 420, 3), dtype=np.uint8)
+    boxes = [[150, 100, 230, 190], [-30, -20, 60, 70], [380, 250, 470, 330],
+             [0, 0, 420, 300], [200, -50, 260, 20], [10, 120, 400, 200]]
+    for box in boxes:
+        tr = CropTransform.from_box(box, img.shape[:2], 96, clip=clip)
+        got = crop_image(img, tr, antialias=False)
+        np.testing.assert_array_equal(got, _whole_image_crop(img, tr), err_msg=str(box))

@@ -97,6 +97,51 @@ def test_features_shape_and_scale_normalisation():
         features.extract_features(img, lm[:10], cfg)
 
 
+def _descriptor_by_loops(image, lm, cfg):
+    """The descriptor of fitcheck.features written out pixel by pixel (no summed-area tables):
+    per patch, magnitudes summed per cell and orientation bin, and block means of the part of
+    each block inside the canvas."""
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    canvas, pts = features._canvas(gray, np.asarray(lm, np.float64), cfg)
+    gx = cv2.Sobel(canvas, cv2.CV_32F, 1, 0, ksize=1)
+    gy = cv2.Sobel(canvas, cv2.CV_32F, 0, 1, ksize=1)
+    mag, ang = cv2.cartToPolar(gx, gy)
+    size, out = canvas.shape[0], []
+    m = cfg.patch // 2
+    mu, sd = canvas[m:-m, m:-m].mean(), canvas[m:-m, m:-m].std() + 1e-3
+    for x, y in pts[list(cfg.points)]:
+        x0, y0 = int(np.round(x + 0.5 - m)), int(np.round(y + 0.5 - m))
+        hog = np.zeros((cfg.cells, cfg.cells, cfg.bins))
+        sums = np.zeros((cfg.pool, cfg.pool))
+        count = np.zeros((cfg.pool, cfg.pool))
+        for v in range(y0, y0 + cfg.patch):
+            for u in range(x0, x0 + cfg.patch):
+                if 0 <= v < size and 0 <= u < size:
+                    b = int(np.floor((ang[v, u] % np.pi) / (np.pi / cfg.bins))) % cfg.bins
+                    c = cfg.patch // cfg.cells
+                    hog[(v - y0) // c, (u - x0) // c, b] += mag[v, u]
+                    q = cfg.patch // cfg.pool
+                    sums[(v - y0) // q, (u - x0) // q] += canvas[v, u]
+                    count[(v - y0) // q, (u - x0) // q] += 1
+        h = hog.reshape(-1)
+        h /= np.sqrt((h ** 2).sum() + 1e-6)
+        h = np.minimum(h, 0.2)
+        h /= np.sqrt((h ** 2).sum() + 1e-6)
+        pooled = np.where(count > 0, sums / np.maximum(count, 1), mu)
+        out.append(np.concatenate([h, ((pooled - mu) / sd).reshape(-1)]))
+    return np.concatenate(out)
+
+
+def test_features_equal_the_descriptor_written_by_loops():
+    cfg = features.FeatureConfig()
+    rng = np.random.default_rng(5)
+    for img, lm in _faces([3, 8], size=160):
+        for shift in ([0.0, 0.0], [70.0, -60.0]):  # the second puts patches off the image
+            noisy = lm + rng.normal(0, 2.0, lm.shape) + shift
+            np.testing.assert_allclose(features.extract_features(img, noisy, cfg),
+                                       _descriptor_by_loops(img, noisy, cfg), atol=2e-5)
+
+
 def test_perturbations_respect_nme_bounds():
     rng = np.random.default_rng(0)
     _, lm = _faces([3])[0]

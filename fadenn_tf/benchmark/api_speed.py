@@ -89,11 +89,13 @@ def median_cpu_ms(fn, repeats=20, warmup=3):
 
 
 def bench_api(model_path, detector="default", repeats=5, num_threads=None, n_frames=100,
-              failure_detector="auto", note=""):
+              failure_detector="auto", note="", data=None, n_real=40):
     """API rows: one face from image to landmarks at batch 1 (Predictor.predict(image,
     boxes=box) on a 640x360 frame: crop + model + uncrop), Keras vs LiteRT; the detector on
     a 640x360 frame; tracking frames/s (Tracker.step, detector and checks included) on a
-    synthetic 640x360 clip with each backend. Returns a list of row dicts."""
+    synthetic 640x360 clip with each backend. With `data` (a 300-W layout), also one face
+    on each of `n_real` held-out real photos (_real_faces_row). Returns a list of row
+    dicts."""
     import cv2
     from fadenn_tf.deploy.litert import median_latency_ms
     from fadenn_tf.inference.predictor import load
@@ -145,6 +147,9 @@ def bench_api(model_path, detector="default", repeats=5, num_threads=None, n_fra
         if getattr(pred.model, "kind", "") == "litert-routed":
             rows.append(_noisy_face_row(pred, frames[0], box, repeats, str(model_path),
                                         backend, note))
+        if data is not None and backend != "keras":
+            rows.append(_real_faces_row(pred, fd, data, n_real, repeats, str(model_path),
+                                        backend, note))
         fps, cpu_fps = [], []
         for _ in range(max(1, repeats // 2)):
             tracker = Tracker(pred, det, fd)
@@ -187,6 +192,44 @@ def _noisy_face_row(pred, frame, box, repeats, model_path, backend, note):
                 latency_ms_b1=ms, crop=pred.size,
                 note=f"one face, the 640x360 frame with blur level 3{_routed_note(pred, cls)}"
                      f"{note}")
+
+
+def _real_faces_row(pred, fd, data, n_faces, repeats, model_path, backend, note):
+    """One face on each of the first `n_faces` held-out real photos of `data`
+    (split_holdout(0.15, seed 0) of its "train" split, full resolution, the ground-truth
+    landmark box): the median over faces of the median predict() time, without and with
+    the fit score, and how often a routed model ran an expert."""
+    import collections
+    from fadenn_tf.data.crop import landmark_box
+    from fadenn_tf.data.datasets import open_dataset, read_sample_image, split_holdout
+    from fadenn_tf.data.cache import resolve_data
+    from fadenn_tf.deploy.litert import median_latency_ms
+    found, _ = open_dataset(resolve_data(data), split="train")
+    found = [s for s in found if s.landmarks is not None and len(s.landmarks) == 68]
+    held = split_holdout(found, 0.15, 0)[1][:int(n_faces)]
+    per_face, with_fd, classes = [], [], collections.Counter()
+    for s in held:
+        img, box = read_sample_image(s), landmark_box(s.landmarks)
+        per_face.append(median_latency_ms(lambda: pred.predict(img, boxes=box), repeats * 2, 1))
+        lm = pred.predict(img, boxes=box)[0]
+        classes[lm.noise_class] += 1
+        if fd is not None:
+            with_fd.append(per_face[-1] + median_latency_ms(
+                lambda: fd.score(img, lm.landmarks), repeats * 2, 1))
+    if not per_face:
+        return _row("api", "-", model_path, f"{backend}: predict(real photo, box)",
+                    error=f"{data}: no held-out faces with 68 landmarks")
+    ms = statistics.median(per_face)
+    routed = ""
+    if getattr(pred.model, "kind", "") == "litert-routed":
+        experts = sum(v for k, v in classes.items() if k)
+        routed = (f"; routed: an expert ran on {experts} of {len(per_face)} faces (classes "
+                  + ", ".join(f"{k}: {v}" for k, v in sorted(classes.items())) + ")")
+    fit = (f"; with the fit score {statistics.median(with_fd):.2f} ms" if with_fd else "")
+    return _row("api", "-", model_path, f"{backend}: predict(real photo, box)", batch=1,
+                latency_ms_b1=ms, crop=pred.size,
+                note=f"median over {len(per_face)} held-out real photos of {data} (full "
+                     f"resolution, ground-truth landmark box){routed}{fit}{note}")
 
 
 def bench_detect(data, detectors=("default",), model_path=None, n_images=0, n_frames=20):

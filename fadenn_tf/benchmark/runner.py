@@ -157,7 +157,8 @@ def run_benchmark(settings, log=None):
             note = "; untrained model (pass --model for tracking figures)"
         log(f"api rows: {model_path} ...")
         rows.extend(bench_api(model_path, settings.detector, settings.repeats, threads,
-                              settings.api_frames, settings.failure_detector, note))
+                              settings.api_frames, settings.failure_detector, note,
+                              data=settings.data))
     if "detect" in secs:
         log(f"detect rows: {', '.join(map(str, settings.detectors))} ...")
         rows.extend(bench_detect(settings.data, settings.detectors, settings.api_model,

@@ -55,7 +55,9 @@ def _parser():
     p.add_argument("--infer-batch", type=positive_int, default=32, help="inference batch (32)")
     p.add_argument("--threads", type=non_negative_int, default=0, help="0 = all cores")
     p.add_argument("--images", type=positive_int, default=32, help="test / calibration crops")
-    p.add_argument("--data", default=None, help="dataset folder (default: synthetic)")
+    p.add_argument("--data", default=None,
+                   help="dataset folder (default: synthetic); with the api section, also one "
+                        "face on each of 40 of its held-out real photos")
     p.add_argument("--dlib-model", default=DLIB_MODEL,
                    help="dlib's 68-point shape predictor .dat (the peer; skipped if absent)")
     p.add_argument("--out", default="runs/bench",

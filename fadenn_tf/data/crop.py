@@ -114,6 +114,15 @@ class CropTransform:
         return f"CropTransform(region={self.region.tolist()}, size={self.size})"
 
 
+def _sample_window(scale, shift, size, extent):
+    """[lo, hi) source pixels that crop pixel centres u = 0..size-1 of the map
+    u = scale * x + shift sample, with a 2-pixel margin, clipped to [0, extent); the whole
+    range when no sample falls inside."""
+    a, b = sorted(((0.0 - shift) / scale, (size - 1.0 - shift) / scale))
+    lo, hi = max(0, math.floor(a) - 2), min(extent, math.ceil(b) + 3)
+    return (lo, hi) if hi > lo else (0, extent)
+
+
 def crop_image(image, transform, interpolation=cv2.INTER_LINEAR, antialias=True):
     """Crop HxWxC (or HxW) `image` to size x size through `transform` (same dtype).
 
@@ -149,10 +158,17 @@ def crop_image(image, transform, interpolation=cv2.INTER_LINEAR, antialias=True)
             # small pixel xs sits at image x = (xs + 0.5) * fx - 0.5 + wx0
             m = np.array([[transform.sx * fx, 0.0, transform.sx * (0.5 * fx - 0.5 + wx0) + transform.tx],
                           [0.0, transform.sy * fy, transform.sy * (0.5 * fy - 0.5 + wy0) + transform.ty]])
-    padded = cv2.copyMakeBorder(src, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    # Only the window of src under the crop's samples (with a 2-pixel margin for the
+    # interpolation) is padded and warped: the cost does not grow with the image. Its pad
+    # replicates the image edge where the window reaches it (the half-pixel rule); where it
+    # lies inside the image, the pad is never sampled.
+    wx0, wx1 = _sample_window(m[0, 0], m[0, 2], size, src.shape[1])
+    wy0, wy1 = _sample_window(m[1, 1], m[1, 2], size, src.shape[0])
+    padded = cv2.copyMakeBorder(src[wy0:wy1, wx0:wx1], 1, 1, 1, 1, cv2.BORDER_REPLICATE)
     if img.ndim == 3 and padded.ndim == 2:
         padded = padded[:, :, None]
-    m[:, 2] -= np.diag(m[:, :2])  # padded pixel xp = xs + 1, so u = a * (xp - 1) + t
+    # padded pixel xp = xs - wx0 + 1, so u = a * (xp + wx0 - 1) + t
+    m[:, 2] += np.diag(m[:, :2]) * (np.array([wx0, wy0]) - 1)
     out = cv2.warpAffine(padded, m, (size, size), flags=interpolation,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if img.ndim == 3 and out.ndim == 2:

@@ -47,23 +47,35 @@ class FeatureConfig:
         return len(self.points) * (self.cells ** 2 * self.bins + self.pool ** 2)
 
 
-def _to_gray(image):
+def _check_image(image):
+    """The image as an (H, W) or (H, W, 3|4) uint8 array; ValueError otherwise."""
     img = np.asarray(image)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
-    if img.ndim == 3 and img.shape[2] in (3, 4):
-        img = cv2.cvtColor(np.ascontiguousarray(img[:, :, :3]), cv2.COLOR_RGB2GRAY)
-    if img.ndim != 2 or img.size == 0:
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (3, 4))) or img.size == 0:
         raise ValueError(f"expected an (H, W) or (H, W, 3) image, got shape {img.shape}")
     if img.dtype != np.uint8:
         raise ValueError(f"expected a uint8 image, got {img.dtype}")
     return img
 
 
-def _canvas(gray, landmarks, cfg):
+def _gray(img):
+    """A checked image (or a window of it) -> (h, w) uint8 gray (RGB weights)."""
+    if img.ndim == 2:
+        return img
+    return cv2.cvtColor(np.ascontiguousarray(img[:, :, :3]), cv2.COLOR_RGB2GRAY)
+
+
+def _to_gray(image):
+    """(H, W) or (H, W, 3|4) uint8 image -> (H, W) uint8 gray; ValueError on anything else."""
+    return _gray(_check_image(image))
+
+
+def _canvas(image, landmarks, cfg):
     """(S, S) float32 canvas in [0, 1] and the (N, 2) landmarks in canvas pixel-centre
-    coordinates, S = canon + patch."""
-    h, w = gray.shape
+    coordinates, S = canon + patch. image: a checked image (_check_image), gray or RGB;
+    only the window under the canvas is converted to gray."""
+    h, w = image.shape[:2]
     size = cfg.canon + cfg.patch
     lo, hi = landmarks.min(axis=0), landmarks.max(axis=0)
     side = float(max(hi[0] - lo[0], hi[1] - lo[1], 1e-3))
@@ -76,12 +88,10 @@ def _canvas(gray, landmarks, cfg):
     jx1 = min(w, math.ceil(ex0 + size / s))
     jy1 = min(h, math.ceil(ey0 + size / s))
     if jx1 > jx0 and jy1 > jy0:
-        dx0 = int(np.clip(round((jx0 - ex0) * s), 0, size))
-        dy0 = int(np.clip(round((jy0 - ey0) * s), 0, size))
-        dx1 = int(np.clip(round((jx1 - ex0) * s), 0, size))
-        dy1 = int(np.clip(round((jy1 - ey0) * s), 0, size))
+        dx0, dy0, dx1, dy1 = (min(max(int(round(v * s)), 0), size) for v in
+                              (jx0 - ex0, jy0 - ey0, jx1 - ex0, jy1 - ey0))
         if dx1 > dx0 and dy1 > dy0:
-            crop = gray[jy0:jy1, jx0:jx1]
+            crop = _gray(image[jy0:jy1, jx0:jx1])
             interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
             part = cv2.resize(crop, (dx1 - dx0, dy1 - dy0), interpolation=interp)
             part = part.astype(np.float32) / 255.0
@@ -93,16 +103,27 @@ def _canvas(gray, landmarks, cfg):
     return canvas, pts
 
 
+def _orientation_bins(ang, bins):
+    """Unsigned orientation bin (0..bins-1) of float32 angles in [0, 2 pi) radians (what
+    cv2.cartToPolar gives): floor((ang mod pi) / (pi / bins)) in float32. ang - pi is the
+    exact float32 remainder for ang in [pi, 2 pi) (Sterbenz), so this equals NumPy's
+    `%` bit for bit, at a fraction of its cost."""
+    pi = np.float32(np.pi)
+    b = (np.where(ang >= pi, ang - pi, ang) / np.float32(np.pi / bins)).astype(np.int32)
+    b[b >= bins] -= bins  # (ang mod pi) rounded up to pi is orientation 0
+    return b
+
+
 def _integral(a):
-    """Summed-area table with a zero first row/column along axes 0 and 1."""
-    out = np.zeros((a.shape[0] + 1, a.shape[1] + 1) + a.shape[2:], np.float64)
-    out[1:, 1:] = a.cumsum(0).cumsum(1)
-    return out
+    """Summed-area table (float64) with a zero first row/column: (H, W[, C]) float32 ->
+    (H + 1, W + 1[, C])."""
+    return cv2.integral(a, sdepth=cv2.CV_64F)
 
 
 def _cell_sums(table, x0, y0, step, n):
     """Sums over an n x n grid of step-sized cells from top-left corners (x0, y0) (K,) ->
-    (K, n, n, ...) using a summed-area table; corners are clipped to the table."""
+    ((K, n, n, ...) sums, (K, n, n) areas in pixels) using a summed-area table; corners
+    are clipped to the table, so a cell sums only its part inside the map."""
     limit_y, limit_x = table.shape[0] - 1, table.shape[1] - 1
     k = np.arange(n + 1) * step
     xs = np.clip(x0[:, None] + k, 0, limit_x)  # (K, n + 1)
@@ -120,13 +141,13 @@ def extract_features(image, landmarks, config=None):
     lm = np.asarray(landmarks, np.float64)
     if lm.shape != (cfg.n_points, 2) or not np.isfinite(lm).all():
         raise ValueError(f"expected finite ({cfg.n_points}, 2) landmarks, got shape {lm.shape}")
-    canvas, pts = _canvas(_to_gray(image), lm, cfg)
+    canvas, pts = _canvas(_check_image(image), lm, cfg)
     gx = cv2.Sobel(canvas, cv2.CV_32F, 1, 0, ksize=1)
     gy = cv2.Sobel(canvas, cv2.CV_32F, 0, 1, ksize=1)
     mag, ang = cv2.cartToPolar(gx, gy)
-    b = (np.floor((ang % np.pi) / (np.pi / cfg.bins)).astype(np.int64)) % cfg.bins
-    hist = np.zeros(canvas.shape + (cfg.bins,), np.float32)
-    np.put_along_axis(hist, b[:, :, None], mag[:, :, None], axis=2)
+    b = _orientation_bins(ang, cfg.bins)
+    hist = np.zeros(canvas.shape + (cfg.bins,), np.float32)  # magnitude in its bin
+    hist.reshape(-1, cfg.bins)[np.arange(b.size), b.ravel()] = mag.ravel()
 
     p = pts[list(cfg.points)]
     x0 = np.round(p[:, 0] + 0.5 - cfg.patch / 2).astype(np.int64)  # patch top-left edge
