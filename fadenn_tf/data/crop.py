@@ -162,13 +162,13 @@ def crop_image(image, transform, interpolation=cv2.INTER_LINEAR, antialias=True)
     # interpolation) is padded and warped: the cost does not grow with the image. Its pad
     # replicates the image edge where the window reaches it (the half-pixel rule); where it
     # lies inside the image, the pad is never sampled.
-    wx0, wx1 = _sample_window(m[0, 0], m[0, 2], size, src.shape[1])
-    wy0, wy1 = _sample_window(m[1, 1], m[1, 2], size, src.shape[0])
-    padded = cv2.copyMakeBorder(src[wy0:wy1, wx0:wx1], 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    sx0, sx1 = _sample_window(m[0, 0], m[0, 2], size, src.shape[1])
+    sy0, sy1 = _sample_window(m[1, 1], m[1, 2], size, src.shape[0])
+    padded = cv2.copyMakeBorder(src[sy0:sy1, sx0:sx1], 1, 1, 1, 1, cv2.BORDER_REPLICATE)
     if img.ndim == 3 and padded.ndim == 2:
         padded = padded[:, :, None]
-    # padded pixel xp = xs - wx0 + 1, so u = a * (xp + wx0 - 1) + t
-    m[:, 2] += np.diag(m[:, :2]) * (np.array([wx0, wy0]) - 1)
+    # padded pixel xp = xs - sx0 + 1, so u = a * (xp + sx0 - 1) + t
+    m[:, 2] += np.diag(m[:, :2]) * (np.array([sx0, sy0]) - 1)
     out = cv2.warpAffine(padded, m, (size, size), flags=interpolation,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if img.ndim == 3 and out.ndim == 2:
