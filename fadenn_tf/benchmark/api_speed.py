@@ -194,6 +194,17 @@ def _noisy_face_row(pred, frame, box, repeats, model_path, backend, note):
                      f"{note}")
 
 
+def _held_out_faces(data):
+    """(annotated 68-point samples of the "train" split of `data`, the held-out part of them:
+    split_holdout(0.15, seed 0), the project's split). data: a dataset folder, None for the
+    built-in synthetic set."""
+    from fadenn_tf.data.cache import resolve_data
+    from fadenn_tf.data.datasets import open_dataset, split_holdout
+    found, _ = open_dataset(resolve_data(data), split="train")
+    found = [s for s in found if s.landmarks is not None and len(s.landmarks) == 68]
+    return found, split_holdout(found, 0.15, 0)[1]
+
+
 def _real_faces_row(pred, fd, data, n_faces, repeats, model_path, backend, note):
     """One face on each of the first `n_faces` held-out real photos of `data`
     (split_holdout(0.15, seed 0) of its "train" split, full resolution, the ground-truth
@@ -201,21 +212,18 @@ def _real_faces_row(pred, fd, data, n_faces, repeats, model_path, backend, note)
     the fit score, and how often a routed model ran an expert."""
     import collections
     from fadenn_tf.data.crop import landmark_box
-    from fadenn_tf.data.datasets import open_dataset, read_sample_image, split_holdout
-    from fadenn_tf.data.cache import resolve_data
+    from fadenn_tf.data.datasets import read_sample_image
     from fadenn_tf.deploy.litert import median_latency_ms
-    found, _ = open_dataset(resolve_data(data), split="train")
-    found = [s for s in found if s.landmarks is not None and len(s.landmarks) == 68]
-    held = split_holdout(found, 0.15, 0)[1][:int(n_faces)]
+    held = _held_out_faces(data)[1][:int(n_faces)]
     per_face, with_fd, classes = [], [], collections.Counter()
     for s in held:
         img, box = read_sample_image(s), landmark_box(s.landmarks)
         per_face.append(median_latency_ms(lambda: pred.predict(img, boxes=box), repeats * 2, 1))
-        lm = pred.predict(img, boxes=box)[0]
-        classes[lm.noise_class] += 1
+        face = pred.predict(img, boxes=box)[0]
+        classes[face.noise_class] += 1
         if fd is not None:
             with_fd.append(per_face[-1] + median_latency_ms(
-                lambda: fd.score(img, lm.landmarks), repeats * 2, 1))
+                lambda: fd.score(img, face.landmarks), repeats * 2, 1))
     if not per_face:
         return _row("api", "-", model_path, f"{backend}: predict(real photo, box)",
                     error=f"{data}: no held-out faces with 68 landmarks")
@@ -240,14 +248,9 @@ def bench_detect(data, detectors=("default",), model_path=None, n_images=0, n_fr
     with the landmark box), mean IoU, with `model_path` the NME from detector boxes vs
     ground-truth boxes (the model via LiteRT), and the cost of one call on 640x360 frames
     with a face and with the face blurred out. Returns a list of row dicts."""
-    from fadenn_tf.data.cache import resolve_data
-    from fadenn_tf.data.datasets import open_dataset, split_holdout
     from fadenn_tf.evaluation import detectors as dev
     from fadenn_tf.tracking.tracker import _as_detector
-    root = resolve_data(data)
-    found, report = open_dataset(root, split="train")
-    found = [s for s in found if s.landmarks is not None and len(s.landmarks) == 68]
-    train, held = split_holdout(found, 0.15, 0)
+    found, held = _held_out_faces(data)
     if n_images:
         held = held[:int(n_images)]
     where = f"{data or 'synthetic'}: {len(held)} held-out of {len(found)} images"

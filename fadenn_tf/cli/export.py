@@ -123,7 +123,10 @@ def main(argv=None):
                  if variants else {})
         for v, path in paths.items():
             print(f"TFLite {v} -> {path} ({path.stat().st_size / 1e6:.2f} MB)")
-        check = smooth_check_crops(size) if routed_variants or paths and not a.report else None
+        # routed parts are always checked on smooth crops; the other TFLite files only when
+        # no --report checks them on real ones
+        check = (smooth_check_crops(size) if routed_variants or (paths and not a.report)
+                 else None)
         for v, (folder, diff) in export_routed(model, tdir, routed_variants, src, check).items():
             print(f"TFLite routed {v} -> {folder} (max landmark diff {diff:.4f} px, random "
                   "smooth inputs)")
