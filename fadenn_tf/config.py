@@ -27,7 +27,7 @@ NOISE_TYPES = ("clean", "downsample", "blur", "gaussian_noise", "color_scale")
 @dataclass
 class IIDConfig:
     """Internal image denoiser (DAE, STC, MTC, experts). Images are input_size^2 x 3 in [-1, 1]."""
-    input_size: int = 224                 # pixels; must be divisible by 2**len(filters)
+    input_size: int = 224                 # pixels; divisible by space_to_depth * 2**len(filters)
     filters: tuple = (32, 48, 64, 72, 108)  # encoder stages; the decoder mirrors them
     latent_dim: int = 512                 # dense bottleneck
     leaky_slope: float = 0.2              # LeakyReLU slope of the encoder
@@ -35,6 +35,8 @@ class IIDConfig:
     num_classes: int = 5                  # 0 clean, 1 down-sampling, 2 blur, 3 noise, 4 colour
     full_res_channels: int = 3            # channels of the full-resolution skip (paper: 3)
     residual: bool = False                # output = clip(input + correction); paper: False (tanh)
+    space_to_depth: int = 1               # block b: the auto-encoder runs at input_size / b on
+                                          # b*b*3 channels (pixel unshuffle in, shuffle out); paper: 1
 
     def validate(self, where):
         _number(self.input_size, where, "iid.input_size", lo=1, integer=True)
@@ -44,8 +46,11 @@ class IIDConfig:
         _number(self.latent_dim, where, "iid.latent_dim", lo=1, integer=True)
         _number(self.head_hidden, where, "iid.head_hidden", lo=1, integer=True)
         _number(self.leaky_slope, where, "iid.leaky_slope", lo=0.0)
-        _check(self.input_size % (2 ** len(self.filters)) == 0, where, "iid.input_size",
-               f"{self.input_size} is not divisible by 2**{len(self.filters)}")
+        _number(self.space_to_depth, where, "iid.space_to_depth", lo=1, integer=True)
+        div = int(self.space_to_depth) * 2 ** len(self.filters)
+        _check(self.input_size % div == 0, where, "iid.input_size",
+               f"{self.input_size} is not divisible by space_to_depth * 2**{len(self.filters)}"
+               f" = {div}")
         _check(self.num_classes == 5, where, "iid.num_classes", "must be 5 (clean + 4 noise types)")
         _number(self.full_res_channels, where, "iid.full_res_channels", lo=1, integer=True)
         _check(isinstance(self.residual, bool), where, "iid.residual", "must be true or false")

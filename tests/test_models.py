@@ -382,3 +382,69 @@ def test_residual_dae_starts_as_identity_and_learns_a_correction(cpu):
     assert not load_config("paper").model.iid.residual
     with pytest.raises(Exception, match="full_res_channels"):
         dataclasses.replace(cpu.iid, full_res_channels=0).validate("test")
+
+
+def _unshuffle_reference(x, b):
+    """Pixel unshuffle by loops: out[n, i, j, (di * b + dj) * C + c] = x[n, i*b+di, j*b+dj, c]
+    (TensorFlow's space_to_depth channel order)."""
+    n, h, w, c = x.shape
+    out = np.zeros((n, h // b, w // b, b * b * c), x.dtype)
+    for di in range(b):
+        for dj in range(b):
+            k = (di * b + dj) * c
+            out[..., k:k + c] = x[:, di::b, dj::b, :]
+    return out
+
+
+@pytest.mark.parametrize("b", [2, 3])
+def test_space_to_depth_layers_match_the_pixel_rule_and_invert(b):
+    x = np.random.default_rng(4).normal(size=(2, 6 * b, 4 * b, 3)).astype("float32")
+    s2d, d2s = M.layers.SpaceToDepth(b), M.layers.DepthToSpace(b)
+    y = s2d(x).numpy()
+    np.testing.assert_array_equal(y, _unshuffle_reference(x, b))
+    np.testing.assert_array_equal(d2s(y).numpy(), x)
+    assert s2d.compute_output_shape((None, 6 * b, 4 * b, 3)) == (None, 6, 4, 3 * b * b)
+    assert d2s.compute_output_shape((None, 6, 4, 3 * b * b)) == (None, 6 * b, 4 * b, 3)
+    for layer in (s2d, d2s):
+        assert type(layer).from_config(layer.get_config()).block == b
+
+
+def test_space_to_depth_dae_runs_at_reduced_side_and_converts_to_tflite(cpu, tmp_path):
+    """iid.space_to_depth = 2: every encoder map (the first skip included) has side S / 2 and
+    12 input channels feed conv_in; a fresh residual DAE is the identity; the skips matter;
+    the DAE saves and reloads bit-exactly and converts to builtin-only TFLite that matches
+    Keras. A side that the block and the pooling stages do not divide is refused, naming
+    the key."""
+    from ai_edge_litert.interpreter import Interpreter
+    cfg = dataclasses.replace(cpu.iid, residual=True, space_to_depth=2,
+                              filters=tuple(cpu.iid.filters)[1:])
+    cfg.validate("test")
+    s = cfg.input_size
+    x = images(2, s, seed=5)
+    dae = M.build_dae(cfg)
+    np.testing.assert_allclose(dae(x).numpy(), x, atol=1e-6)
+    enc = dae.get_layer("encoder")
+    assert enc.get_layer("conv_in").input.shape[-1] == 12
+    outs = enc(x)
+    assert [o.shape[1] for o in outs[1:]] == [s // 2 // 2 ** i for i in range(len(cfg.filters))]
+    dec = dae.get_layer("decoder")
+    rng = np.random.default_rng(6)
+    for w in dec.get_layer("deconv_out").weights:   # a non-zero correction
+        w.assign(rng.normal(0, 0.05, w.shape).astype("float32"))
+    y = dae(x).numpy()
+    assert y.shape == x.shape and np.abs(y - x).max() > 1e-3 and np.all(np.abs(y) <= 1.0)
+    y0 = dec([outs[0]] + [tf.zeros_like(o) for o in outs[1:]]).numpy()
+    assert np.abs(y0 - dec(outs).numpy()).max() > 1e-4
+    path = M.save_model(dae, tmp_path / "dae.keras")
+    np.testing.assert_array_equal(M.core_of(keras.models.load_model(path))(x).numpy(), y)
+    conv = tf.lite.TFLiteConverter.from_keras_model(dae)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    interp = Interpreter(model_content=conv.convert())
+    ops = {d["op_name"] for d in interp._get_ops_details()}
+    assert {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE"} <= ops
+    got = interp.get_signature_runner("serving_default")(image=x)
+    np.testing.assert_allclose(next(iter(got.values())), y, atol=1e-4)
+    with pytest.raises(Exception, match="iid.input_size"):
+        dataclasses.replace(cfg, filters=tuple(cpu.iid.filters) + (32,)).validate("test")
+    with pytest.raises(Exception, match="space_to_depth"):
+        dataclasses.replace(cfg, space_to_depth=0).validate("test")

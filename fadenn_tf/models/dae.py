@@ -15,6 +15,10 @@ upsampling (identical values): both keep the whole DAE inside one XNNPACK partit
 float32 and int8 TFLite (docs/models.md, docs/performance.md).
 Channel counts match at every add: decoder filters are reversed(filters[:-1]) + (c0,), c0 =
 full_res_channels (3 in the paper: the only full-resolution path is a 3-channel map).
+Beyond the paper (IIDConfig.space_to_depth = b > 1, FFDNet's trick): the input is pixel-
+unshuffled to [S/b,S/b,3b^2] first, every map above then has side S/b (e0 included: the
+"full-resolution" skip is at S/b), and the final conv gives 3b^2 channels that a pixel
+shuffle turns back into [S,S,3]. Same widths, about 1/b^2 of the full-resolution compute.
 Beyond the paper (IIDConfig.residual, used by the real128 recipe): the final conv is linear
 and zero-initialised and the output is clip(input + correction, -1, 1), so a fresh DAE is the
 identity and training learns a correction instead of re-synthesising the whole crop.
@@ -25,7 +29,7 @@ import keras
 from keras import layers
 
 from fadenn_tf.config import IIDConfig
-from fadenn_tf.models.layers import AddClipped, UpsampleNearest
+from fadenn_tf.models.layers import AddClipped, DepthToSpace, SpaceToDepth, UpsampleNearest
 
 
 def decoder_filters(cfg: IIDConfig):
@@ -36,11 +40,12 @@ def decoder_filters(cfg: IIDConfig):
 
 def build_encoder(cfg: IIDConfig, name="encoder"):
     """Encoder model: image [B,S,S,3] in [-1,1] -> [latent [B,L], e0, e1, ..., e_{n-1}] where
-    e_i is the encoder map at resolution S / 2**i with channels (full_res_channels,
-    filters[0], ..., filters[n-2]) (the skips the decoder adds)."""
-    s, filters = cfg.input_size, tuple(cfg.filters)
+    e_i is the encoder map at resolution S / (b * 2**i), b = cfg.space_to_depth, with channels
+    (full_res_channels, filters[0], ..., filters[n-2]) (the skips the decoder adds)."""
+    s, filters, b = cfg.input_size, tuple(cfg.filters), int(cfg.space_to_depth)
     image = keras.Input((s, s, 3), name="image")
-    x = layers.Conv2D(int(cfg.full_res_channels), 3, padding="same", name="conv_in")(image)
+    x = SpaceToDepth(b, name="unshuffle")(image) if b > 1 else image
+    x = layers.Conv2D(int(cfg.full_res_channels), 3, padding="same", name="conv_in")(x)
     x = layers.LeakyReLU(cfg.leaky_slope, name="conv_in_act")(x)
     skips = [x]
     for i, f in enumerate(filters):
@@ -55,8 +60,10 @@ def build_encoder(cfg: IIDConfig, name="encoder"):
 def build_decoder(cfg: IIDConfig, name="decoder"):
     """Decoder model: [latent [B,L], e0, ..., e_{n-1}] (the encoder's outputs) -> image
     [B,S,S,3] in [-1,1] (tanh), or with cfg.residual a correction [B,S,S,3] (linear, zero at
-    initialisation) that `decode` adds to the input image."""
-    s, filters = cfg.input_size, tuple(cfg.filters)
+    initialisation) that `decode` adds to the input image. With b = cfg.space_to_depth > 1
+    the maps run at side S/b and a pixel shuffle makes the [B,S,S,3] output."""
+    b = int(cfg.space_to_depth)
+    s, filters = cfg.input_size // b, tuple(cfg.filters)
     n = len(filters)
     bottom = s // 2 ** n
     latent = keras.Input((cfg.latent_dim,), name="latent")
@@ -72,11 +79,13 @@ def build_decoder(cfg: IIDConfig, name="decoder"):
         x = layers.Add(name=f"skip_add{j + 1}")([x, skips[n - 1 - j]])
     # float32 even under a mixed policy: the image output feeds L2 losses and the FLL
     if cfg.residual:
-        out = layers.Conv2D(3, 3, padding="same", name="deconv_out", dtype="float32",
+        out = layers.Conv2D(3 * b * b, 3, padding="same", name="deconv_out", dtype="float32",
                             kernel_initializer="zeros")(x)
     else:
-        out = layers.Conv2D(3, 3, padding="same", activation="tanh", name="deconv_out",
+        out = layers.Conv2D(3 * b * b, 3, padding="same", activation="tanh", name="deconv_out",
                             dtype="float32")(x)
+    if b > 1:
+        out = DepthToSpace(b, name="shuffle", dtype="float32")(out)
     return keras.Model([latent] + skips, out, name=name)
 
 

@@ -187,3 +187,46 @@ class AddClipped(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+
+
+class _PixelBlock(keras.layers.Layer):
+    """Base of SpaceToDepth / DepthToSpace: holds the block side b (an int >= 1)."""
+
+    def __init__(self, block, **kwargs):
+        super().__init__(**kwargs)
+        self.block = int(block)
+
+    def get_config(self):
+        return {**super().get_config(), "block": self.block}
+
+    def _shape(self, input_shape, side, channels):
+        h, w, c = input_shape[1], input_shape[2], input_shape[3]
+        return (input_shape[0], None if h is None else side(h), None if w is None else side(w),
+                None if c is None else channels(c))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SpaceToDepth(_PixelBlock):
+    """Pixel unshuffle [B,H,W,C] -> [B,H/b,W/b,b*b*C]: each b x b block of pixels becomes one
+    pixel's channels (TFLite SPACE_TO_DEPTH, which XNNPACK runs). H and W divisible by b."""
+
+    def call(self, x):
+        return tf.nn.space_to_depth(x, self.block)
+
+    def compute_output_shape(self, input_shape):
+        b = self.block
+        return self._shape(input_shape, lambda n: n // b, lambda c: c * b * b)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class DepthToSpace(_PixelBlock):
+    """Pixel shuffle [B,H,W,b*b*C] -> [B,b*H,b*W,C], the inverse of SpaceToDepth (TFLite
+    DEPTH_TO_SPACE, which XNNPACK runs)."""
+
+    def call(self, x):
+        return tf.nn.depth_to_space(x, self.block)
+
+    def compute_output_shape(self, input_shape):
+        b = self.block
+        return self._shape(input_shape, lambda n: n * b, lambda c: c // (b * b))
