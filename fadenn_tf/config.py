@@ -37,6 +37,8 @@ class IIDConfig:
     residual: bool = False                # output = clip(input + correction); paper: False (tanh)
     space_to_depth: int = 1               # block b: the auto-encoder runs at input_size / b on
                                           # b*b*3 channels (pixel unshuffle in, shuffle out); paper: 1
+    refine_convs: int = 0                 # conv 3x3 + ReLU layers after the decoder's last skip
+                                          # add (full_res_channels wide); paper: 0
 
     def validate(self, where):
         _number(self.input_size, where, "iid.input_size", lo=1, integer=True)
@@ -47,6 +49,7 @@ class IIDConfig:
         _number(self.head_hidden, where, "iid.head_hidden", lo=1, integer=True)
         _number(self.leaky_slope, where, "iid.leaky_slope", lo=0.0)
         _number(self.space_to_depth, where, "iid.space_to_depth", lo=1, integer=True)
+        _number(self.refine_convs, where, "iid.refine_convs", lo=0, integer=True)
         div = int(self.space_to_depth) * 2 ** len(self.filters)
         _check(self.input_size % div == 0, where, "iid.input_size",
                f"{self.input_size} is not divisible by space_to_depth * 2**{len(self.filters)}"

@@ -411,13 +411,15 @@ def test_space_to_depth_layers_match_the_pixel_rule_and_invert(b):
 
 def test_space_to_depth_dae_runs_at_reduced_side_and_converts_to_tflite(cpu, tmp_path):
     """iid.space_to_depth = 2: every encoder map (the first skip included) has side S / 2 and
-    12 input channels feed conv_in; a fresh residual DAE is the identity; the skips matter;
+    12 input channels feed conv_in; with refine_convs a conv + ReLU of full_res_channels sits
+    between the last skip add and the final conv; a fresh residual DAE is the identity; the
+    skips matter;
     the DAE saves and reloads bit-exactly and converts to builtin-only TFLite that matches
     Keras. A side that the block and the pooling stages do not divide is refused, naming
     the key."""
     from ai_edge_litert.interpreter import Interpreter
     cfg = dataclasses.replace(cpu.iid, residual=True, space_to_depth=2,
-                              filters=tuple(cpu.iid.filters)[1:])
+                              filters=tuple(cpu.iid.filters)[1:], refine_convs=1)
     cfg.validate("test")
     s = cfg.input_size
     x = images(2, s, seed=5)
@@ -428,6 +430,9 @@ def test_space_to_depth_dae_runs_at_reduced_side_and_converts_to_tflite(cpu, tmp
     outs = enc(x)
     assert [o.shape[1] for o in outs[1:]] == [s // 2 // 2 ** i for i in range(len(cfg.filters))]
     dec = dae.get_layer("decoder")
+    assert dec.get_layer("refine1").input is dec.get_layer(f"skip_add{len(cfg.filters)}").output
+    assert dec.get_layer("deconv_out").input is dec.get_layer("refine_relu1").output
+    assert dec.get_layer("refine1").filters == cfg.full_res_channels
     rng = np.random.default_rng(6)
     for w in dec.get_layer("deconv_out").weights:   # a non-zero correction
         w.assign(rng.normal(0, 0.05, w.shape).astype("float32"))
@@ -448,3 +453,5 @@ def test_space_to_depth_dae_runs_at_reduced_side_and_converts_to_tflite(cpu, tmp
         dataclasses.replace(cfg, filters=tuple(cpu.iid.filters) + (32,)).validate("test")
     with pytest.raises(Exception, match="space_to_depth"):
         dataclasses.replace(cfg, space_to_depth=0).validate("test")
+    with pytest.raises(Exception, match="refine_convs"):
+        dataclasses.replace(cfg, refine_convs=-1).validate("test")

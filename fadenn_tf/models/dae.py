@@ -19,6 +19,10 @@ Beyond the paper (IIDConfig.space_to_depth = b > 1, FFDNet's trick): the input i
 unshuffled to [S/b,S/b,3b^2] first, every map above then has side S/b (e0 included: the
 "full-resolution" skip is at S/b), and the final conv gives 3b^2 channels that a pixel
 shuffle turns back into [S,S,3]. Same widths, about 1/b^2 of the full-resolution compute.
+IIDConfig.refine_convs = r (beyond the paper, default 0) adds r conv 3x3 + ReLU layers of
+full_res_channels after the last add, before the final conv: without them the final conv is
+the only layer that sees e0, so the output is linear in e0 (a per-pixel gain such as colour
+scaling can only be learnt at the next coarser side).
 Beyond the paper (IIDConfig.residual, used by the real128 recipe): the final conv is linear
 and zero-initialised and the output is clip(input + correction, -1, 1), so a fresh DAE is the
 identity and training learns a correction instead of re-synthesising the whole crop.
@@ -77,6 +81,9 @@ def build_decoder(cfg: IIDConfig, name="decoder"):
         x = layers.ReLU(name=f"relu{j + 1}")(x)
         x = UpsampleNearest(2, name=f"up{j + 1}")(x)
         x = layers.Add(name=f"skip_add{j + 1}")([x, skips[n - 1 - j]])
+    for r in range(int(cfg.refine_convs)):   # per-pixel non-linear mixing of e0 and decoder
+        x = layers.Conv2D(int(cfg.full_res_channels), 3, padding="same", name=f"refine{r + 1}")(x)
+        x = layers.ReLU(name=f"refine_relu{r + 1}")(x)
     # float32 even under a mixed policy: the image output feeds L2 losses and the FLL
     if cfg.residual:
         out = layers.Conv2D(3 * b * b, 3, padding="same", name="deconv_out", dtype="float32",
