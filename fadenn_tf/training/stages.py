@@ -40,7 +40,7 @@ import yaml
 
 from fadenn_tf import metrics
 from fadenn_tf.data.pipeline import load_eval_data, load_train_data
-from fadenn_tf.config import TRAINING_SECTIONS, drop_retired, precision_mode
+from fadenn_tf.config import TRAINING_SECTIONS, config_from_dict, drop_retired, precision_mode
 from fadenn_tf.errors import ConfigError
 from fadenn_tf.training import transfer
 from fadenn_tf.models import (build_fll_baseline, load_model, logits_model, pixel_model,
@@ -186,7 +186,7 @@ def _write_config(ctx, d):
             "data_sha256": data_fingerprint(ctx.train), "train_samples": len(ctx.train)}
     if ctx.resume:
         changed = []
-        if path.is_file() and _without_retired(path.read_text()) != text:
+        if path.is_file() and _as_written_now(path.read_text()) != text:
             changed.append(f"the configuration ({path})")
         try:
             old = json.loads((d / "run.json").read_text()) if (d / "run.json").is_file() else {}
@@ -207,16 +207,19 @@ def _write_config(ctx, d):
         write_json_atomic(d / "run.json", plan)
 
 
-def _without_retired(text):
-    """A stage's config.yaml text as written without the retired keys (config.RETIRED_KEYS):
-    a run started before they were removed resumes as the same configuration."""
+def _as_written_now(text):
+    """A stage's config.yaml text as this version would write it: retired keys
+    (config.RETIRED_KEYS) dropped and keys added since filled with their defaults, so a run
+    started before either change resumes as the same configuration. Text that does not
+    parse as a config is returned as it is (and then differs)."""
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError:
+        if not isinstance(data, dict):
+            return text
+        cfg = config_from_dict(drop_retired(data), "config.yaml")
+    except Exception:  # yaml.YAMLError, ConfigError: not a config of this version
         return text
-    if not isinstance(data, dict):
-        return text
-    return yaml.safe_dump(drop_retired(data), sort_keys=False)
+    return yaml.safe_dump(cfg.to_dict(TRAINING_SECTIONS), sort_keys=False)
 
 
 def _inference_fn(fn, size):
