@@ -11,7 +11,6 @@ ms (medians over rounds of the per-round median over calls), 2 threads. Pause ot
 the machine first; say which CPU the figures come from (/proc/cpuinfo).
 """
 import argparse
-import time
 
 import numpy as np
 
@@ -34,7 +33,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
     from fadenn_tf.config import load_config
-    from fadenn_tf.deploy.litert import TFLiteRunner, load_tflite
+    from fadenn_tf.deploy.litert import TFLiteRunner, load_tflite, median_latency_ms
     from fadenn_tf.deploy.signatures import part_function
     from fadenn_tf.deploy.tflite import convert_tflite
     from fadenn_tf.models import build_variant, routed_parts
@@ -51,18 +50,11 @@ def main(argv=None):
     times = {k: [] for k in runners}
     for _ in range(a.rounds):
         for k, run in runners.items():
-            for _ in range(10):
-                run(x)
-            one = []
-            for _ in range(a.calls):
-                t = time.perf_counter()
-                run(x)
-                one.append(time.perf_counter() - t)
-            times[k].append(np.median(one))
+            times[k].append(median_latency_ms(lambda: run(x), a.calls, 10))
     print(f"routed FADeNN-M parts, batch 1, {a.threads} threads, ms per call "
           f"(median of {a.rounds} rounds x {a.calls} calls)")
     for (label, name, v), t in times.items():
-        print(f"{label:28s} {name:10s} {v:13s} {1000 * np.median(t):7.3f} ms")
+        print(f"{label:28s} {name:10s} {v:13s} {np.median(t):7.3f} ms")
     return 0
 
 

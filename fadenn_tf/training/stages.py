@@ -40,7 +40,7 @@ import yaml
 
 from fadenn_tf import metrics
 from fadenn_tf.data.pipeline import load_eval_data, load_train_data
-from fadenn_tf.config import TRAINING_SECTIONS, config_from_dict, drop_retired, precision_mode
+from fadenn_tf.config import TRAINING_SECTIONS, config_from_dict, precision_mode
 from fadenn_tf.errors import ConfigError
 from fadenn_tf.training import transfer
 from fadenn_tf.models import (build_fll_baseline, load_model, logits_model, pixel_model,
@@ -216,7 +216,7 @@ def _as_written_now(text):
         data = yaml.safe_load(text)
         if not isinstance(data, dict):
             return text
-        cfg = config_from_dict(drop_retired(data), "config.yaml")
+        cfg = config_from_dict(data, "config.yaml")  # drops retired keys itself
     except Exception:  # yaml.YAMLError, ConfigError: not a config of this version
         return text
     return yaml.safe_dump(cfg.to_dict(TRAINING_SECTIONS), sort_keys=False)
