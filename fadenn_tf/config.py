@@ -163,6 +163,10 @@ class TrainConfig:
     wing_w: float = 10.0                  # Wing loss: log-shaped below w pixels ...
     wing_epsilon: float = 2.0             # ... with curvature set by epsilon pixels
     init_from: str = ""                   # weights to start from (see --init-from); "" = none
+    lr_schedule: str = "step"             # step (staircase decay above) | cosine (to
+    cosine_alpha: float = 0.01            #   cosine_alpha x lr at the stage's last step)
+    ema_momentum: float = 0.0             # EMA of the weights (e.g. 0.999): validation and
+                                          #   the saved model use it; 0 = off (the paper)
 
     def validate(self, where):
         _number(self.batch_size, where, "train.batch_size", lo=1, integer=True)
@@ -183,9 +187,14 @@ class TrainConfig:
                f"{self.landmark_loss!r}: choose one of {', '.join(LANDMARK_LOSSES)}")
         _check(self.wing_w > 0 and self.wing_epsilon > 0, where, "train.wing_w/wing_epsilon",
                "must be > 0")
+        _check(self.lr_schedule in LR_SCHEDULES, where, "train.lr_schedule",
+               f"{self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
+        _number(self.cosine_alpha, where, "train.cosine_alpha", lo=0.0, hi=1.0)
+        _number(self.ema_momentum, where, "train.ema_momentum", lo=0.0, hi=1.0, hi_open=True)
 
 
 LANDMARK_LOSSES = ("rmse", "l1", "wing")
+LR_SCHEDULES = ("step", "cosine")
 NORMALIZERS = ("diagonal", "box", "interocular")    # fadenn_tf.metrics.NORMALIZER_INFO
 
 

@@ -21,6 +21,7 @@ from typing import Callable, Optional
 import tensorflow as tf
 
 from fadenn_tf.errors import ConfigError, FadennError
+from fadenn_tf.training import ema
 from fadenn_tf.utils.progress import progress as progress_bar
 
 
@@ -220,6 +221,7 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
     if resume and chief:
         _trim_metrics(metrics_path, start)
     if start >= spec.total_steps:
+        ema.finalize(optimizer)
         return _final_figures(spec, start, metrics_path, chief)
 
     with strategy.scope():
@@ -299,7 +301,8 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
             if is_ckpt:
                 manager.save(checkpoint_number=step)
             if spec.evaluate is not None and (step % eval_every == 0 or step == spec.total_steps):
-                last_eval = dict(spec.evaluate(step) or {})
+                with ema.averaged_weights(optimizer):
+                    last_eval = dict(spec.evaluate(step) or {})
                 record = {"stage": spec.name, "step": step, "time": time.time(), **last_eval}
                 if chief:
                     _append_jsonl(metrics_path, record)
@@ -316,6 +319,7 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
         writer.flush()
         for s, h in old.items():
             signal.signal(s, h)
+    ema.finalize(optimizer)  # the stage saves the averaged weights (no-op without EMA)
     return last_eval
 
 

@@ -137,14 +137,24 @@ def check_needs(workdir, stage, variant):
             f" or use --stage all --variant {variant}")
 
 
-def make_optimizer(train_cfg, mixed_precision="none"):
-    """Adam with the staircase exponential decay of the config. Its state stays float32
-    (the variables are float32 under every mixed policy); fp16 adds dynamic loss scaling
-    (bf16 has float32's exponent range and needs none)."""
-    schedule = keras.optimizers.schedules.ExponentialDecay(
-        train_cfg.learning_rate, train_cfg.lr_decay_steps, train_cfg.lr_decay_rate,
-        staircase=True)
-    opt = keras.optimizers.Adam(schedule)
+def make_optimizer(train_cfg, mixed_precision="none", total_steps=None):
+    """Adam with the config's schedule: staircase exponential decay (train.lr_schedule
+    "step"), or cosine decay over `total_steps` down to cosine_alpha x the rate ("cosine"),
+    and an EMA of the weights when train.ema_momentum > 0 (training.ema). Its state stays
+    float32 (the variables are float32 under every mixed policy); fp16 adds dynamic loss
+    scaling (bf16 has float32's exponent range and needs none)."""
+    if train_cfg.lr_schedule == "cosine":
+        if not total_steps:
+            raise ConfigError("train.lr_schedule cosine needs the stage's number of steps")
+        schedule = keras.optimizers.schedules.CosineDecay(
+            train_cfg.learning_rate, int(total_steps), alpha=train_cfg.cosine_alpha)
+    else:
+        schedule = keras.optimizers.schedules.ExponentialDecay(
+            train_cfg.learning_rate, train_cfg.lr_decay_steps, train_cfg.lr_decay_rate,
+            staircase=True)
+    ema = train_cfg.ema_momentum > 0
+    opt = keras.optimizers.Adam(schedule, use_ema=ema,
+                                ema_momentum=train_cfg.ema_momentum if ema else 0.99)
     if precision_mode(mixed_precision) == "fp16":
         opt = keras.optimizers.LossScaleOptimizer(opt)
     return opt
@@ -312,7 +322,8 @@ def _setup(ctx, task, init=True, **build_kw):
         parts = task.build(ctx.cfg, **build_kw)
         if init:
             _init_weights(ctx, task.name, *parts.cores.values())
-        optimizer = make_optimizer(ctx.cfg.train, ctx.mixed_precision)
+        optimizer = make_optimizer(ctx.cfg.train, ctx.mixed_precision,
+                                   total_steps=_total_steps(ctx, task.name))
         optimizer.build(parts.variables())
         step = _step_var()
     return parts, optimizer, step
