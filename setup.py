@@ -26,12 +26,15 @@ setup(
     project_urls={"Paper authors' code": "https://github.com/deckyal/FADeNN"},
     author="fadenn_tf maintainers",
     license="Apache-2.0",
-    license_files=["LICENSE"],
+    license_files=["LICENSE", "NOTICE"],
     python_requires=">=3.10",
     packages=find_packages(include=["fadenn_tf", "fadenn_tf.*"]),
     package_data={"fadenn_tf.configs": ["*.yaml"],
                   "fadenn_tf.pretrained": ["*/model.keras", "*/model.json",
-                                           "*/failure_detector.npz"]},
+                                           "*/failure_detector.npz", "*/litert-int8/*"],
+                  # UltraFace face detector files and their MIT licence
+                  "fadenn_tf.detect": ["models/*.tflite", "models/LICENSE-ultraface.txt",
+                                       "models/README.md"]},
     install_requires=[
         "tensorflow-cpu==2.21.*; platform_machine=='x86_64' or platform_machine=='AMD64'",
         "keras>=3.10,<4",
@@ -42,11 +45,10 @@ setup(
         "tqdm>=4.60",
         "tensorboard>=2.16",
         "matplotlib>=3.8",
-        # the default face detector (dlib HOG + Haar + profile); wheels for Linux x86_64 and
-        # aarch64, macOS and Windows, no compiler needed
-        "dlib-bin>=19.24",
     ],
-    extras_require={"test": ["pytest>=8"], "dlib": ["dlib-bin>=19.24"]},  # (now required)
+    # dlib: its HOG face detector (--detector dlib) and the ERT peer of evaluate --dlib and
+    # bench; wheels for Linux x86_64 and aarch64, macOS and Windows, no compiler needed
+    extras_require={"test": ["pytest>=8"], "dlib": ["dlib-bin>=19.24"]},
     entry_points={"console_scripts": [
         f"fadenn-{job.replace('_', '-')}=fadenn_tf.cli.{job}:main" for job in JOBS]},
 )

@@ -2,8 +2,9 @@
 # A normal (non-editable) install, used from another folder, as a new user would.
 # Builds the wheel from this tree, installs it without dependencies into a throwaway venv that
 # borrows the project venv's packages (TensorFlow is not downloaded again), then checks:
-# --version, the named configs, 5 training steps with progress lines in a log file, and an
-# export that other users can read. About a minute on 2 cores.
+# --version, the named configs, the packaged face detector (run without TensorFlow), 5
+# training steps with progress lines in a log file, and an export that other users can read.
+# About a minute on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
@@ -33,6 +34,21 @@ from fadenn_tf.config import load_config
 assert fadenn_tf.__file__.startswith(sys.argv[1]), f"imported from {fadenn_tf.__file__}"
 print("installed:", fadenn_tf.__file__)
 print("named configs:", [load_config(n).name for n in ("cpu", "paper", "real300w")])
+PY
+"$V" - "$TMP/venv" <<'PY' || fail "the packaged UltraFace face detector"
+import sys
+from fadenn_tf import detect
+from fadenn_tf.data.synthetic import render_face
+path = detect.ultraface_path()
+assert str(path).startswith(sys.argv[1]), f"detector file from {path}"
+img, _, _ = render_face(0, params={"pose": {"yaw": 0.0, "pitch": 0.0, "roll": 0.0},
+                                   "occluders": [], "others": [], "scale": 60.0,
+                                   "center": [100.0, 100.0]}, image_size=200)
+boxes, scores = detect.get_detector("default").detect(img)
+assert len(boxes) == 1 and scores[0] >= 0.7, (boxes, scores)
+assert "tensorflow" not in sys.modules, "the default detector imported TensorFlow"
+print(f"default detector: {path.name} finds the synthetic face (score {scores[0]:.2f}), "
+      "no TensorFlow import")
 PY
 "$B/fadenn-train" --version
 "$B/fadenn-synth" --out data --train 24 --test 6 --videos 0 --size 96 --no-progress > /dev/null

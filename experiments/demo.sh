@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `make demo`: what the project is about, on the built-in synthetic faces, on the CPU, in about
-# 5 minutes on 2 cores. Trains FADeNN-D (denoising auto-encoder + landmark localiser, then
-# both jointly), shows the denoiser at work (noisy crop -> denoised -> landmarks), measures
-# robustness under the paper's 13 noise conditions against the FLL alone, and predicts on
-# test images. Outputs go to runs/demo/. Options (environment):
-#   DEMO_STEPS=N   steps for every stage instead of the demo config's (300 / 700 / 300)
+# 5 minutes on 2 cores. Trains FADeNN-S (4 denoisers, each for one noise type; a noise
+# classifier that picks one, or none for a clean crop; the landmark localiser; then a short
+# joint fine-tuning), shows the denoisers at work (noisy crop -> denoised -> landmarks, with
+# the PSNR before and after for every noise condition), measures robustness under the paper's
+# 13 noise conditions against the FLL alone, and predicts on test images.
+# Outputs go to runs/demo/. Options (environment):
+#   DEMO_STEPS=N   steps for every stage instead of the demo config's (300 / 200 / 600 / 60)
 #   DEMO_EXPORT=1  also export the model (SavedModel + TFLite float32; about a minute more)
 #   PY=python      the interpreter (default .venv/bin/python)
 set -euo pipefail
@@ -16,22 +18,31 @@ if [ -n "${DEMO_STEPS:-}" ]; then STEPS=(--steps "$DEMO_STEPS"); fi
 export TF_CPP_MIN_LOG_LEVEL=2
 mkdir -p "$OUT"
 t0=$SECONDS
+TRAIN=("$PY" -m fadenn_tf.train --config demo --variant S --out "$OUT/train")
 
-echo "== 1. FADeNN-D on synthetic faces: the DAE (denoiser), the FLL (landmarks), then jointly"
+echo "== 1. FADeNN-S on synthetic faces: 4 denoisers, the noise classifier, the FLL, then jointly"
 rm -rf "$OUT/train"
-$PY -m fadenn_tf.train --stage all --variant D --config demo "${STEPS[@]}" --out "$OUT/train"
+for stage in experts stc fll; do
+    "${TRAIN[@]}" --stage "$stage" "${STEPS[@]}"
+done
+# the joint fine-tuning at a tenth of the learning rate: at 1e-3 its first steps undo the
+# denoisers (fadenn_tf/configs/demo.yaml)
+"${TRAIN[@]}" --stage joint "${STEPS[@]}" --set train.learning_rate=1e-4
 
-echo "== 2. the denoiser at work: noisy crop -> denoised -> landmarks, 5 conditions"
-$PY experiments/demo_figure.py --model "$OUT/train" --out "$OUT/denoiser.png"
+echo "== 2. the denoisers at work: PSNR before -> after per noise condition, and a picture"
+$PY experiments/demo_figure.py --model "FADeNN-S=$OUT/train" --reference-size 64 \
+    --table-faces 60 --out "$OUT/denoiser.png"
 
-echo "== 3. robustness: clean + 12 noise conditions, FADeNN-D vs the FLL alone (100 test faces)"
+echo "== 3. robustness: clean + 12 noise conditions, FADeNN-S vs the FLL alone (60 test faces)"
 rm -rf "$OUT/eval"
 $PY -m fadenn_tf.evaluate --model FLL="$OUT/train/fll/model.keras" \
-    --model FADeNN-D="$OUT/train/joint-D/model.keras" --max-images 100 --out "$OUT/eval"
+    --model FADeNN-S="$OUT/train/joint-S/model.keras" --config demo --max-images 60 \
+    --out "$OUT/eval"
 
-echo "== 4. prediction on whole test images with the built-in detector"
-echo "   (OpenCV's Haar cascade misses many cartoon faces: 'no face' lines are expected here;"
-echo "    on photos it does better, and predict --boxes FILE gives boxes yourself)"
+DETECTOR=$($PY -c "from fadenn_tf.detect.registry import default_detector_name as d; print(d())")
+echo "== 4. prediction on whole test images, faces found by the default detector ($DETECTOR)"
+echo "   (a detector made for photos may miss some of these cartoon faces: 'no face' lines"
+echo "    can appear; predict --boxes FILE gives the boxes yourself)"
 DATA=$($PY -c "from fadenn_tf.data.cache import resolve_data; print(resolve_data(None))")
 rm -rf "$OUT/predict" "$OUT/images"
 mkdir -p "$OUT/images"
@@ -47,11 +58,11 @@ $PY -m fadenn_tf.predict "$OUT/images" --model pretrained-fll --out "$OUT/predic
 if [ "${DEMO_EXPORT:-0}" = 1 ]; then
     echo "== 6. export: SavedModel for TF Serving + TFLite float32"
     rm -rf "$OUT/exported"
-    $PY -m fadenn_tf.export --model "$OUT/train" --out "$OUT/exported/fadenn_d" --tflite float32
+    $PY -m fadenn_tf.export --model "$OUT/train" --out "$OUT/exported/fadenn_s" --tflite float32
 fi
 
 echo "== done in $((SECONDS - t0)) s. Look at:"
-echo "   $OUT/denoiser.png            noisy crop -> denoised -> landmarks"
+echo "   $OUT/denoiser.png            noisy crop -> denoised -> landmarks, PSNR on each crop"
 echo "   $OUT/eval/auc_vs_level.png   robustness: AUC per noise type and level"
 echo "   $OUT/eval/results.md         the table; $OUT/eval/landmarks_*.png per model"
 echo "   $OUT/predict/                overlays and .pts of the predicted test images"

@@ -1,6 +1,6 @@
 """Fit and measure the face detectors of fadenn_tf.detect on real faces.
 
-    python experiments/fit_detectors.py --data /work/shared/data/300w-train [--model M]
+    python experiments/fit_detectors.py --data ../shared/data/300w-train [--model M]
         [--grid-images 300] [--fit-images 800] [--out detectors.json]
 
 Data: a 300-W layout (train split: afw + helen/trainset + lfpw/trainset), divided with the

@@ -1,8 +1,9 @@
 """Experiment configuration: dataclasses loaded from YAML and validated before any work.
 
-A config file has sections mapping onto the dataclasses below: `model`, `data`, `train` and
-`noise` (what training reads, written to each stage's config.yaml), and `eval`, `export`,
-`track` and `bench` (the defaults of those commands; a command-line flag wins). Every command
+A config file has sections mapping onto dataclasses: `model`, `data`, `train` and `noise`
+(below; what training reads, written to each stage's config.yaml), and `eval`, `export`,
+`track` and `bench` (fadenn_tf.config_commands, re-exported here: the defaults of those
+commands; a command-line flag wins). Every command
 that takes `--config` also takes `--set SECTION.KEY=VALUE` (parse_sets), typed and checked
 like the file. Unknown keys, wrong types and out-of-range values raise `ConfigError`
 naming the file and the key. The named configs ship inside the package (`fadenn_tf/configs/`):
@@ -17,6 +18,10 @@ from pathlib import Path
 
 import yaml
 
+from fadenn_tf.config_checks import check as _check
+from fadenn_tf.config_checks import check_number as _number
+from fadenn_tf.config_commands import (NORMALIZERS, BenchConfig, EvalConfig,  # noqa: F401
+                                       ExportConfig, TrackConfig)              # (re-exported)
 from fadenn_tf.errors import ConfigError
 
 CONFIGS_PACKAGE = "fadenn_tf.configs"    # named configs: package data, not the source tree
@@ -61,7 +66,7 @@ class IIDConfig:
 
 @dataclass
 class FLLConfig:
-    """Facial landmark localiser: Inception-ResNet-v1 + dropout + linear regression head."""
+    """Facial landmark localiser: Inception-ResNet-v1 + a regression or a heatmap head."""
     input_size: int = 128                 # crop side in pixels
     num_points: int = 68
     width: float = 1.0                    # multiplier on every backbone filter count
@@ -69,9 +74,18 @@ class FLLConfig:
     dropout_keep: float = 0.8
     bn_momentum: float = 0.995
     bn_epsilon: float = 1e-3
+    head: str = "regression"              # regression (the paper's) | heatmap (soft-argmax)
+    heatmap_stride: int = 4               # heatmap: crop pixels per grid cell, 4 or 8
+    heatmap_channels: int = 64            # heatmap: width of the head's convs
 
     def validate(self, where):
         _number(self.input_size, where, "fll.input_size", lo=32, integer=True)
+        _check(self.head in ("regression", "heatmap"), where, "fll.head",
+               f"{self.head!r}: choose regression (the paper's) or heatmap")
+        _check(self.heatmap_stride in (4, 8) and self.input_size % self.heatmap_stride == 0,
+               where, "fll.heatmap_stride", f"{self.heatmap_stride!r}: must be 4 or 8 and "
+               f"divide fll.input_size ({self.input_size})")
+        _number(self.heatmap_channels, where, "fll.heatmap_channels", lo=1, integer=True)
         _number(self.num_points, where, "fll.num_points", lo=1, integer=True)
         _number(self.width, where, "fll.width", lo=0.0, hi=4.0, lo_open=True)
         _check(len(self.blocks) == 3, where, "fll.blocks", "must be three non-negative repeat "
@@ -115,6 +129,9 @@ class DataConfig:
     val_fraction: float = 0.15            # held-out share when the data has no test split
     split_seed: int = 0
     max_val_images: int = 0               # 0 = all
+    short_run_val_images: int = 50        # a run of <= 200 steps per stage validates on the
+                                          # first N val images when max_val_images is 0
+                                          # (data.splits.SHORT_RUN_STEPS); 0 = all
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     clean_prob: float = 0.2               # noise type drawn uniformly from {clean, 1..4}
 
@@ -124,6 +141,8 @@ class DataConfig:
         _number(self.val_fraction, where, "data.val_fraction", lo=0.0, hi=1.0, hi_open=True)
         _number(self.clean_prob, where, "data.clean_prob", lo=0.0, hi=1.0)
         _number(self.max_val_images, where, "data.max_val_images", lo=0, integer=True)
+        _number(self.short_run_val_images, where, "data.short_run_val_images", lo=0,
+                integer=True)
         _number(self.split_seed, where, "data.split_seed", lo=0, integer=True)
         self.augment.validate(where)
 
@@ -195,80 +214,6 @@ class TrainConfig:
 
 LANDMARK_LOSSES = ("rmse", "l1", "wing")
 LR_SCHEDULES = ("step", "cosine")
-NORMALIZERS = ("diagonal", "box", "interocular")    # fadenn_tf.metrics.NORMALIZER_INFO
-
-
-@dataclass
-class EvalConfig:
-    """Defaults of `evaluate` (its flags of the same names win)."""
-    conditions: str = "all"               # all | clean | noisy | a type | a comma list
-    normalizer: str = "diagonal"          # NME normaliser: diagonal | box | interocular
-    nme_threshold: float = 0.08           # AUC / failure-rate cut-off
-    box_source: str = "gt"                # gt (tight landmark box) | detector
-    batch_size: int = 32                  # crops per model call
-    seed: int = 0                         # noise seed
-    grid_images: int = 4                  # images per landmark figure
-    flip_test: bool = False               # average each fit with its mirrored crop's fit
-
-    def validate(self, where):
-        _job_checks(self, where, "eval")
-        _check(self.box_source in ("gt", "detector"), where, "eval.box_source",
-               f"{self.box_source!r}: choose gt or detector")
-        _number(self.batch_size, where, "eval.batch_size", lo=1, integer=True)
-        _number(self.seed, where, "eval.seed", lo=0, integer=True)
-        _number(self.grid_images, where, "eval.grid_images", lo=0, integer=True)
-
-
-@dataclass
-class ExportConfig:
-    """Defaults of `export`."""
-    tflite: str = ""                      # comma list of TFLite variants, or all
-    max_images: int = 100                 # test / calibration crops
-    normalizer: str = "diagonal"          # NME normaliser of the parity report
-    repeats: int = 30                     # latency repeats
-
-    def validate(self, where):
-        _job_checks(self, where, "export")
-        _number(self.max_images, where, "export.max_images", lo=1, integer=True)
-        _number(self.repeats, where, "export.repeats", lo=1, integer=True)
-
-
-@dataclass
-class TrackConfig:
-    """Defaults of `track`."""
-    failure_threshold: float = 0.0        # P(good fit) below which a fit fails; 0 = the detector's
-    shot_cuts: bool = True                # a shot cut drops the track
-    detector: str = "default"             # face detector (re-initialisation)
-    normalizer: str = "diagonal"          # --evaluate: NME normaliser
-    nme_threshold: float = 0.08           # --evaluate: AUC / failure-rate cut-off
-
-    def validate(self, where):
-        _job_checks(self, where, "track")
-        _number(self.failure_threshold, where, "track.failure_threshold", lo=0.0, hi=1.0)
-
-
-@dataclass
-class BenchConfig:
-    """Defaults of `bench`."""
-    repeats: int = 5                      # timed runs per figure (median)
-    train_steps: int = 5                  # steps per timed group
-    infer_batch: int = 32                 # inference batch
-    threads: int = 0                      # 0 = all cores
-    images: int = 32                      # test / calibration crops
-
-    def validate(self, where):
-        for key in ("repeats", "train_steps", "infer_batch", "images"):
-            _number(getattr(self, key), where, f"bench.{key}", lo=1, integer=True)
-        _number(self.threads, where, "bench.threads", lo=0, integer=True)
-
-
-def _job_checks(section, where, name):
-    """The keys job sections share: normaliser and NME threshold."""
-    if hasattr(section, "normalizer"):
-        _check(section.normalizer in NORMALIZERS, where, f"{name}.normalizer",
-               f"{section.normalizer!r}: choose one of {', '.join(NORMALIZERS)}")
-    if hasattr(section, "nme_threshold"):
-        _number(section.nme_threshold, where, f"{name}.nme_threshold", lo=0.0, lo_open=True)
 PRECISIONS = {"none": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
 
 
@@ -353,30 +298,6 @@ def parse_sets(items):
                 raise ConfigError(f"--set {item!r}: {p} is set twice")
         node[parts[-1]] = value
     return out
-
-
-def _check(ok, where, key, problem):
-    if not ok:
-        raise ConfigError(f"{where}: {key}: {problem}")
-
-
-def _number(value, where, key, lo=None, hi=None, lo_open=False, hi_open=False,
-            integer=False):
-    """Check that config value `key` is a finite int (integer=True) or number within
-    [lo, hi] (open ends with lo_open / hi_open); ConfigError naming the key otherwise."""
-    import math
-    ok_type = (isinstance(value, int) if integer else isinstance(value, (int, float))) \
-        and not isinstance(value, bool)
-    _check(ok_type, where, key, f"expected {'an integer' if integer else 'a number'}, "
-           f"got {value!r}")
-    _check(math.isfinite(value), where, key, f"must be finite, got {value!r}")
-    above = lo is None or (value > lo if lo_open else value >= lo)
-    below = hi is None or (value < hi if hi_open else value <= hi)
-    if lo is not None and hi is not None:
-        _check(above and below, where, key, f"must be in {'(' if lo_open else '['}{lo}, "
-               f"{hi}{')' if hi_open else ']'}, got {value!r}")
-    _check(above, where, key, f"must be {'>' if lo_open else '>='} {lo}, got {value!r}")
-    _check(below, where, key, f"must be {'<' if hi_open else '<='} {hi}, got {value!r}")
 
 
 def _to_plain(obj):

@@ -22,6 +22,7 @@ BLUE = (60, 140, 255)
 RED = (235, 40, 40)
 WHITE = (255, 255, 255)
 YELLOW = (250, 230, 40)
+GREY = (160, 160, 160)
 
 # Box colour per box source (see fadenn_tf.inference / fadenn_tf.tracking).
 SOURCE_COLORS = {"tracked": GREEN, "detector": ORANGE, "given": BLUE}

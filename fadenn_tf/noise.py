@@ -52,7 +52,7 @@ import tensorflow as tf
 from fadenn_tf.config import REFERENCE_SIZE  # default side R (config noise.reference_size)
 from fadenn_tf.data.crop import CROP_SCALE, CropTransform, crop_image
 
-NOISE_NAMES = ("clean", "downsample", "blur", "gaussian_noise", "color_scale")
+from fadenn_tf.noise_names import NOISE_NAMES  # noqa: E402  (class names, TF-free home)
 NUM_TYPES = len(NOISE_NAMES)
 LEVELS = (1, 2, 3)
 

@@ -176,3 +176,19 @@ def test_train_step_reduces_loss_in_function_mode():
     step = train_speed._make_step(variables, compute, opt, "function")
     losses = [float(step(data).numpy()) for _ in range(5)]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+def test_quick_keeps_the_essentials_and_names_what_it_skips():
+    full = settings.Settings(configs={})
+    quick, skipped = settings.quick_settings(full)
+    assert quick.sections == ("peak", "train", "inference") and quick.repeats == 2
+    assert quick.train_modes == ("function",) and quick.infer_paths == ("keras", "tflite_float32")
+    assert quick.models == ("fll", "M") and quick.train_models == ("fll", "joint-M")
+    for dropped in ("sections flops, pipeline, peer, degrade, api, detect",
+                    "train modes eager, xla, bf16", "inference variants D, S", "tflite_int8",
+                    "train models dae, mtc"):
+        assert dropped in skipped, dropped
+    # what the user asked for is kept, and then not reported as skipped
+    quick, skipped = settings.quick_settings(full, keep={"sections", "repeats"})
+    assert quick.sections == full.sections and quick.repeats == full.repeats
+    assert "sections" not in skipped and quick.train_modes == ("function",)

@@ -12,7 +12,6 @@ import fadenn_tf
 
 COMMANDS = ["train", "evaluate", "predict", "track", "export", "bench", "synth", "degrade",
             "train_failure_detector"]
-LONG = set(COMMANDS) - {"export"}     # export prints one line per step, no loop to follow
 
 
 def parser(command, argv0=None, monkeypatch=None):
@@ -38,7 +37,7 @@ def test_every_option_has_help_and_version(command, capsys):
         p.parse_args(["--version"])
     assert done.value.code in (0, None)
     assert f"fadenn_tf {fadenn_tf.__version__}" in capsys.readouterr().out
-    assert ("--no-progress" in visible_options(p)) == (command in LONG)
+    assert "--no-progress" in visible_options(p)     # every command: same progress options
 
 
 @pytest.mark.parametrize("command", ["train", "predict", "train_failure_detector"])
@@ -91,3 +90,24 @@ def test_help_and_version_do_not_load_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "HEAVY []" in out
+
+
+def test_python_m_fadenn_tf_lists_and_runs_the_commands(capsys):
+    from fadenn_tf.__main__ import main
+    assert main([]) == 0
+    listing = capsys.readouterr().out
+    for c in COMMANDS:      # one line per command, with its summary
+        line = next(x for x in listing.splitlines() if x.startswith(f"  {c} "))
+        assert len(line.split(maxsplit=1)) == 2, line
+    assert main(["no-such-command"]) == 2
+    assert "unknown command 'no-such-command'" in capsys.readouterr().err
+    out = subprocess.run([sys.executable, "-m", "fadenn_tf", "train-failure-detector",
+                          "--version"], capture_output=True, text=True, check=True).stdout
+    assert f"fadenn_tf {fadenn_tf.__version__}" in out
+
+
+def test_train_help_lists_every_shipped_config():
+    from fadenn_tf.config import available_configs
+    text = " ".join(parser("train").format_help().split())
+    assert "real128" in available_configs()
+    assert f"({', '.join(available_configs())})" in text

@@ -293,13 +293,12 @@ def test_defaults_come_from_the_fitted_constants():
             det.detect_width) == (d["scale_factor"], d["min_neighbors"], d["min_size"],
                                   d["equalize"], d["detect_width"])
     assert det.correction == detect.HAAR_TO_LANDMARK_BOX
-    assert detect.default_detector_name() in (detect.DEFAULT_DETECTOR,
-                                              detect.DEFAULT_DETECTOR_WITHOUT_DLIB)
+    assert detect.default_detector_name() == detect.DEFAULT_DETECTOR == "ultraface"
 
 
 def test_dlib_detector_when_installed():
     if not detect.dlib_available():
-        with pytest.raises(detect.DetectorUnavailableError, match="dlib-bin"):
+        with pytest.raises(detect.DetectorUnavailableError, match=r"fadenn_tf\[dlib\]"):
             detect.get_detector("dlib")
         assert "dlib" not in detect.available_detectors()
         return

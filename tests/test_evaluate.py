@@ -7,6 +7,7 @@ their error is known in closed form.
 import csv
 import json
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -198,22 +199,38 @@ def test_iid_diagnostics(run, tmp_path):
     assert cv2.imread(str(out / "confusion_iid.png")) is not None
 
 
-def test_dlib_peer_or_clear_skip(run, tmp_path, capsys):
+def _evaluate_with_dlib(run, out, *extra):
     from fadenn_tf.evaluate import main
-    out = tmp_path / "dlib"
-    assert main(["--model", f"near={run['near']}", "--dlib", "--data", str(run["data"]),
+    assert main(["--model", f"near={run['near']}", "--dlib", *extra, "--data", str(run["data"]),
                  "--format", "folder", "--split", "all", "--conditions", "clean", "--out",
                  str(out), "--no-progress"]) == 0
-    res = json.loads((out / "results.json").read_text())
-    labels = [m["label"] for m in res["models"]]
-    try:
-        from fadenn_tf.evaluation.dlib_peer import find_model
-        import dlib  # noqa: F401
-        find_model()
-    except Exception:
-        assert labels == ["near"] and "dlib peer skipped" in capsys.readouterr().err
-        return
-    assert labels == ["near", "dlib-ERT"]
+    return json.loads((out / "results.json").read_text())
+
+
+def test_dlib_peer_missing_is_skipped_with_its_reason(run, tmp_path, capsys):
+    """A missing dlib model file (or dlib itself) drops the peer, evaluates the rest and
+    says why, naming the file."""
+    import importlib.util
+    missing = tmp_path / "no_such_predictor.dat"
+    res = _evaluate_with_dlib(run, tmp_path / "out", "--dlib-model", str(missing))
+    assert [m["label"] for m in res["models"]] == ["near"]
+    err = capsys.readouterr().err
+    if importlib.util.find_spec("dlib") is None:
+        assert "dlib peer skipped: dlib is not installed" in err
+    else:
+        assert f"dlib peer skipped: {missing}: dlib model file not found" in err
+
+
+def test_dlib_peer_fits_the_face(run, tmp_path):
+    """With dlib and its model file present, the peer is evaluated beside the models."""
+    import importlib.util
+    from fadenn_tf.evaluation.dlib_peer import DEFAULT_MODEL_PATHS
+    if importlib.util.find_spec("dlib") is None:
+        pytest.skip("dlib is not installed (pip install 'fadenn_tf[dlib]')")
+    if not any(Path(p).is_file() for p in DEFAULT_MODEL_PATHS):
+        pytest.skip(f"dlib's 68-point model is in none of {', '.join(DEFAULT_MODEL_PATHS)}")
+    res = _evaluate_with_dlib(run, tmp_path / "out")
+    assert [m["label"] for m in res["models"]] == ["near", "dlib-ERT"]
     row = [r for r in res["results"] if r["model"] == "dlib-ERT"][0]
     assert 0 < row["mean_nme"] < 0.2        # a face-shaped fit started from the same box
 
@@ -244,3 +261,60 @@ def test_split_val_follows_set_overrides(run, tmp_path):
                      "--no-progress"]) == 0
         n[frac] = json.loads((out / "results.json").read_text())["meta"]["n_images"]
     assert n["0.15"] < n["0.5"] <= 8
+
+
+def test_plain_folder_is_scored_whole_unless_a_split_is_asked(run, tmp_path, capsys):
+    """A folder that is not the config's dataset: every image by default, as predict sees
+    it; --split val picks the held-out part. Both say which in the table and results.json."""
+    from fadenn_tf.evaluate import main
+    data = tmp_path / "ten"
+    rng = np.random.default_rng(1)
+    for i in range(10):
+        write_image(data / f"f{i}.png", face_image(IMG, LM, rng))
+        write_pts(data / f"f{i}.pts", LM)
+    common = ["--model", f"near={run['near']}", "--data", str(data), "--conditions", "clean",
+              "--no-progress"]
+    assert main(common + ["--out", str(tmp_path / "all")]) == 0
+    meta = json.loads((tmp_path / "all" / "results.json").read_text())["meta"]
+    assert meta["n_images"] == 10 and meta["split"].startswith("all (every image")
+    assert "split all (every image" in capsys.readouterr().out
+    assert main(common + ["--split", "val", "--out", str(tmp_path / "val")]) == 0
+    meta = json.loads((tmp_path / "val" / "results.json").read_text())["meta"]
+    assert meta["n_images"] == 2 and meta["split"].startswith("val (as training with config")
+
+
+def test_detector_flag_takes_the_registry_names(run, tmp_path, capsys):
+    """--detector NAME: any registered detector (the names predict and track take); alone it
+    implies --box-source detector, and the outputs name it."""
+    from fadenn_tf import detect
+    from fadenn_tf.evaluate import main
+    box = detect.landmark_box(LM)
+    detect.register_detector("lm-box-test", lambda: (lambda img: np.array([box])),
+                             overwrite=True)
+    try:
+        out = tmp_path / "det"
+        assert main(["--model", f"near={run['near']}", "--data", str(run["data"]),
+                     "--conditions", "clean", "--detector", "lm-box-test", "--out", str(out),
+                     "--no-progress"]) == 0
+        meta = json.loads((out / "results.json").read_text())["meta"]
+        assert meta["boxes"].startswith("detector lm-box-test")
+        assert meta["n_detector_missed"] == 0 and meta["n_evaluated"] == N_IMAGES
+        assert main(["--model", f"near={run['near']}", "--data", str(run["data"]),
+                     "--detector", "no-such-detector", "--out", str(tmp_path / "x")]) == 2
+        assert "unknown face detector 'no-such-detector'" in capsys.readouterr().err
+        assert not (tmp_path / "x").exists()
+    finally:
+        detect._REGISTRY.pop("lm-box-test", None)
+
+
+def test_a_second_run_into_the_same_out_needs_overwrite(run, tmp_path, capsys):
+    from fadenn_tf.evaluate import main
+    out = tmp_path / "o"
+    argv = ["--model", f"near={run['near']}", "--data", str(run["data"]), "--conditions",
+            "clean", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    (out / "landmarks_old-model.png").write_bytes(b"from an earlier run")
+    assert main(argv) == 2
+    assert "holds the outputs of an earlier evaluate run" in capsys.readouterr().err
+    assert main(argv + ["--overwrite"]) == 0
+    assert not (out / "landmarks_old-model.png").exists() and (out / "results.json").is_file()

@@ -186,6 +186,17 @@ def test_versions_are_never_overwritten(exported_m):
     assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no temp folders left
 
 
+def test_each_weight_is_saved_once(exported_m):
+    """The SavedModel's checkpoint holds every weight of the model once: as many values and
+    floats as the model has weights and parameters (not a second copy per weight)."""
+    model, _, vdir, _ = exported_m
+    values = [(name, shape) for name, shape in
+              tf.train.list_variables(str(vdir / "variables" / "variables"))
+              if name.endswith("/.ATTRIBUTES/VARIABLE_VALUE")]
+    assert len(values) == len(model.weights)
+    assert sum(int(np.prod(shape)) for _, shape in values) == model.count_params()
+
+
 def test_rest_body_runs_through_signature(exported_m, loaded_m, crops):
     model = exported_m[0]
     body = json.loads(json.dumps(rest.rest_request_body(crops[:2])))  # as sent over HTTP
@@ -283,10 +294,34 @@ def test_tflite_fixed_batch_conversion(exported_m, crops):
                                   np.argmax(want["noise_probs"], 1))
 
 
-def test_load_tflite_uses_every_core_by_default():
+def test_load_tflite_uses_every_core_by_default(monkeypatch, tmp_path):
+    """load_tflite hands LiteRT every usable core unless told otherwise (LiteRT's own default
+    is one thread), for bytes and for files, and the interpreter it returns runs."""
     import os
+    import ai_edge_litert.interpreter as litert_interpreter
     from fadenn_tf.deploy.litert import default_num_threads
-    assert default_num_threads() == len(os.sched_getaffinity(0))
+    fn = tf.function(lambda x: {"y": 2.0 * x},
+                     input_signature=[tf.TensorSpec([1, 4], tf.float32, name="x")])
+    content = tf.lite.TFLiteConverter.from_concrete_functions(
+        [fn.get_concrete_function()], fn).convert()
+    (tmp_path / "double.tflite").write_bytes(content)
+    seen, real = [], litert_interpreter.Interpreter
+
+    def spy(*args, **kwargs):                 # the real interpreter, its arguments recorded
+        seen.append(kwargs.get("num_threads"))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(litert_interpreter, "Interpreter", spy)
+    cores = len(os.sched_getaffinity(0))
+    assert default_num_threads() == cores
+    for model in (content, tmp_path / "double.tflite"):
+        it = load_tflite(model)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], np.array([[1, 2, 3, 4]], np.float32))
+        it.invoke()
+        np.testing.assert_allclose(it.get_tensor(it.get_output_details()[0]["index"]),
+                                   [[2, 4, 6, 8]])
+    load_tflite(content, num_threads=1)
+    assert seen == [cores, cores, 1]
 
 
 def test_parity_report_and_markdown(exported_m, crops, tmp_path):
@@ -345,4 +380,5 @@ def test_cli_all_variants_with_report(tmp_path):
     assert set(rows) == {"keras", "saved_model"} | {f"tflite_{v}" for v in tflite.TFLITE_VARIANTS}
     assert rows["tflite_float32"]["max_landmark_diff_px"] < 1e-2
     assert all(r["nme"] is not None and np.isfinite(r["nme"]) for r in rows.values())
-    assert export_cli.main(["--model", str(work), "--out", str(out), "--version", "1"]) == 1
+    assert export_cli.main(["--model", str(work), "--out", str(out), "--version", "1"]) == 2
+    assert not (out / ".fadenn.lock").exists()      # the TF Serving base path stays clean

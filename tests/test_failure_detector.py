@@ -184,8 +184,8 @@ def test_cli_trains_on_a_folder_dataset(tmp_path, capsys):
 
 def test_cli_reports_missing_dataset(tmp_path, capsys):
     from fadenn_tf.train_failure_detector import main
-    assert main(["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x.npz")]) == 1
-    assert "nope" in capsys.readouterr().err
+    assert main(["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x.npz")]) == 2
+    assert "nope" in capsys.readouterr().err          # unusable input: exit 2 (EXIT_CODES)
     assert not (tmp_path / "x.npz").exists()
 
 

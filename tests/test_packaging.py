@@ -41,7 +41,8 @@ def test_unknown_config_name_lists_the_shipped_ones():
 
 
 def test_wheel_ships_configs_licence_and_metadata(tmp_path):
-    """Build the wheel as `pip install .` would and look inside it."""
+    """Build the wheel as `pip install .` would and look inside it: configs, the licence and
+    NOTICE, the UltraFace detector files with their MIT licence, and no hard dlib need."""
     pytest.importorskip("setuptools", reason="builds offline with the venv's setuptools")
     scratch_existed = (ROOT / "build").exists()
     try:
@@ -56,7 +57,17 @@ def test_wheel_ships_configs_licence_and_metadata(tmp_path):
         names = z.namelist()
         meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
         meta = Parser().parsestr(z.read(meta_name).decode("utf-8"))
+        shipped = {n: z.getinfo(n).file_size for n in names}
     assert {f"fadenn_tf/configs/{n}.yaml" for n in NAMED} <= set(names)
+    for folder, first in (("fadenn-m", "routed.json"), ("fll", "model.tflite")):
+        for f in (first, "shipped.json"):   # the LiteRT copies fadenn_tf.load runs
+            assert f"fadenn_tf/pretrained/{folder}/litert-int8/{f}" in names
     assert any(n.endswith("LICENSE") and ".dist-info/" in n for n in names)
+    assert any(n.endswith("NOTICE") and ".dist-info/" in n for n in names)
+    for name in ("ultraface-rfb-320.tflite", "ultraface-slim-320.tflite"):
+        assert shipped.get(f"fadenn_tf/detect/models/{name}", 0) > 1_000_000, name
+    assert "fadenn_tf/detect/models/LICENSE-ultraface.txt" in shipped
+    requires = meta.get_all("Requires-Dist")
+    assert all("extra ==" in r for r in requires if r.startswith("dlib")), requires
     assert meta["License"] == "Apache-2.0"
     assert meta["Author"] and meta.get_all("Project-URL")

@@ -163,8 +163,8 @@ def test_detector_boxes_no_face_and_all_faces(models):
     assert areas[0] > areas[1]
 
 
-def test_haar_detector_on_blank_image_gives_no_face_result(models):
-    p = fadenn_tf.load(models["fll"])               # default detector: OpenCV Haar cascade
+def test_default_detector_on_blank_image_gives_no_face_result(models):
+    p = fadenn_tf.load(models["fll"])               # default detector: UltraFace
     res = p.predict(np.full((120, 160, 3), 128, np.uint8))
     assert len(res) == 1 and res[0].landmarks is None and res[0].box_source is None
 
@@ -238,12 +238,17 @@ def test_cli_writes_pts_summary_overlays_and_survives_bad_images(
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps({"a.png": [20, 10, 90, 80]}))
     out = tmp_path / "out"
-    code = main([str(imgs), str(tmp_path / "missing.png"), "--model", str(models["fadenn"]),
+    # a missing input is a bad argument: exit 2 before anything is written
+    assert main([str(imgs), str(tmp_path / "missing.png"), "--model", str(models["fadenn"]),
+                 "--out", str(out)]) == 2
+    assert "missing.png: file or folder not found" in capsys.readouterr().err
+    assert not out.exists()
+    code = main([str(imgs), "--model", str(models["fadenn"]),
                  "--out", str(out), "--boxes", str(boxes), "--detector", "content-test",
                  "--batch-size", "2"])
     cap = capsys.readouterr()
     assert code == 0
-    assert "broken.jpg" in cap.err and "missing.png" in cap.err
+    assert "broken.jpg" in cap.err
     assert "blank.png: no face" in cap.err
     s = json.loads((out / "summary.json").read_text())
     by = {e["name"]: e for e in s["images"]}
@@ -251,7 +256,7 @@ def test_cli_writes_pts_summary_overlays_and_survives_bad_images(
     assert by["sub/b"]["faces"][0]["box_source"] == "detector"
     assert by["blank"]["status"] == "no face" and by["blank"]["n_faces"] == 0
     assert by["broken"]["status"] == "error" and by["broken"]["problem"]
-    assert s["n_processed"] == 3 and s["n_errors"] == 2 and s["n_no_face"] == 1
+    assert s["n_processed"] == 3 and s["n_errors"] == 1 and s["n_no_face"] == 1
     assert by["a"]["faces"][0]["noise_name"] == "blur"
     assert set(by["a"]["timing"]) == {"detect", "crop", "model", "total"}
     # .pts files hold the predicted image landmarks (ibug 1-based on disk, 0-based read back)
@@ -279,10 +284,10 @@ def test_cli_all_faces_numbering_and_exit_code_without_images(
     assert not (out / "two.pts").exists() and not (out / "two_overlay.png").exists()
     s = json.loads((out / "summary.json").read_text())
     assert s["images"][0]["n_faces"] == 2 and s["images"][0]["faces"][1]["noise_probs"] is None
-    # nothing processable -> exit 1; a bad model -> exit 2 naming it
+    # no readable image -> exit 2; a bad model -> exit 2 naming it
     (tmp_path / "bad.png").write_bytes(b"nope")
     assert main([str(tmp_path / "bad.png"), "--model", str(models["fll"]), "--out",
-                 str(out)]) == 1
+                 str(out), "--overwrite"]) == 2
     assert main([str(path), "--model", str(tmp_path / "nomodel"), "--out", str(out)]) == 2
     assert "nomodel" in capsys.readouterr().err
 

@@ -1,8 +1,15 @@
-"""Progress in a log: plain lines (count/total, caller's figures, rate, ETA), no bar."""
+"""Progress: one object whose modes (bar, lines, off) share one interface; in a log, plain
+lines (count/total, caller's figures, rate, ETA), no bar."""
 import io
 import sys
 
-from fadenn_tf.utils.progress import LineProgress, progress
+import pytest
+
+from fadenn_tf.utils.progress import MODES, Progress, progress, progress_mode
+
+
+def LineProgress(**kwargs):
+    return Progress(mode="lines", **kwargs)
 
 
 def test_lines_every_tenth_with_the_latest_figures():
@@ -50,3 +57,48 @@ def test_environment_can_force_lines_or_silence(capsys, monkeypatch):
     list(progress(range(3), desc="forced"))
     err = capsys.readouterr().err
     assert "off" not in err and "forced: it 3/3" in err
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_has_the_same_interface(mode):
+    """What any caller may do, in every mode: iterate, update, figures, close twice, `with`,
+    read the count (degrade once read tqdm's `.disable`, which lines mode lacked)."""
+    out = io.StringIO()
+    with Progress(total=4, desc="work", unit="img", mode=mode, stream=out) as bar:
+        bar.update(1)
+        bar.set_postfix(loss="0.5")
+        bar.set_postfix_str("3 kept")
+        bar.update(2)
+        bar.write("phase two")
+        assert (bar.n, bar.total, bar.mode, bar.postfix) == (3, 4, mode, "3 kept")
+        assert bar.line().startswith("work: img 3/4 (75%), 3 kept")
+    bar.close()
+    it = Progress(range(3), desc="iter", mode=mode, stream=out)
+    assert list(it) == [0, 1, 2] and it.n == 3 and it.total == 3
+    text = out.getvalue()
+    assert ("phase two" in text) == (mode != "off")
+    if mode == "off":
+        assert text == ""
+    elif mode == "lines":
+        assert "work: img 4/4" not in text and "work: img 3/4 (75%), 3 kept" in text
+        assert "iter: it 3/3 (100%)" in text
+    else:
+        assert "work" in text and "\r" in text             # tqdm redraws in place
+    public = {n for n in dir(Progress) if not n.startswith("_")}
+    assert {"update", "set_postfix", "set_postfix_str", "write", "close", "line"} <= public
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="progress mode 'verbose'"):
+        Progress(total=1, mode="verbose")
+
+
+def test_mode_choice(monkeypatch):
+    monkeypatch.delenv("FADENN_PROGRESS", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert progress_mode() == "lines" and progress_mode(enabled=False) == "off"
+    for value, mode in (("bar", "bar"), ("1", "bar"), ("lines", "lines"), ("0", "off"),
+                        ("off", "off")):
+        monkeypatch.setenv("FADENN_PROGRESS", value)
+        assert progress_mode() == mode
+    assert progress_mode(enabled=False) == "off"

@@ -159,6 +159,19 @@ def test_bad_routed_folders_are_named(exported, tmp_path):
     (folder / "routed.json").write_text("{not json")
     with pytest.raises(DataError, match="routed.json"):
         fadenn_tf.load(folder, detector=None, backend="litert")
-    with pytest.raises(SystemExit):
-        main(["--model", str(exported["file"]), "--out", str(tmp_path / "e2"),
-              "--tflite-routed", "int8"])
+    assert main(["--model", str(exported["file"]), "--out", str(tmp_path / "e2"),
+                 "--tflite-routed", "int8"]) == 2      # a bad argument (exit-status table)
+
+
+def test_the_test_run_shares_one_conversion_cache(conversion_cache_dir, tmp_path):
+    """Every test (and every command a test starts, through the environment) uses the one
+    session cache of conftest.py, never the user's ~/.cache: a model converted by one test
+    is read back by the next."""
+    from pathlib import Path
+    from fadenn_tf.deploy import conversion_cache
+    assert conversion_cache.cache_root() == conversion_cache_dir
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"a model")
+    assert conversion_cache.entry(model, "float32", "graph").parent == \
+        conversion_cache_dir / "litert"
+    assert Path.home() not in conversion_cache_dir.parents

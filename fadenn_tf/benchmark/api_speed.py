@@ -19,7 +19,7 @@ def bench_dlib(samples, model_path=DLIB_MODEL, repeats=5):
     try:
         import dlib
     except ImportError:
-        return {"error": "dlib not installed (pip install dlib-bin)"}
+        return {"error": "dlib not installed (pip install 'fadenn_tf[dlib]')"}
     if not Path(model_path).is_file():
         return {"error": f"{model_path}: dlib 68-point model not found (apt-get install "
                          "libdlib-data, or pass --dlib-model)"}

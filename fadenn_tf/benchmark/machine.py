@@ -19,16 +19,20 @@ def cpu_count():
         return os.cpu_count() or 1
 
 
-def machine_info():
-    """{"cpu", "cores", "tensorflow", "python", "load_avg" (1, 5, 15 min), "time"}."""
-    model = platform.processor() or "unknown"
+def cpu_name():
+    """The CPU's model name (/proc/cpuinfo), else platform.processor(), else "unknown"."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or "unknown"
+
+
+def machine_info():
+    """{"cpu", "cores", "tensorflow", "python", "load_avg" (1, 5, 15 min), "time"}."""
+    model = cpu_name()
     try:
         load = [round(x, 2) for x in os.getloadavg()]
     except OSError:
@@ -43,8 +47,22 @@ def machine_info():
     except (OSError, StopIteration):
         pass
     return {"cpu": model, "cpu_flags": flags, "cores": cpu_count(),
-            "tensorflow": tf.__version__, "python": platform.python_version(),
+            "tensorflow": _tensorflow_version(), "python": platform.python_version(),
             "load_avg": load, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def _tensorflow_version():
+    """TensorFlow's version without importing it (the e2e rows run without it)."""
+    import sys
+    if "tensorflow" in sys.modules:
+        return tf.__version__
+    from importlib import metadata
+    for dist in ("tensorflow", "tensorflow-cpu"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "not installed"
 
 
 def median_seconds(fn, repeats, warmup=1):

@@ -163,6 +163,8 @@ def run_benchmark(settings, log=None):
         log(f"detect rows: {', '.join(map(str, settings.detectors))} ...")
         rows.extend(bench_detect(settings.data, settings.detectors, settings.api_model,
                                  settings.detect_images))
+    if "e2e" in secs:
+        rows.extend(_e2e_rows(settings, log))
     if result["peak"] is not None and len(settings.configs) and secs - {"peak", "flops"}:
         # contention only lowers the peak: re-measure at the end, keep the higher median
         again = measure_matmul_peak(settings.matmul_n, max(settings.repeats, 5))
@@ -173,6 +175,27 @@ def run_benchmark(settings, log=None):
             _repercent(rows, result["peak"]["gflops"])
     result["machine"]["load_avg_end"] = machine_info()["load_avg"]
     return result
+
+
+def _e2e_rows(settings, log):
+    """The e2e section (benchmark.photo_speed): photos of settings.photos (default: the
+    first n_images built-in synthetic images) with settings.api_model (default the
+    shipped "pretrained"), dlib on the same photos, and the start-up of a fresh process."""
+    from fadenn_tf.benchmark.photo_speed import (bench_dlib_photos, bench_photos,
+                                                 bench_startup, find_photos)
+    folder, limit = settings.photos, settings.photo_limit
+    if folder is None:
+        from fadenn_tf.data.cache import resolve_data
+        folder, limit = resolve_data(None), limit or settings.n_images
+    model = settings.api_model or "pretrained"
+    log(f"e2e rows: {model} on the photos of {folder} ...")
+    rows = bench_photos(model, folder, settings.repeats, limit)
+    log("e2e rows: dlib HOG + ERT on the same photos ...")
+    rows.extend(bench_dlib_photos(folder, settings.dlib_model, min(settings.repeats, 3),
+                                  limit))
+    log(f"e2e rows: start-up of {settings.startup_runs} fresh processes ...")
+    rows.append(bench_startup(model, find_photos(folder, 1)[0][0], settings.startup_runs))
+    return rows
 
 
 def _train_forward_flops(cfg, which):

@@ -4,7 +4,7 @@ import dataclasses
 
 
 SECTIONS = ("peak", "flops", "train", "pipeline", "inference", "peer", "degrade", "api",
-            "detect")
+            "detect", "e2e")
 
 
 TRAIN_MODELS = ("fll", "dae", "mtc", "joint-M")
@@ -51,3 +51,33 @@ class Settings:
     api_frames: int = 100                 # api rows: frames of the synthetic 640x360 clip
     detectors: tuple = ("default",)       # detect rows: detectors measured on real faces
     detect_images: int = 0                # detect rows: held-out images (0 = all)
+    photos: object = None                 # e2e rows: folder of whole photos (None: synthetic)
+    photo_limit: int = 0                  # e2e rows: at most this many photos (0 = all)
+    startup_runs: int = 3                 # e2e rows: fresh processes timed for start-up
+
+
+# `bench --quick`: the essentials in about 2 minutes on 2 cores (fields given on the command
+# line are kept): the matmul peak, the tf.function train step of the FLL and of FADeNN-M,
+# and Keras + TFLite float32 inference of the FLL and FADeNN-M (one conversion each), with
+# 2 repeats. Everything else is skipped and the run says what.
+QUICK = {"sections": ("peak", "train", "inference"), "train_models": ("fll", "joint-M"),
+         "train_modes": ("function",), "paper_modes": ("function",), "models": ("fll", "M"),
+         "infer_paths": ("keras", "tflite_float32"), "repeats": 2, "warmup": 1,
+         "train_steps": 2, "matmul_n": 1024, "n_images": 8}
+_QUICK_NAMES = {"sections": "sections", "train_models": "train models",
+                "train_modes": "train modes", "paper_modes": "train modes of paper",
+                "models": "inference variants",
+                "infer_paths": "inference paths"}
+
+
+def quick_settings(settings, keep=()):
+    """(settings of `bench --quick`, what they skip as text) from `settings`: QUICK applied to
+    every field not in `keep` (the fields the user set)."""
+    changes = {k: v for k, v in QUICK.items() if k not in keep}
+    quick = dataclasses.replace(settings, **changes)
+    skipped = []
+    for field, label in _QUICK_NAMES.items():
+        dropped = [v for v in getattr(settings, field) if v not in getattr(quick, field)]
+        if dropped:
+            skipped.append(f"{label} {', '.join(dropped)}")
+    return quick, "; ".join(skipped) or "nothing"

@@ -25,23 +25,30 @@ JPEG with --image-format jpg --quality Q (JPEG adds its own artefacts on top of 
 --keep-format (full-image mode) keeps each image's format. 300-VW videos are re-encoded
 losslessly (FFV1 in vid.avi). Each image's noise is seeded by (--seed, its relative path,
 condition[, frame]): the output does not depend on the order, the workers or which other
-files are processed. Stills are processed by --workers processes (default: both cores);
-a bar shows progress on a terminal, else a line every --log-every images. Files are written
-atomically; unreadable images and unusable annotations are skipped and listed in
-OUT/manifest.json (source, mode, conditions, seed, encoding, counts, wall time).
+files are processed. Stills are processed by --workers processes (default: both cores),
+which end with the command however it ends (Ctrl-C, SIGTERM, SIGKILL). A bar shows progress
+on a terminal, else a line every 10% of the items (or every --log-every items) with the ETA.
+Files are written atomically; unreadable images and unusable annotations are skipped and
+listed in OUT/manifest.json (source, mode, conditions, seed, encoding, counts, wall time).
+
+An existing run in OUT is refused unless --resume or --overwrite. Each finished item is
+recorded in OUT/.degrade-journal.jsonl (with its files' sizes), so after an interruption the
+same command plus --resume keeps every item finished intact and does the rest (resuming
+with other settings is refused); --overwrite writes every item again.
 """
 import os
 import sys
 from pathlib import Path
 
+from fadenn_tf.utils.cli import EXIT_CODES, command, exit_status
 from fadenn_tf.utils.cli_args import non_negative_int, positive_int
-from fadenn_tf.utils.lock import one_writer, take_lock
+from fadenn_tf.utils.lock import take_lock
 
 def build_parser():
     from fadenn_tf.evaluation.degraded import IMAGE_FORMATS
     from fadenn_tf.config import REFERENCE_SIZE
     from fadenn_tf.utils.cli import add_no_progress, make_parser
-    p = make_parser("degrade", __doc__)
+    p = make_parser("degrade", __doc__, epilog=EXIT_CODES)
     p.add_argument("--data", default=None, help="dataset folder (default: synthetic stills)")
     p.add_argument("--out", required=True, help="output folder (must not hold a previous run "
                    "of the same conditions unless --overwrite)")
@@ -68,14 +75,20 @@ def build_parser():
                    help="full-image mode: keep each image's format (JPEG stays JPEG)")
     p.add_argument("--workers", type=int, default=0,
                    help="worker processes for still images (default: min(2, CPU cores))")
-    p.add_argument("--log-every", type=int, default=100,
-                   help="without a terminal, print a progress line every N images")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--log-every", type=positive_int, default=None,
+                   help="without a terminal, print a progress line every N images (default: "
+                        "every 10%% of them, and at least once a minute)")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run in --out (same options): keep the "
+                            "items it finished, do the rest")
+    again.add_argument("--overwrite", action="store_true",
+                       help="replace an earlier run's output files")
     add_no_progress(p)
     return p
 
 
-@one_writer
+@command
 def main(argv=None):
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -83,30 +96,41 @@ def main(argv=None):
     from fadenn_tf.evaluation.degraded import degrade_dataset
     from fadenn_tf.noise import parse_conditions
     from fadenn_tf.data.splits import resolve_root
+    from fadenn_tf.utils.processes import sigterm_interrupts
     try:
         root = resolve_root(args.data)
         conditions = [c for c in parse_conditions(args.conditions) if c[0] != 0]
         if not conditions:
             raise ValueError("--conditions: nothing to degrade (clean is the source itself)")
         take_lock(args.out, "degrade")  # one writer per --out
-        m = degrade_dataset(root, args.out, conditions, args.seed, args.format, args.split,
-                            args.keep_format, args.overwrite, progress=not args.no_progress,
-                            full_image=args.full_image, reference_size=args.reference_size,
-                            image_format=args.image_format, quality=args.quality,
-                            workers=args.workers, log_every=args.log_every)
+        with sigterm_interrupts():      # SIGTERM stops the workers, as Ctrl-C does
+            m = degrade_dataset(root, args.out, conditions, args.seed, args.format,
+                                args.split, args.keep_format, args.overwrite,
+                                progress=not args.no_progress, full_image=args.full_image,
+                                reference_size=args.reference_size,
+                                image_format=args.image_format, quality=args.quality,
+                                workers=args.workers, log_every=args.log_every,
+                                resume=args.resume)
     except (FadennError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exit_status(exc)  # 3 for a failed write, else 2
+    except KeyboardInterrupt:
+        print("interrupted: the items finished so far are kept; continue with the same "
+              "command plus --resume", file=sys.stderr)
+        return 130
     n = m.get("n_images", m.get("n_videos"))
     what = ("clean + " if m["mode"] == "crop" else "") + f"{len(m['conditions'])} conditions"
     shape = (f"{m['reference_size']}x{m['reference_size']} face crops" if m["mode"] == "crop"
              else "full images" if "n_images" in m else "videos")
+    kept = m.get("n_kept_from_earlier_run", 0)
+    ms = m["ms_per_image_condition"]
     print(f"wrote {what} x {n} {shape} "
           f"({m['image_encoding'] if 'n_images' in m else m['video_encoding']}) with their "
-          f".pts into {args.out}; {m['n_skipped']} bad samples skipped; "
-          f"{m['wall_s']:.1f} s wall, {m['ms_per_image_condition']:.1f} ms wall per "
-          f"image-condition on {m['workers']} worker(s); manifest "
-          f"{Path(args.out) / 'manifest.json'}")
+          f".pts into {args.out}"
+          f"{f' ({kept} of them kept from the interrupted run)' if kept else ''}; "
+          f"{m['n_skipped']} bad samples skipped; {m['wall_s']:.1f} s wall"
+          f"{f', {ms:.1f} ms wall per image-condition' if ms is not None else ''} on "
+          f"{m['workers']} worker(s); manifest {Path(args.out) / 'manifest.json'}")
     for item in m["skipped"]:  # every one, by name (also in the manifest)
         print(f"skipped {item['path']}: {item['problem']}", file=sys.stderr)
     return 0

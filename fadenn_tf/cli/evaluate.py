@@ -5,13 +5,18 @@
   python -m fadenn_tf.evaluate --model M=runs/cpu --noisy-from noisy300w/ --box-source detector
 
 Inputs: models as --model [LABEL=]PATH (a training workdir, a .keras file or an exported
-SavedModel); a dataset (--data; default the built-in synthetic faces, 300-W layout) and split (default:
-300-W full test set / 300-VW test videos / the held-out part of a folder; "val" = exactly
-the validation split training picked with --config); noise conditions (default all 13,
+SavedModel); a dataset (--data; default the built-in synthetic faces, 300-W layout) and split
+(default: 300-W full test set / 300-VW test videos / every image of a folder or Menpo set,
+as predict sees it; only the --config's own dataset defaults to its held-out part; "val" =
+exactly the validation split training picked with --config, "all" = every image; the
+printed table and results.json name the split used); noise conditions (default all 13,
 synthesised with --seed on the reference crops of the fadenn_tf.noise protocol, or read from
 a `fadenn_tf.degrade` output with --noisy-from). Face boxes (--box-source): the tight
-ground-truth landmark box (paper) or the Haar detector. Progress: a bar on a terminal, lines
-in a log; --no-progress for neither.
+ground-truth landmark box (paper) or a face detector (--detector: the same names and options
+as predict and track; giving --detector alone implies --box-source detector). Progress: a
+bar on a terminal, lines in a log; --no-progress for neither.
+An --out holding an earlier evaluation is refused unless --overwrite (which deletes its
+results.json, errors.csv, results.md and figures first).
 Outputs in --out: results.json (every figure with data set, split, noise type and level,
 normaliser, threshold, model; IID diagnostics; timing), errors.csv (per image, model and
 condition, NME under all three normalisers), results.md (the paper-style table),
@@ -21,14 +26,15 @@ confusion_<model>.png (noise classifier).
 import os
 import shlex
 import sys
+from fadenn_tf.utils.cli import EXIT_CODES, EXIT_DONE, command
 from fadenn_tf.utils.cli_args import non_negative_int, positive_float, positive_int
-from fadenn_tf.utils.lock import one_writer, take_lock
+from fadenn_tf.utils.lock import take_lock
 
 
 def build_parser():
     from fadenn_tf import metrics
     from fadenn_tf.utils.cli import add_alias, add_config_arguments, add_no_progress, make_parser
-    p = make_parser("evaluate", __doc__)
+    p = make_parser("evaluate", __doc__, epilog=EXIT_CODES)
     p.add_argument("--model", action="append", default=[], metavar="[LABEL=]PATH",
                    help="a model to evaluate (repeatable); PATH: workdir, .keras or SavedModel; "
                         "LABEL names it in the tables (default: the folder or file name)")
@@ -37,7 +43,8 @@ def build_parser():
     p.add_argument("--format", default="auto", help="auto|300w|300vw|menpo|folder")
     p.add_argument("--split", default=None,
                    help="300-W: test/full, common, challenging, private...; 300-VW: test, "
-                        "cat1, cat2, cat3; folder/Menpo: val, all; any: val (= training's)")
+                        "cat1, cat2, cat3; folder/Menpo: all (default), train, val; any: "
+                        "val (= training's held-out part under --config)")
     p.add_argument("--config", default="cpu", help="config whose data settings define "
                    "--split val (default cpu)")
     p.add_argument("--conditions", default="all",
@@ -54,9 +61,11 @@ def build_parser():
                    help="NME cut-off of AUC and failure rate (default 0.08; was --threshold)")
     p.add_argument("--box-source", dest="boxes", default="gt", choices=["gt", "detector"],
                    help="face box: gt = tight ground-truth landmark box (paper); detector = "
-                        "Haar box overlapping it most (no detection = failure, NME inf)")
+                        "the --detector box overlapping it most (no detection = failure, "
+                        "NME inf)")
     p.add_argument("--dlib", action="store_true",
-                   help="add dlib's 68-point ERT predictor as a peer (needs dlib + its model)")
+                   help="add dlib's 68-point ERT predictor as a peer (needs pip install "
+                        "'fadenn_tf[dlib]' and its model file)")
     p.add_argument("--dlib-model", default=None,
                    help="dlib's shape_predictor_68_face_landmarks.dat (for --dlib)")
     p.add_argument("--max-images", type=non_negative_int, default=0,
@@ -73,33 +82,35 @@ def build_parser():
     p.add_argument("--grid-images", type=non_negative_int, default=4,
                    help="images (columns) in the landmark figure")
     p.add_argument("--out", default="results/evaluate", help="output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="--out holds an earlier evaluation: delete its results first")
     p.add_argument("--batch-size", type=positive_int, default=32, help="crops per model call (32)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (on-the-fly noise)")
     add_config_arguments(p)
+    from fadenn_tf.detect import add_detector_arguments
+    add_detector_arguments(p)
     add_no_progress(p)
     add_alias(p, "--threshold", "--nme-threshold")
     add_alias(p, "--boxes", "--box-source")
     return p
 
 
-@one_writer
+@command
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from fadenn_tf.config import load_config
-    from fadenn_tf.errors import FadennError
-    from fadenn_tf.utils.cli import defaults_from_config
-    try:
-        cfg = load_config(args.config, sets=args.sets)
-        defaults_from_config(parser, args, argv, cfg.eval, {
-            "conditions": "conditions", "normalizer": "normalizer",
-            "nme_threshold": "threshold", "box_source": "boxes", "batch_size": "batch_size",
-            "seed": "seed", "grid_images": "grid_images", "flip_test": "flip_test"})
-        return _run(args, argv, cfg)
-    except (FadennError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    from fadenn_tf.utils.cli import defaults_from_config, given_on_command_line
+    cfg = load_config(args.config, sets=args.sets)
+    defaults_from_config(parser, args, argv, cfg.eval, {
+        "conditions": "conditions", "normalizer": "normalizer",
+        "nme_threshold": "threshold", "box_source": "boxes", "batch_size": "batch_size",
+        "seed": "seed", "grid_images": "grid_images", "flip_test": "flip_test"})
+    given = given_on_command_line(parser, argv, {"detector", "boxes"})
+    if "detector" in given and "boxes" not in given:
+        args.boxes = "detector"  # --detector alone asks for detector boxes
+    return _run(args, argv, cfg)
 
 
 def _run(args, argv, cfg):
@@ -108,16 +119,26 @@ def _run(args, argv, cfg):
     from fadenn_tf.inference import load_any
     from fadenn_tf.noise import parse_conditions
 
-    take_lock(args.out, "evaluate")  # one writer per --out
+    from fadenn_tf.utils.outdir import EVALUATE_OUTPUTS, prepare_output
     specs = parse_model_specs(args.model)
     if not specs and not args.dlib:
         raise ValueError("nothing to evaluate: give --model LABEL=PATH (and/or --dlib)")
     conditions = parse_conditions(args.conditions)
-    models = [load_any(path, label, flip_test=args.flip_test) for label, path in specs]
     detector = None
-    if args.boxes == "detector":
-        from fadenn_tf.detect import get_detector
-        detector = get_detector("haar")
+    if args.boxes == "detector":  # the detector predict and track use, by the same name
+        from fadenn_tf.detect import detector_kwargs_from_args, get_detector
+        try:
+            detector = get_detector(args.detector, **detector_kwargs_from_args(args))
+        except TypeError as exc:  # an option no detector of the chain takes
+            raise ValueError(f"--detector {args.detector}: {exc}") from None
+    models = [load_any(path, label, flip_test=args.flip_test) for label, path in specs]
+    from pathlib import Path
+    from fadenn_tf.errors import DataError
+    for flag, folder in (("--data", args.data), ("--noisy-from", args.noisy_from)):
+        if folder not in (None, "synthetic") and not Path(folder).exists():
+            raise DataError(folder, f"{flag} folder not found")  # before --out is created
+    take_lock(args.out, "evaluate")  # one writer per --out
+    prepare_output(args.out, EVALUATE_OUTPUTS, args.overwrite)
     command = "python -m fadenn_tf.evaluate " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     res = run_job(models, cfg, out=args.out, dlib=args.dlib, dlib_model=args.dlib_model,
@@ -125,12 +146,19 @@ def _run(args, argv, cfg):
                   max_images=args.max_images, frame_step=args.frame_step,
                   conditions=conditions, noisy_from=args.noisy_from, crop_size=args.crop_size,
                   detector=detector, batch_size=args.batch_size, seed=args.seed,
+                  detector_name=_detector_name(args.detector) if detector is not None else None,
                   normalizer=args.normalizer, threshold=args.threshold,
                   grid_images=args.grid_images, progress=not args.no_progress,
                   command=command)
     print(stdout_table(res.evaluation))
     print("\n" + job_summary(res))
-    return 0
+    return EXIT_DONE
+
+
+def _detector_name(name):
+    """--detector as the outputs name it: "default" with the chain it stands for."""
+    from fadenn_tf.detect import default_detector_name
+    return f"default ({default_detector_name()})" if name == "default" else name
 
 
 if __name__ == "__main__":

@@ -18,10 +18,12 @@ signatures pass pixels straight through. Signatures:
                          -> landmarks   float32 [B,68,2] 0-based pixel-centre coords in the
                                         ORIGINAL image (NaN where valid is false)
                             noise_probs float32 [B,5] (NaN where valid is false)
-                            valid       bool [B]: false for a box that is non-finite,
-                                        inverted, zero-area or entirely outside its image,
-                                        and for bytes of no known image format
-  Image and box counts that differ are an error naming both sizes. Bytes of no known
+                            valid       bool [B]: false for a box that is non-finite
+                                        or inverted, or whose part inside the image is
+                                        under 8 px wide or high, and for bytes of no
+                                        known image format
+  Image and box counts that differ are an error naming both sizes; B = 0 gives empty
+  outputs. Bytes of no known
   format (not JPEG/PNG/GIF/BMP/WebP) only flag their own row; bytes with a known header but
   corrupt content fail the whole call (TF's decoders raise; a graph cannot catch that).
   The bytes signature crops exactly as fadenn_tf.data.crop: region = 2x the box clipped to
@@ -37,8 +39,9 @@ See exported/README.md and docs/export.md.
 import sys
 from pathlib import Path
 
+from fadenn_tf.utils.cli import EXIT_CODES, EXIT_DONE, command
 from fadenn_tf.utils.cli_args import positive_int
-from fadenn_tf.utils.lock import LockedError, one_writer, take_lock
+from fadenn_tf.utils.lock import take_lock
 
 
 def _parse_variants(text, allowed, flag):
@@ -46,16 +49,18 @@ def _parse_variants(text, allowed, flag):
     vs = list(allowed) if "all" in vs else vs
     bad = [v for v in vs if v not in allowed]
     if bad:
-        raise SystemExit(f"{flag}: unknown variant(s) {bad}; choose from "
+        raise ValueError(f"{flag}: unknown variant(s) {bad}; choose from "
                          f"{', '.join(allowed)} or all")
     return vs
 
 
 def build_parser():
     from fadenn_tf.utils.cli import add_config_arguments, make_parser
-    p = make_parser("export", __doc__, version_value=("serving_version", positive_int))
+    p = make_parser("export", __doc__, version_value=("serving_version", positive_int),
+                    epilog=EXIT_CODES)
     p.add_argument("--model", required=True, metavar="PATH",
-                   help=".keras file or training workdir")
+                   help="pretrained, pretrained-fll (shipped), a training workdir or .keras "
+                        "file")
     p.add_argument("--out", required=True, help="export root, e.g. exported/fadenn_m")
     p.add_argument("--serving-version", type=positive_int, default=None, metavar="N",
                    help="TF Serving version folder OUT/N (default: the next free one)")
@@ -75,28 +80,25 @@ def build_parser():
                    help="NME normaliser of the parity report (diagonal)")
     p.add_argument("--repeats", type=positive_int, default=30, help="latency repeats")
     add_config_arguments(p, "config whose export section gives the defaults (default cpu)")
+    from fadenn_tf.utils.cli import add_no_progress
+    add_no_progress(p)
     return p
 
 
-@one_writer
+@command
 def main(argv=None):
     parser = build_parser()
     a = parser.parse_args(argv)
     from fadenn_tf.config import load_config
-    from fadenn_tf.errors import ConfigError
     from fadenn_tf.utils.cli import defaults_from_config
-    try:
-        defaults_from_config(parser, a, argv, load_config(a.config, sets=a.sets).export,
-                             {k: k for k in ("tflite", "max_images", "normalizer", "repeats")})
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    defaults_from_config(parser, a, argv, load_config(a.config, sets=a.sets).export,
+                         {k: k for k in ("tflite", "max_images", "normalizer", "repeats")})
     from fadenn_tf.deploy.parity import (smooth_check_crops, load_crops, parity_report,
                                          write_report)
     from fadenn_tf.deploy.saved_model import export_saved_model, load_export_model
     from fadenn_tf.deploy.signatures import BYTES_SIGNATURE, SERVING_SIGNATURE, model_size
     from fadenn_tf.deploy.tflite import write_tflite_variants
-    from fadenn_tf.errors import DataError
+    from fadenn_tf.errors import FadennError
     from fadenn_tf.utils.atomic import remove_stale_temporaries
     from fadenn_tf.deploy.routed import ROUTED_VARIANTS, export_routed
     from fadenn_tf.deploy.tflite import TFLITE_VARIANTS
@@ -104,17 +106,22 @@ def main(argv=None):
     routed_variants = _parse_variants(a.tflite_routed, ROUTED_VARIANTS, "--tflite-routed")
     from fadenn_tf.models import read_metadata
     try:
+        model, src = load_export_model(a.model)  # a bad --model creates no export root
         take_lock(a.out, "export")  # one writer per export root
         for d in [Path(a.out), *Path(a.out).glob("tflite-*")]:
             for stale in remove_stale_temporaries(d):
                 print(f"removed {stale} (left by a killed export)", file=sys.stderr)
-        model, src = load_export_model(a.model)
         size = model_size(model)
         print(f"model {model.name} from {src}: input {size}x{size}")
+        from fadenn_tf.utils.progress import progress
+        steps = progress(total=1 + bool(variants) + bool(routed_variants)
+                         + bool(a.report or variants), desc="export", unit="step",
+                         enabled=not a.no_progress)   # SavedModel, TFLite, routed, parity
         meta = read_metadata(src) or {}
         vdir = export_saved_model(model, a.out, a.serving_version, meta.get("variant"),
                                   meta.get("config_name"))
         print(f"SavedModel -> {vdir} (signatures {SERVING_SIGNATURE}, {BYTES_SIGNATURE})")
+        steps.update(1)
         tdir = Path(a.out) / f"tflite-{vdir.name}"
         rep = None
         if "int8" in variants:
@@ -123,6 +130,7 @@ def main(argv=None):
                  if variants else {})
         for v, path in paths.items():
             print(f"TFLite {v} -> {path} ({path.stat().st_size / 1e6:.2f} MB)")
+        steps.update(bool(variants))
         # routed parts are always checked on smooth crops; the other TFLite files only when
         # no --report checks them on real ones
         check = (smooth_check_crops(size) if routed_variants or (paths and not a.report)
@@ -130,6 +138,7 @@ def main(argv=None):
         for v, (folder, diff) in export_routed(model, tdir, routed_variants, src, check).items():
             print(f"TFLite routed {v} -> {folder} (max landmark diff {diff:.4f} px, random "
                   "smooth inputs)")
+        steps.update(bool(routed_variants))
         if a.report:
             crops, ev = load_crops(a.data, size, "test", a.max_images)
             report = parity_report(model, paths, crops, ev, a.normalizer, a.repeats, vdir)
@@ -142,10 +151,11 @@ def main(argv=None):
             for r in report["rows"][1:]:
                 print(f"{r['variant']}: max landmark diff {r['max_landmark_diff_px']:.4f} px "
                       "(random smooth inputs)")
-    except (DataError, LockedError, FileExistsError, RuntimeError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        steps.update(bool(a.report or paths))
+        steps.close()
+    except RuntimeError as exc:  # a TFLite conversion the model does not allow
+        raise FadennError(str(exc)) from exc
+    return EXIT_DONE
 
 
 if __name__ == "__main__":

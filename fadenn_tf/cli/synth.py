@@ -14,6 +14,7 @@ import argparse
 import sys
 import time
 
+from fadenn_tf.utils.cli import EXIT_DONE, command
 from fadenn_tf.utils.cli_args import non_negative_int, positive_int
 
 
@@ -31,8 +32,10 @@ def _size(text):
 
 
 def build_parser():
-    from fadenn_tf.utils.cli import add_no_progress, make_parser
-    ap = make_parser("synth", __doc__)
+    from fadenn_tf.utils.cli import EXIT_CODES, add_no_progress, make_parser
+    ap = make_parser("synth", __doc__,
+                     epilog=EXIT_CODES + " An --out that exists and is not empty is refused "
+                     "(2); this command never exits 1.")
     ap.add_argument("--out", help="output folder (must not exist or be empty)")
     ap.add_argument("--train", type=non_negative_int, default=1200,
                     help="train images (0 or >= 3; default 1200)")
@@ -53,6 +56,7 @@ def build_parser():
     return ap
 
 
+@command
 def main(argv=None):
     ap = build_parser()
     args = ap.parse_args(argv)
@@ -61,21 +65,18 @@ def main(argv=None):
         from fadenn_tf.data.synthetic.rendering import render_speed
         rate = render_speed(size)
         print(f"synthetic renderer: {rate:.1f} images/s at {size} px, one core")
-        return 0
+        return EXIT_DONE
     if not args.out:
         ap.error("--out is required (or use --bench)")
     from fadenn_tf.data.synthetic import generate_dataset
     t0 = time.perf_counter()
-    try:
-        out = generate_dataset(args.out, args.train, args.test, args.videos, args.frames,
-                               args.seed, progress=not args.no_progress, image_size=args.size,
-                               workers=args.workers)
-    except (ValueError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # a bad count or a non-empty --out: exit 2; a failed write (full disk): 3, nothing left
+    out = generate_dataset(args.out, args.train, args.test, args.videos, args.frames,
+                           args.seed, progress=not args.no_progress, image_size=args.size,
+                           workers=args.workers)
     print(f"wrote {out}: {args.train} train + {args.test} test images, {args.videos} videos "
           f"x {args.frames} frames, seed {args.seed} ({time.perf_counter() - t0:.1f} s)")
-    return 0
+    return EXIT_DONE
 
 
 if __name__ == "__main__":

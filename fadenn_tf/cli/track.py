@@ -2,12 +2,15 @@
 fadenn_tf.tracking).
 
     python -m fadenn_tf.track VIDEO --model M --out DIR [--failure-detector FILE|auto|none]
-        [--failure-threshold P] [--detector default] [--no-equalize] [--detect-width PX] ...
+        [--failure-threshold P] [--detector default] [--min-score S] [--detector-input WxH] ...
         [--init-pts FILE | --init-box x0,y0,x1,y1] [--no-shot-cuts] [--no-overlay]
+        [--backend auto|keras|litert|litert-int8]
 writes DIR/annot/%06d.pts (300-VW layout, 1-based frame numbers; frames with no face have
 no file and are listed in the log), DIR/overlay.avi (MJPG; box green = tracked, orange =
 detector, blue = given) and DIR/track_log.json (per frame: box source, failure score and
 reason, re-initialised yes/no, times), and prints frames/s with and without detector time.
+The shipped models run on their LiteRT copies by default (--backend auto), other models on
+Keras. In a log file, a progress line every 10% of the frames gives the ETA.
 
     python -m fadenn_tf.track --evaluate ROOT --model M [--category 3 | --videos 410 411]
         [--normalizer diagonal] [--nme-threshold 0.08] [--init-from-gt] [--out DIR]
@@ -18,13 +21,15 @@ tracking gave no face count as failures), writing DIR/tracking_results.json.
 import sys
 from pathlib import Path
 
+from fadenn_tf.utils.cli import EXIT_BAD_INPUT, EXIT_DONE, EXIT_NOTHING_FOUND, command
 from fadenn_tf.utils.cli_args import argparse_type, positive_float
-from fadenn_tf.utils.lock import one_writer, take_lock
+from fadenn_tf.utils.lock import take_lock
 
 
 def _parser():
     from fadenn_tf.detect import add_detector_arguments, parse_box
-    from fadenn_tf.utils.cli import (EXIT_CODES_FACES, add_alias, add_config_arguments,
+    from fadenn_tf.inference.predictor import BACKENDS
+    from fadenn_tf.utils.cli import (EXIT_CODES, add_alias, add_config_arguments,
                                      add_no_progress, make_parser)
     p = make_parser(
         "track", raw=False,
@@ -32,12 +37,18 @@ def _parser():
                     "landmark box of frame t-1; a failure detector and sanity checks "
                     "trigger re-initialisation by the face detector.",
         epilog="Train a failure detector with: python -m fadenn_tf.train_failure_detector "
-               "--out fd.npz [--data DIR]. Tracking a video: " + EXIT_CODES_FACES
-               + " --evaluate exits 0 once the evaluation is written.")
+               "--out fd.npz [--data DIR]. An --out holding an earlier track "
+               "run is refused unless --overwrite. " + EXIT_CODES + " Tracking a video "
+               "exits 1 when no frame had a face; --evaluate exits 0 once the evaluation "
+               "is written.")
     p.add_argument("video", nargs="?", help="video file to track (not with --evaluate)")
     p.add_argument("--model", required=True, metavar="PATH",
-                   help="training workdir, .keras file or SavedModel folder")
+                   help="pretrained, pretrained-fll (shipped), a training workdir, .keras "
+                        "file or SavedModel folder")
     p.add_argument("--out", help="output folder (required for a video)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="--out holds an earlier run: delete its annot/, overlay.avi, "
+                        "track_log.json (and --evaluate's per-video folders) first")
     p.add_argument("--failure-detector", default="auto",
                    help="FailureDetector .npz, 'none' (sanity checks only) or 'auto' (the "
                         "default: the one shipped with the model, as with pretrained and "
@@ -54,10 +65,12 @@ def _parser():
                    help="first frame's box x0,y0,x1,y1")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.avi")
     p.add_argument("--device", default=None, help="TensorFlow device, e.g. /GPU:0")
-    p.add_argument("--backend", default="keras", choices=("keras", "litert", "litert-int8"),
-                   help="keras (TensorFlow), litert (float32 TFLite via LiteRT, the fast "
-                        "path; --model may be a .tflite file) or litert-int8 (int8 weights, "
-                        "~3x faster on x86)")
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="auto (default: litert-int8 on the LiteRT files shipped with "
+                        "pretrained / pretrained-fll, no TensorFlow, about 6x the frames/s "
+                        "of keras; keras for other models), keras (TensorFlow), litert "
+                        "(float32 TFLite; --model may be a .tflite file) or litert-int8 "
+                        "(int8 weights)")
     p.add_argument("--evaluate", metavar="ROOT",
                    help="evaluate on a 300-VW layout ('synthetic' = the built-in videos)")
     p.add_argument("--category", default="3", help="300-VW category: 1, 2, 3, test, all (3)")
@@ -81,10 +94,10 @@ def _main_video(args, detector_options):
     from fadenn_tf.tracking.video import initial_fit, track_video
     if not args.video:
         print("error: give a VIDEO (or --evaluate ROOT)", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     if not args.out:
         print("error: --out DIR is required", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     init_box, init_lm = initial_fit(args.video, args.init_pts, args.init_box)
     res = track_video(args.model, args.video, args.detector, args.failure_detector,
                       args.threshold, init_box=init_box, init_landmarks=init_lm,
@@ -99,7 +112,7 @@ def _main_video(args, detector_options):
     print(speed_line(res))
     print(f"wrote {Path(args.out) / 'annot'}, {Path(args.out) / 'track_log.json'}"
           + ("" if args.no_overlay else f", {Path(args.out) / 'overlay.avi'}"))
-    return 0 if len(res.no_face_frames) < len(res.frames) else 1
+    return EXIT_DONE if len(res.no_face_frames) < len(res.frames) else EXIT_NOTHING_FOUND
 
 
 def _main_evaluate(args, detector_options):
@@ -118,29 +131,29 @@ def _main_evaluate(args, detector_options):
         print(format_skipped(res, in_file=bool(args.out)), file=sys.stderr)
     if args.out:
         print(f"wrote {write_evaluation(res, args.out)}")
-    return 0
+    return EXIT_DONE
 
 
-@one_writer
+@command
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     from fadenn_tf.config import load_config
     from fadenn_tf.detect import detector_kwargs_from_args
-    from fadenn_tf.errors import FadennError
     from fadenn_tf.utils.cli import defaults_from_config
-    try:
-        defaults_from_config(parser, args, argv, load_config(args.config, sets=args.sets).track, {
-            "failure_threshold": ("threshold", lambda v: v or None),
-            "shot_cuts": ("no_shot_cuts", lambda v: not v), "detector": "detector",
-            "normalizer": "normalizer", "nme_threshold": "threshold_nme"})
-        if args.out:
-            take_lock(args.out, "track")  # one writer per --out
-        run = _main_evaluate if args.evaluate else _main_video
-        return run(args, detector_kwargs_from_args(args))
-    except (FadennError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    from fadenn_tf.utils.outdir import TRACK_OUTPUTS, prepare_output
+    defaults_from_config(parser, args, argv, load_config(args.config, sets=args.sets).track, {
+        "failure_threshold": ("threshold", lambda v: v or None),
+        "shot_cuts": ("no_shot_cuts", lambda v: not v), "detector": "detector",
+        "normalizer": "normalizer", "nme_threshold": "threshold_nme"})
+    if args.video and not args.evaluate and not Path(args.video).is_file():
+        from fadenn_tf.errors import DataError
+        raise DataError(args.video, "video not found")  # before --out is created
+    if args.out:
+        take_lock(args.out, "track")  # one writer per --out
+        prepare_output(args.out, TRACK_OUTPUTS, args.overwrite)
+    run = _main_evaluate if args.evaluate else _main_video
+    return run(args, detector_kwargs_from_args(args))
 
 
 if __name__ == "__main__":

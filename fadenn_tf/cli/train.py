@@ -5,8 +5,8 @@
   python -m fadenn_tf.train --stage joint --variant S --out runs/cpu
 
 Stages: fll, dae, experts, stc, mtc, joint, all (see fadenn_tf/training/stages.py).
-Inputs: a config (cpu (default), paper, real128, real300w or demo, shipped in
-fadenn_tf/configs/; or a YAML path), a dataset (--data; default the built-in synthetic faces).
+Inputs: a config (a name shipped in fadenn_tf/configs/, listed under --config; or a YAML
+path), a dataset (--data; default the built-in synthetic faces).
 Outputs in OUT/<stage>/ (--out; --workdir is its former name): model.keras (experts:
 expert_k.keras), checkpoints/, config.yaml, run.json (config and data fingerprints),
 metrics.json (a JSON line per evaluation), tb/ (TensorBoard). One train per workdir at a time
@@ -18,13 +18,16 @@ images/s, ETA); --no-progress for neither.
 import os
 import sys
 
+from fadenn_tf.utils.cli import EXIT_CODES, EXIT_DONE, EXIT_INTERRUPTED, command
 from fadenn_tf.utils.cli_args import non_negative_int, positive_int
 
 
 def build_parser():
-    from fadenn_tf.config import STAGES
+    from fadenn_tf.config import STAGES, available_configs
     from fadenn_tf.utils.cli import add_config_arguments, add_no_progress, make_parser
-    p = make_parser("train", __doc__)
+    p = make_parser("train", __doc__, epilog=EXIT_CODES + " A full disk while writing a "
+                    "checkpoint or model stops the run with exit 3, the newest complete "
+                    "checkpoint intact: free some space and continue with --resume.")
     p.add_argument("--stage", required=True,
                    choices=[*STAGES, "all"],
                    help="what to train: one stage, or all (experts, mtc, fll, joint for M)")
@@ -32,8 +35,8 @@ def build_parser():
                    "used by joint and all. fll with --stage joint: the control run (the FLL "
                    "fine-tuned on the same noisy data, no denoiser)")
     p.add_argument("--config", default="cpu",
-                   help="a packaged config name (cpu, paper, real300w, demo) or a YAML path "
-                        "(default: cpu; paper = the paper's settings)")
+                   help=f"a packaged config name ({', '.join(available_configs())}) or a YAML "
+                        "path (default: cpu; paper = the paper's settings)")
     p.add_argument("--data", default=None,
                    help="dataset folder (300-W, Menpo or folder of images + .pts); default: "
                         "the built-in synthetic dataset, generated once into the cache")
@@ -78,6 +81,7 @@ def build_parser():
     return p
 
 
+@command
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -85,41 +89,29 @@ def main(argv=None):
         parser.error("--resume and --overwrite exclude each other")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from fadenn_tf.config import load_config
-    from fadenn_tf.errors import FadennError
+    overrides = {"train": {}}
+    if args.batch_size:
+        overrides["train"]["batch_size"] = args.batch_size
+    if args.mixed_precision:
+        overrides["train"]["mixed_precision"] = args.mixed_precision
+    if args.loss:
+        overrides["train"]["landmark_loss"] = args.loss
+    if args.init_from:
+        overrides["train"]["init_from"] = args.init_from
+    if args.format:
+        overrides["data"] = {"format": args.format}
+    cfg = load_config(args.config, overrides, sets=args.sets)
+    from fadenn_tf.training.loop import Interrupted
+    from fadenn_tf.training.run import run_stages
     try:
-        overrides = {"train": {}}
-        if args.batch_size:
-            overrides["train"]["batch_size"] = args.batch_size
-        if args.mixed_precision:
-            overrides["train"]["mixed_precision"] = args.mixed_precision
-        if args.loss:
-            overrides["train"]["landmark_loss"] = args.loss
-        if args.init_from:
-            overrides["train"]["init_from"] = args.init_from
-        if args.format:
-            overrides["data"] = {"format": args.format}
-        cfg = load_config(args.config, overrides, sets=args.sets)
-        from fadenn_tf.training.run import run_stages
         run_stages(cfg, args.stage, args.variant, args.workdir, args.data, steps=args.steps or 0,
                    strategy=args.strategy, logical_cpus=args.logical_cpus, resume=args.resume,
                    overwrite=args.overwrite, force=args.force, jit=args.jit,
                    progress=not args.no_progress)
-    except FileExistsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except FadennError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # Interrupted from the loop
-        from fadenn_tf.training.loop import Interrupted
-        if isinstance(exc, Interrupted):
-            print(f"\n{exc}; continue with the same command plus --resume", file=sys.stderr)
-            return 130
-        raise
-    return 0
+    except Interrupted as exc:  # Ctrl-C / SIGTERM, after the loop saved a checkpoint
+        print(f"\n{exc}; continue with the same command plus --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_DONE
 
 
 if __name__ == "__main__":

@@ -26,15 +26,19 @@ data set and split.
 """
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
+from fadenn_tf.utils.cli import EXIT_DONE, command
 from fadenn_tf.utils.cli_args import non_negative_float, non_negative_int, positive_int
 
 
 def _parser():
-    from fadenn_tf.utils.cli import add_no_progress, make_parser
-    p = make_parser("train_failure_detector", __doc__.split("\n\n", 2)[2])
+    from fadenn_tf.utils.cli import EXIT_CODES, add_no_progress, make_parser
+    p = make_parser("train_failure_detector", __doc__.split("\n\n", 2)[2],
+                    epilog=EXIT_CODES + " A data set with fewer than 2 images with 68 "
+                    "landmarks is an unusable input (2); this command never exits 1.")
     p.add_argument("--data", default=None,
                    help="dataset root (300-W, 300-VW, Menpo 2D or folder of image + .pts); "
                         "default: the built-in synthetic data set")
@@ -81,20 +85,15 @@ def _open(data, fmt, split):
     return samples, f"{name}, format {report.format}, split {report.split or split}"
 
 
+@command
 def main(argv=None):
     args = _parser().parse_args(argv)
     from fadenn_tf.data.datasets import split_holdout
-    from fadenn_tf.errors import FadennError
     from fadenn_tf.fitcheck.examples import evaluate_failure_detector, train_failure_detector
 
     if not 0 < args.holdout < 1:
-        print("error: --holdout must be in (0, 1)", file=sys.stderr)
-        return 2
-    try:
-        samples, where = _open(args.data, args.format, args.split)
-    except (FadennError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise ValueError(f"--holdout must be in (0, 1), got {args.holdout:g}")
+    samples, where = _open(args.data, args.format, args.split)  # DataError: exit 2
     samples = [s for s in samples if s.landmarks is not None and len(s.landmarks) == 68]
     samples.sort(key=lambda s: (s.image_path, -1 if s.frame is None else s.frame))
     train, held = split_holdout(samples, args.holdout, args.seed)
@@ -105,16 +104,14 @@ def main(argv=None):
     predictor = None
     if args.model:
         from fadenn_tf.inference.predictor import load
-        try:
-            backend = "litert" if str(args.model).endswith(".tflite") else "keras"
-            predictor = load(args.model, detector=None, backend=backend, failure_detector=None)
-        except (FadennError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        backend = "litert" if str(args.model).endswith(".tflite") else "keras"
+        predictor = load(args.model, detector=None, backend=backend, failure_detector=None)
     if not train or not held:
-        print(f"error: {where}: need at least 2 images with 68 landmarks, found "
-              f"{len(samples)}", file=sys.stderr)
-        return 1
+        raise ValueError(f"{where}: need at least 2 images with 68 landmarks, found "
+                         f"{len(samples)}")
+    from fadenn_tf.utils.atomic import checked_write
+    with checked_write(args.out):   # an unwritable --out fails now (3), not after training
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
 
     t0 = time.time()
     det = train_failure_detector(train, seed=args.seed, l2=args.l2,
@@ -141,7 +138,7 @@ def main(argv=None):
               f"accepted {m['good_recall']:.3f}, failures caught {m['failure_recall']:.3f}; "
               f"{m['n_good']} good + {m['n_failure']} failed fits of {args.model})")
     print(f"wrote {args.out}")
-    return 0
+    return EXIT_DONE
 
 
 if __name__ == "__main__":

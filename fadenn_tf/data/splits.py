@@ -5,6 +5,8 @@ from pathlib import Path
 from fadenn_tf.data.datasets import detect_format, index_300w, open_dataset, split_holdout
 from fadenn_tf.errors import DataError
 
+SHORT_RUN_STEPS = 200   # a run whose longest stage has at most this many steps is "short"
+
 
 @dataclass
 class Splits:
@@ -31,7 +33,7 @@ def resolve_root(data_arg):
     return root
 
 
-def load_splits(data_cfg, data_arg=None, progress=False):
+def load_splits(data_cfg, data_arg=None, progress=False, longest_stage_steps=0):
     """Index the training data and pick the validation split.
 
     300-W: train = afw + helen/trainset + lfpw/trainset; val = `data_cfg.val_split` (e.g.
@@ -39,6 +41,10 @@ def load_splits(data_cfg, data_arg=None, progress=False):
     training folder held out. Menpo / folder: a seeded held-out part (split_holdout).
     data_cfg.val_fraction 0 (with no val folder): every image trains and val is empty (the
     stages then skip validation; for the final weights of a recipe chosen on a held-out run).
+    Validation keeps the first data_cfg.max_val_images images when that is set; else a short
+    run (longest_stage_steps, the most steps of a stage it trains, at most SHORT_RUN_STEPS)
+    keeps the first data_cfg.short_run_val_images (validating 13 conditions of every image
+    would take longer than such a run trains), and the description says so.
     """
     arg = data_arg if data_arg is not None else data_cfg.dataset
     synthetic = arg in (None, "synthetic")
@@ -76,6 +82,13 @@ def load_splits(data_cfg, data_arg=None, progress=False):
     if data_cfg.max_val_images and len(val) > data_cfg.max_val_images:
         val = val[:data_cfg.max_val_images]
         desc += f", first {data_cfg.max_val_images} val images"
+    elif (0 < longest_stage_steps <= SHORT_RUN_STEPS and data_cfg.short_run_val_images
+          and len(val) > data_cfg.short_run_val_images):
+        n = data_cfg.short_run_val_images
+        desc += (f", first {n} of {len(val)} val images (a short run: at most "
+                 f"{longest_stage_steps} steps per stage; --set data.short_run_val_images=0 "
+                 f"validates on all)")
+        val = val[:n]
     if not train:
         raise DataError(root, "no usable training samples")
     if not val and data_cfg.val_fraction > 0:

@@ -5,10 +5,13 @@ result is kept and the next load of the same file takes about a second.
 Location: $FADENN_TF_CACHE_DIR, else $XDG_CACHE_HOME/fadenn_tf, else ~/.cache/fadenn_tf;
 FADENN_TF_CACHE_DIR=off turns the cache off. One entry per (model file content, variant,
 TensorFlow version) under litert/: a routed folder (deploy.routed) or a .tflite file.
-Entries are written atomically; a cache that cannot be written is skipped with a warning.
+Entries are written atomically; a cache that cannot be written is skipped with a warning,
+and an entry that does not load (corrupt, cut, edited) is deleted with a warning and made
+again by the next conversion.
 """
 import hashlib
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -60,3 +63,17 @@ def store(path, write):
         write(path)
     except OSError as exc:
         warnings.warn(f"could not cache the TFLite conversion at {path}: {exc}", stacklevel=3)
+
+
+def discard(path, problem):
+    """Delete the cache entry `path` that failed to load (problem: the error), with a
+    warning saying it is being rebuilt. Raises WriteError naming it if it cannot be
+    deleted (a rebuilt entry could not replace it)."""
+    from fadenn_tf.utils.atomic import checked_write
+    warnings.warn(f"{path}: cached TFLite conversion does not load ({problem}); deleted, "
+                  "converting the model again", stacklevel=3)
+    with checked_write(path):
+        if Path(path).is_dir():
+            shutil.rmtree(path)
+        else:
+            Path(path).unlink(missing_ok=True)

@@ -71,20 +71,29 @@ def known_image_format(image_bytes):
                        tf.equal(tf.strings.substr(head, 8, 4), b"WEBP"))]))
 
 
+# The smallest face the signature fits: the part of the box inside the image must be at least
+# this many pixels wide and high (as the tracker's min_face). A 1-px box, or any box on a
+# 1x1 image, holds no face 68 points can describe: such a row is invalid, not a guess.
+MIN_FACE_PX = 8.0
+
+
 def checked_crop_tf(image_bytes, box, size, scale=CROP_SCALE):
     """crop_encoded_tf that never returns a plausible crop for a bad input: (crop, region,
     valid). valid is false for bytes of no known format and for a box that is non-finite,
-    inverted, zero-area or entirely outside the image; such rows are cropped from a
-    placeholder (a 1x1 image or the whole image) so the batch goes on."""
+    inverted, or whose part inside the image is under MIN_FACE_PX wide or high (a tiny box,
+    a tiny image, a box entirely outside); such rows are cropped from a placeholder (a 1x1
+    image or the whole image) so the batch goes on."""
     readable = known_image_format(image_bytes)
     placeholder = tf.io.encode_png(tf.zeros([1, 1, 3], tf.uint8))
     img = tf.cast(decode_rgb(tf.where(readable, image_bytes, placeholder)), tf.float32)
     h = tf.cast(tf.shape(img)[0], tf.float32)
     w = tf.cast(tf.shape(img)[1], tf.float32)
     x0, y0, x1, y1 = tf.unstack(box)
+    inside_w = tf.minimum(x1, w) - tf.maximum(x0, 0.0)
+    inside_h = tf.minimum(y1, h) - tf.maximum(y0, 0.0)
     valid = tf.reduce_all(tf.stack([
-        readable, tf.reduce_all(tf.math.is_finite(box)), x1 > x0, y1 > y0,
-        x1 > 0.0, y1 > 0.0, x0 < w, y0 < h]))
+        readable, tf.reduce_all(tf.math.is_finite(box)),
+        inside_w >= MIN_FACE_PX, inside_h >= MIN_FACE_PX]))
     safe_box = tf.where(valid, box, tf.stack([0.0, 0.0, w, h]))
     crop, region = crop_decoded_tf(img, safe_box, size, scale)
     return crop, region, valid

@@ -105,8 +105,14 @@ class TFLiteRunner:
         self._batch = int(interpreter.get_tensor(self._in).shape[0])
 
     def output_shape(self, name):
-        """The current shape of output `name` (its batch is the last call's)."""
-        return tuple(self.interpreter.get_tensor(self.outputs[name]).shape)
+        """The current shape of output `name` (its batch is the last call's; before the
+        first call of a dynamic-batch model, the shape as converted)."""
+        index = self.outputs[name]
+        try:
+            return tuple(self.interpreter.get_tensor(index).shape)
+        except ValueError:   # dynamic outputs hold no data before the first invoke
+            d = next(d for d in self.interpreter.get_output_details() if d["index"] == index)
+            return tuple(int(v) for v in d["shape"])
 
     def __call__(self, x):
         it = self.interpreter

@@ -6,11 +6,13 @@ single graph's classify + all 4 experts + landmarks.
 
 Folder layout (convert_routed, then write_routed):
   routed.json        {"format": 1, "kind": "fadenn-routed", "variant": "float32" |
-                      "float16" | "dynamic_int8", "input_size": S, "batch_size": 1,
-                      "parts": {part name: file name}, "source": the model file's name}
+                      "float16" | "dynamic_int8", "input_size": S, "batch_size": 1 or
+                      null (dynamic), "parts": {part name: file name}, "source": the
+                      model file's name}
   classify.tflite, expert_1.tflite .. expert_4.tflite, landmarks.tflite
-Every part has one signature, serving_default, with input "images" float32 [1,S,S,3] RGB
-0..255 and the outputs listed in models.routed_parts. Builtin ops only.
+Every part has one signature, serving_default, with input "images" float32 [B,S,S,3] RGB
+0..255 (B = 1, or dynamic) and the outputs listed in models.routed_parts. Builtin ops only.
+Dynamic-batch parts run several crops per invoke (RoutedRunner.route_batch).
 """
 import json
 from pathlib import Path
@@ -32,8 +34,10 @@ ROUTED_VARIANTS = ("float32", "float16", "dynamic_int8")  # full int8 needs per-
 class RoutedRunner:
     """Routed parts driven through deploy.litert.TFLiteRunner. interpreters: {part name:
     LiteRT interpreter}: "classify", "expert_1" .. "expert_<classes - 1>" and "landmarks"
-    (models.routed_parts). size: the crop side S. route(crop) runs one crop. Raises
-    DataError naming `path` when a part is missing or has the wrong inputs or outputs."""
+    (models.routed_parts). size: the crop side S. route(crop) runs one crop;
+    route_batch(crops) runs several (one invoke per part when the parts have a dynamic
+    batch; `dynamic` says whether they do). Raises DataError naming `path` when a part is
+    missing or has the wrong inputs or outputs."""
 
     def __init__(self, interpreters, path="<tflite bytes>"):
         for name in ("classify", "landmarks"):
@@ -51,6 +55,7 @@ class RoutedRunner:
         self.runners = {n: classify if n == "classify" else
                         TFLiteRunner(interpreters[n], f"{path} ({n})") for n in names}
         self.size = classify.input_shape[1]
+        self.dynamic = all(r.fixed_batch is None for r in self.runners.values())
         for name, run in self.runners.items():
             want = _OUTPUTS.get(name, ("denoised",))
             if run.input_shape[1:] != (self.size, self.size, 3) or \
@@ -67,28 +72,49 @@ class RoutedRunner:
         den = crop if k == 0 else self.runners[f"expert_{k}"](crop)["denoised"]
         return k, c["noise_probs"], den, self.runners["landmarks"](den)["landmarks"]
 
+    def route_batch(self, crops):
+        """Crops [N,S,S,3] float32 -> (noise classes [N] int, noise_probs [N,5], denoised
+        [N,S,S,3], landmarks [N,68,2]). Dynamic-batch parts: one classify invoke, one invoke
+        per expert that some crop needs, one landmarks invoke; fixed batch-1 parts: route()
+        per crop."""
+        if not self.dynamic or len(crops) == 1:
+            rows = [self.route(crops[i:i + 1]) for i in range(len(crops))]
+            return (np.array([r[0] for r in rows], np.int64),
+                    *(np.concatenate([r[j] for r in rows]) for j in (1, 2, 3)))
+        c = self.runners["classify"](crops)
+        k = np.asarray(c["noise_class"]).reshape(-1).astype(np.int64)
+        den = crops.copy()
+        for cls in np.unique(k[k > 0]):
+            rows = np.flatnonzero(k == cls)
+            den[rows] = self.runners[f"expert_{cls}"](
+                np.ascontiguousarray(crops[rows]))["denoised"]
+        return k, c["noise_probs"], den, self.runners["landmarks"](den)["landmarks"]
 
-def convert_parts(parts, variant="float32"):
+
+def convert_parts(parts, variant="float32", batch_size=1):
     """{part name: Keras part (models.routed_parts)} -> {part name: TFLite bytes}, each
-    converted at batch 1 (XNNPACK then takes the whole graph). Raises ValueError for a
-    variant outside ROUTED_VARIANTS, RuntimeError when a part needs non-builtin ops."""
+    converted at batch_size: 1 (XNNPACK then takes the whole graph) or None (a dynamic
+    batch: several crops per invoke, about as fast per crop at batch 1). Raises ValueError
+    for a variant outside ROUTED_VARIANTS, RuntimeError when a part needs non-builtin ops."""
     if variant not in ROUTED_VARIANTS:
         raise ValueError(f"routed TFLite variant must be one of {', '.join(ROUTED_VARIANTS)}, "
                          f"got {variant!r}")
-    return {name: convert_tflite(None, variant, batch_size=1, model=part,
+    return {name: convert_tflite(None, variant, batch_size=batch_size, model=part,
                                  endpoint=part_function)
             for name, part in parts.items()}
 
 
-def convert_routed(model, variant="float32", source=None, parts=None):
+def convert_routed(model, variant="float32", source=None, parts=None, batch_size=1):
     """(routed.json metadata, {part name: TFLite bytes}) of a FADeNN-S/M (Keras, 0..255
     pixels; source: the model file it came from, recorded by name; parts: its
-    models.routed_parts if already built). Raises ValueError for a model that is not S/M
-    (models.routed_parts) or an unknown variant."""
+    models.routed_parts if already built; batch_size: 1 or None, see convert_parts).
+    Raises ValueError for a model that is not S/M (models.routed_parts) or an unknown
+    variant."""
     from fadenn_tf.models import routed_parts
-    data = convert_parts(parts if parts is not None else routed_parts(model), variant)
+    data = convert_parts(parts if parts is not None else routed_parts(model), variant,
+                         batch_size)
     meta = {"format": ROUTED_FORMAT, "kind": "fadenn-routed", "variant": variant,
-            "input_size": int(model.inputs[0].shape[1]), "batch_size": 1,
+            "input_size": int(model.inputs[0].shape[1]), "batch_size": batch_size,
             "parts": {name: f"{name}.tflite" for name in data},
             "source": Path(source).name if source else model.name}
     return meta, data

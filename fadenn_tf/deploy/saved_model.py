@@ -89,10 +89,14 @@ def load_export_model(path):
 
 
 def build_archive(model):
-    """keras.export.ExportArchive tracking `model` with both endpoints."""
+    """keras.export.ExportArchive with both endpoints of `model`.
+
+    The model is not given to archive.track(): the archive saves the variables its
+    endpoints use (as `_all_variables`), and tracking the model as well would save each
+    weight a second time through its Keras wrapper (`variables/*`), doubling the
+    SavedModel (the model has no lookup tables or other assets that need tracking)."""
     import keras
     archive = keras.export.ExportArchive()
-    archive.track(model)
     archive.add_endpoint(SERVING_SIGNATURE, serving_function(model))
     archive.add_endpoint(BYTES_SIGNATURE, bytes_function(model))
     return archive
@@ -131,16 +135,17 @@ def export_saved_model(model, out_root, version=None, variant=None, config_name=
 
 def fixed_batch_saved_model(model, out_dir, batch_size=1, endpoint=None):
     """Write a SavedModel with only serving_default at a FIXED batch [batch_size,S,S,3]
-    (keras ExportArchive, so variables stay resource variables the converter can freeze;
-    a tf.Module SavedModel converts to a broken TFLite, see the field notes). endpoint: a
-    function of (model, batch_size) making the signature's tf.function (default
-    signatures.serving_function). Returns out_dir."""
+    (batch_size=None: a dynamic batch [None,S,S,3] instead) (keras ExportArchive, so
+    variables stay resource variables the converter can freeze; a tf.Module SavedModel
+    converts to a broken TFLite, see the field notes). endpoint: a function of (model,
+    batch_size) making the signature's tf.function (default signatures.serving_function).
+    Returns out_dir."""
     import keras
-    if int(batch_size) < 1:
+    if batch_size is not None and int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(SERVING_SIGNATURE,
-                         (endpoint or serving_function)(model, int(batch_size)))
+    archive.add_endpoint(SERVING_SIGNATURE, (endpoint or serving_function)(
+        model, None if batch_size is None else int(batch_size)))
     archive.write_out(str(out_dir), verbose=False)
     return Path(out_dir)

@@ -57,8 +57,8 @@ def _with_class_axis(noise_probs, batch_size):
 def bytes_function(model, scale=CROP_SCALE):
     """tf.function (image_bytes [B] string, boxes [B,4]) -> landmarks in original image
     pixels [B,68,2], noise_probs [B,5] and valid [B] (see checked_crop_tf; invalid rows
-    have NaN landmarks and noise_probs). Differing batch sizes raise InvalidArgumentError
-    naming both."""
+    have NaN landmarks and noise_probs; B = 0 gives empty outputs). Differing batch sizes
+    raise InvalidArgumentError naming both."""
     s = model_size(model)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes"),
@@ -74,10 +74,15 @@ def bytes_function(model, scale=CROP_SCALE):
             lambda a: checked_crop_tf(a[0], a[1], s, scale), (image_bytes, boxes),
             fn_output_signature=(tf.TensorSpec([s, s, 3], tf.float32),
                                  tf.TensorSpec([4], tf.float32), tf.TensorSpec([], tf.bool)))
+        # an empty request: the model runs on one blank crop, cut away below (the model's
+        # layers do not all take a batch of 0), so B = 0 gives empty outputs, not an error
+        pad = tf.maximum(1 - n_img, 0)
+        crops = tf.concat([crops, tf.zeros([pad, s, s, 3], tf.float32)], 0)
+        regions = tf.concat([regions, tf.tile([[0.0, 0.0, 1.0, 1.0]], [pad, 1])], 0)
         out = model(crops, training=False)
         nan = tf.constant(float("nan"), tf.float32)
-        landmarks = invert_points_tf(out["landmarks"], regions, s)
-        probs = _with_class_axis(out["noise_probs"], None)
+        landmarks = invert_points_tf(out["landmarks"], regions, s)[:n_img]
+        probs = _with_class_axis(out["noise_probs"], None)[:n_img]
         return {"landmarks": tf.where(valid[:, None, None], landmarks, nan),
                 "noise_probs": tf.where(valid[:, None], probs, nan),
                 "valid": valid}

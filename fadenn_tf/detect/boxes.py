@@ -112,7 +112,9 @@ class FallbackDetector:
     """Detectors tried in order: the first one that finds a face gives the boxes.
 
     detectors: BoxProvider callables (e.g. [HaarFaceDetector(), ProfileFaceDetector()]).
-    `last_used` is the index of the detector that answered the last call (None: no face).
+    `last_used` is the index of the detector that answered the last call (None: no face);
+    `last_scores` its scores of the returned boxes when it gives any (see UltraFaceDetector),
+    else None.
     """
 
     def __init__(self, detectors):
@@ -120,13 +122,17 @@ class FallbackDetector:
         if not self.detectors:
             raise ValueError("FallbackDetector needs at least one detector")
         self.last_used = None
+        self.last_scores = None
 
     def __call__(self, image):
-        self.last_used = None
+        self.last_used, self.last_scores = None, None
         for i, det in enumerate(self.detectors):
             boxes = np.asarray(det(image), np.float64).reshape(-1, 4)
             if len(boxes):
                 self.last_used = i
+                scores = getattr(det, "last_scores", None)
+                if scores is not None and np.size(scores) == len(boxes):
+                    self.last_scores = np.asarray(scores, np.float64).reshape(-1)
                 return boxes
         return empty_boxes()
 

@@ -1,5 +1,6 @@
-"""The detectors that find faces: OpenCV's frontal and profile Haar cascades and dlib's HOG
-detector, with the box corrections that map their boxes to the landmark-box convention."""
+"""Classic face detectors: OpenCV's frontal and profile Haar cascades and dlib's HOG detector
+(an optional extra), with the box corrections that map their boxes to the landmark-box
+convention."""
 from pathlib import Path
 
 import cv2
@@ -22,7 +23,7 @@ from fadenn_tf.errors import FadennError
 # 30 ms on a 640x360 frame (extrapolated from loaded-machine timings), then the faster;
 # corrections: fit_box_correction on 300 training images (matched boxes: haar 263, profile
 # 152 (both sides, mirror-side boxes fitted in mirrored coordinates), dlib 282). Command:
-#   python experiments/fit_detectors.py --data /work/shared/data/300w-train \
+#   python experiments/fit_detectors.py --data ../shared/data/300w-train \
 #       --grid-images 60 --fit-images 300
 # Findings: equalisation LOWERS the rate on real faces (grid best 0.85 with vs 0.92
 # without); detecting on a 320-px-wide copy of the 640-px canvases loses nothing at faces
@@ -253,15 +254,20 @@ class ProfileFaceDetector(HaarFaceDetector):
         return _finish(np.concatenate(out), image, None)
 
 
+DLIB_EXTRA_HINT = "pip install 'fadenn_tf[dlib]' (or pip install dlib-bin)"
+
+
 def dlib_available():
-    """True when the `dlib` package (the dlib-bin requirement) is importable."""
+    """True when the `dlib` package (the optional extra: pip install 'fadenn_tf[dlib]') is
+    importable."""
     import importlib.util
     return importlib.util.find_spec("dlib") is not None
 
 
 class DlibHogDetector:
-    """dlib's HOG + linear SVM frontal-face detector (pip install dlib-bin, a requirement; its
-    model is built into dlib, no file needed), boxes mapped to the landmark-box convention.
+    """dlib's HOG + linear SVM frontal-face detector (the optional extra: pip install
+    'fadenn_tf[dlib]'; its model is built into dlib, no file needed), boxes mapped to the
+    landmark-box convention.
 
     upsample: times dlib doubles the image first (0: faces from ~80 px, 1: from ~40 px, about
         4x slower). detect_width: run on the image shrunk to this width when wider (None:
@@ -277,8 +283,8 @@ class DlibHogDetector:
             import dlib
         except ImportError:
             raise DetectorUnavailableError(
-                "the 'dlib' detector needs the dlib package: pip install dlib-bin "
-                f"(registered detectors without it: haar, profile, haar+profile)") from None
+                f"the 'dlib' detector needs the dlib package: {DLIB_EXTRA_HINT} (detectors "
+                "without it: ultraface (the default), ultraface-slim, haar, profile)") from None
         d = DLIB_DEFAULTS
         self.upsample = int(d["upsample"] if upsample is None else upsample)
         if self.upsample < 0:
@@ -305,5 +311,3 @@ class DlibHogDetector:
 
 
 # Chosen from the held-out table in README.md ("Landmarks on any image or video").
-
-

@@ -3,28 +3,25 @@ choice, and the command-line options of predict and track."""
 from fadenn_tf.detect.boxes import FallbackDetector
 from fadenn_tf.detect.cascades import (DLIB_DEFAULTS, HAAR_DEFAULTS, DlibHogDetector,
                                        HaarFaceDetector, ProfileFaceDetector, dlib_available)
+from fadenn_tf.detect.ultraface import ULTRAFACE_DEFAULTS, UltraFaceDetector, ultraface_slim
 
 
-_REGISTRY = {"haar": HaarFaceDetector, "profile": ProfileFaceDetector, "dlib": DlibHogDetector}
+_REGISTRY = {"ultraface": UltraFaceDetector, "ultraface-slim": ultraface_slim,
+             "haar": HaarFaceDetector, "profile": ProfileFaceDetector, "dlib": DlibHogDetector}
 
 
 def default_detector_name():
-    """The detector `get_detector("default")` builds: DEFAULT_DETECTOR when its parts can run
-    here (dlib-bin is a requirement, but an installation may lack it), else
-    DEFAULT_DETECTOR_WITHOUT_DLIB."""
-    if "dlib" in DEFAULT_DETECTOR.split("+") and not dlib_available():
-        return DEFAULT_DETECTOR_WITHOUT_DLIB
+    """The detector `get_detector("default")` builds: DEFAULT_DETECTOR."""
     return DEFAULT_DETECTOR
 
 
-# Chosen on 400 training images of the held-out split (experiments/fit_detectors.py setup):
-# dlib+haar finds 94.8%, dlib+haar+profile 95.0%: after dlib and Haar the profile cascade
-# (both sides) adds 0.2 points but costs 2-4x dlib + Haar on a frame without a face (where
-# every detector of a chain runs), so the default stops at Haar; without dlib the profile
-# cascade still adds much (Haar alone 81%). Held-out figures: README.md ("Landmarks on any
-# image or video") and `python -m fadenn_tf.bench --sections detect`.
-DEFAULT_DETECTOR = "dlib+haar"
-DEFAULT_DETECTOR_WITHOUT_DLIB = "haar+profile"
+# Chosen on the 185 whole AFW photos of the 300-W training set (1,024 px, 337 annotated
+# faces; experiments/fit_ultraface.py): UltraFace RFB with input "auto" finds 333/337 faces
+# (329 of the 332 of 40 px or more) in about 6 CPU ms per photo on 2 cores; the former
+# default dlib+haar found 276/337 at about 10x that CPU time, Haar alone 264/337 at 17x.
+# UltraFace found a face in every photo, so a fallback after it would never have run: none
+# is chained. Figures: README.md ("Landmarks on any image or video").
+DEFAULT_DETECTOR = "ultraface"
 
 
 def register_detector(name, factory, overwrite=False):
@@ -43,18 +40,19 @@ def register_detector(name, factory, overwrite=False):
 
 def available_detectors():
     """Sorted names accepted by get_detector (besides 'default' and chains 'a+b'); 'dlib' is
-    listed only when dlib is installed."""
+    listed only when dlib is installed (pip install 'fadenn_tf[dlib]')."""
     return sorted(n for n in _REGISTRY if n != "dlib" or dlib_available())
 
 
 def get_detector(name="default", **kwargs):
     """Build a detector by name -> BoxProvider.
 
-    name: a registered name ("haar", "profile", "dlib" when installed, or your own),
-    "default" (default_detector_name()), or a chain "a+b" (FallbackDetector: b runs only
-    when a finds nothing; each detector of a chain gets the kwargs its factory takes, and a
-    kwarg no detector takes raises TypeError), e.g. get_detector("haar", min_neighbors=3)
-    or get_detector("dlib+haar", equalize=False).
+    name: a registered name ("ultraface", "ultraface-slim", "haar", "profile", "dlib" when
+    installed, or your own), "default" (DEFAULT_DETECTOR), or a chain "a+b"
+    (FallbackDetector: b runs only when a finds nothing; each detector of a chain gets the
+    kwargs its factory takes, and a kwarg no detector takes raises TypeError), e.g.
+    get_detector("ultraface", min_score=0.8), get_detector("haar", min_neighbors=3) or
+    get_detector("dlib+haar", equalize=False).
     """
     if name == "default":
         name = default_detector_name()
@@ -97,14 +95,35 @@ def _width_arg(text):
                                          f"{text!r}") from None
 
 
+def _input_size_arg(text):
+    if text == "auto":
+        return text
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        return w, h
+    except ValueError:
+        import argparse
+        raise argparse.ArgumentTypeError(f"--detector-input wants WIDTHxHEIGHT (e.g. 640x480) "
+                                         f"or 'auto', got {text!r}") from None
+
+
 def add_detector_arguments(parser):
     """Add --detector and the detector options to an argparse parser (predict, track)."""
     g = parser.add_argument_group("face detector")
     g.add_argument("--detector", default="default",
-                   help="face detector: default (" + DEFAULT_DETECTOR + "; "
-                        + DEFAULT_DETECTOR_WITHOUT_DLIB + " without dlib), haar, profile, "
-                        "dlib (needs pip install dlib-bin), a chain such as haar+profile "
-                        "(the next runs when one finds nothing), or a registered name")
+                   help="face detector: default (" + DEFAULT_DETECTOR + ": UltraFace RFB, "
+                        "a CNN run by LiteRT), ultraface-slim, haar, profile, dlib (needs "
+                        "pip install 'fadenn_tf[dlib]'), a chain such as haar+profile (the "
+                        "next runs when one finds nothing), or a registered name")
+    g.add_argument("--min-score", type=float, default=None, metavar="S",
+                   help="UltraFace: keep faces whose detector score (face probability, "
+                        f"0-1) is at least this (default {ULTRAFACE_DEFAULTS['min_score']})")
+    g.add_argument("--detector-input", dest="input_size", type=_input_size_arg, default=None,
+                   metavar="WxH|auto",
+                   help="UltraFace: the size the photo is resized to, WIDTHxHEIGHT with "
+                        "sides multiples of 80 (e.g. 640x480 finds smaller faces, ~3x "
+                        "slower) or auto (default: about 320x240 pixels with the photo's "
+                        "aspect ratio)")
     g.add_argument("--no-equalize", dest="equalize", action="store_const", const=False,
                    default=None, help="Haar: no histogram equalisation (the default)")
     g.add_argument("--equalize", dest="equalize", action="store_const", const=True,
@@ -116,7 +135,8 @@ def add_detector_arguments(parser):
     g.add_argument("--min-size", type=int, default=None,
                    help=f"Haar smallest face, pixels (default {HAAR_DEFAULTS['min_size']})")
     g.add_argument("--detect-width", type=_width_arg, default=None,
-                   help="run the detector on the frame shrunk to this width in pixels; "
+                   help="Haar, dlib: run the detector on the frame shrunk to this width "
+                        "in pixels; "
                         "auto = by min size / the detector's window; 0 = full resolution "
                         "(default: the detector's, auto for haar and profile)")
     g.add_argument("--upsample", type=int, default=None,
@@ -127,6 +147,6 @@ def add_detector_arguments(parser):
 def detector_kwargs_from_args(args):
     """The detector options given on the command line (add_detector_arguments) as kwargs
     for get_detector; options left at their default are omitted."""
-    names = ("equalize", "scale_factor", "min_neighbors", "min_size", "detect_width",
-             "upsample")
+    names = ("min_score", "input_size", "equalize", "scale_factor", "min_neighbors",
+             "min_size", "detect_width", "upsample")
     return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}

@@ -1,23 +1,18 @@
 """Degraded copies of a dataset (`degrade`): every noise condition of fadenn_tf.noise applied
 to the reference crops (or whole images, videos) and written as datasets, with manifest.json
-(layout and modes: fadenn_tf.cli.degrade)."""
+(layout and modes: fadenn_tf.cli.degrade). The items themselves: evaluation.degrade_items.
+A journal (utils.journal) records each finished item, so `resume=True` continues an
+interrupted run without redoing what it finished."""
 import dataclasses
 import os
-import sys
 import time
-import zlib
 from pathlib import Path
 
 from fadenn_tf.errors import DataError
+from fadenn_tf.evaluation.degrade_items import image_seed  # noqa: F401 (part of the API)
 
 IMAGE_FORMATS = {"png": ".png", "jpg": ".jpg"}
-
-
-def image_seed(seed, rel, condition, frame=None):
-    """Deterministic 63-bit seed of one image (or video frame) under one condition."""
-    key = f"{rel}|{condition}" + ("" if frame is None else f"|{frame}")
-    return (int(seed) << 32) ^ zlib.crc32(key.encode("utf-8")) ^ (zlib.adler32(
-        key.encode("utf-8")) << 16)
+JOURNAL_NAME = ".degrade-journal.jsonl"
 
 
 def index_all(root, fmt="auto", split=None, check_images=True):
@@ -38,186 +33,61 @@ def index_all(root, fmt="auto", split=None, check_images=True):
     return samples, report, fmt
 
 
-def _degrade_video(src, dst, conds, seed, rel, progress):
-    """Every frame of `src` under each condition -> dst[condition] (lossless FFV1)."""
-    import cv2
-    from fadenn_tf.data.images import read_video_frames
-    from fadenn_tf.errors import DataError
-    from fadenn_tf.noise import degrade_image
-    cap = cv2.VideoCapture(str(src))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    cap.release()
-    writers = {}
-    try:
-        for k, frame in enumerate(read_video_frames(src)):
-            for (t, lv), name in conds:
-                if name not in writers:
-                    dst[name].parent.mkdir(parents=True, exist_ok=True)
-                    h, w = frame.shape[:2]
-                    wr = cv2.VideoWriter(str(dst[name]), cv2.VideoWriter_fourcc(*"FFV1"), fps,
-                                         (w, h))
-                    if not wr.isOpened():
-                        raise DataError(dst[name], "cannot open an FFV1 video writer")
-                    writers[name] = wr
-                noisy = degrade_image(frame, t, lv, image_seed(seed, rel, name, k))
-                writers[name].write(noisy[:, :, ::-1].copy())
-            if progress is not None:
-                progress.set_postfix_str(f"{rel} frame {k}")
-    finally:
-        for wr in writers.values():
-            wr.release()
+class _Timing:
+    """Wall time per image-condition of a run, overall and after every worker has finished
+    its first image (start-up and tracing excluded)."""
 
-
-def _encode(rgb, ext, quality):
-    """uint8 RGB [H, W, 3] -> encoded bytes of `ext` (.png lossless, .jpg at `quality`)."""
-    import cv2
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if ext in (".jpg", ".jpeg") else []
-    ok, buf = cv2.imencode(ext, rgb[:, :, ::-1].copy(), params)
-    if not ok:
-        raise ValueError(f"cv2.imencode({ext}) failed for an image of shape {rgb.shape}")
-    return buf.tobytes()
-
-
-def _write_atomic(path, data):
-    """Write bytes to `path` atomically: a hidden temporary file beside it, then os.replace.
-    (utils.atomic.atomic_path makes a temporary folder per file, whose removal costs a few
-    ms: too much for 13 small files per image.)"""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _init_worker():
-    """Worker process: quiet TensorFlow, one thread per op (the workers share the cores)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
-def degrade_still(job):
-    """Degrade one annotated still (runs in a worker). job: dict with sample, rel, rel_out,
-    out, conds [((type, level), name)], seed, full_image, reference_size, ext, quality.
-    Returns (rel, problem or None, crop info dict or None, files written, worker pid)."""
-    import numpy as np
-    from fadenn_tf.data.crop import landmark_box
-    from fadenn_tf.data.datasets import read_sample_image
-    from fadenn_tf.data.pts import format_pts
-    from fadenn_tf.errors import DataError
-    from fadenn_tf.noise import degrade_conditions, degrade_image, reference_crop
-    s, rel, rel_out, out = job["sample"], job["rel"], Path(job["rel_out"]), Path(job["out"])
-    conds, seed = job["conds"], job["seed"]
-    seeds = [image_seed(seed, rel, name) for _, name in conds]
-    try:
-        img = read_sample_image(s)
-    except DataError as exc:
-        return rel, exc.problem, None, 0, os.getpid()
-    n = 0
-    if job["full_image"]:
-        for ((t, lv), name), sd in zip(conds, seeds):   # one at a time: full images are big
-            _write_atomic(out / name / rel_out, _encode(degrade_image(img, t, lv, sd),
-                                                        rel_out.suffix, job["quality"]))
-            n += 1
-        return rel, None, None, n, os.getpid()
-    lm = None if s.landmarks is None else np.asarray(s.landmarks, np.float64)
-    if lm is None or lm.ndim != 2 or lm.shape[1] != 2 or not np.isfinite(lm).all():
-        return (rel, "no usable landmarks for the face box (crop mode needs them)", None, 0,
-                os.getpid())
-    try:
-        crop, tr = reference_crop(img, s.box if s.box is not None else landmark_box(lm),
-                                  job["reference_size"])
-    except ValueError as exc:
-        return rel, str(exc), None, 0, os.getpid()
-    pts = format_pts(tr.apply(lm))
-    names = ["clean"] + [name for _, name in conds]
-    images = [crop] + degrade_conditions(crop, [c for c, _ in conds], seeds)
-    for name, im in zip(names, images):
-        _write_atomic(out / name / rel_out, _encode(im, rel_out.suffix, job["quality"]))
-        _write_atomic((out / name / rel_out).with_suffix(".pts"), pts.encode("utf-8"))
-        n += 2
-    info = {"crop": rel_out.as_posix(), "source": rel,
-            "region": [float(v) for v in tr.region], "size": int(job["reference_size"])}
-    return rel, None, info, n, os.getpid()
-
-
-class _Reporter:
-    """Progress of a run: a tqdm bar on a terminal, else a line on stderr every `every`
-    images (nothing when disabled)."""
-
-    def __init__(self, total, n_conditions, enabled, every, unit="img"):
-        from fadenn_tf.utils.progress import progress as bar
-        self.total, self.k, self.every = total, n_conditions, max(1, int(every))
-        self.bar = bar(total=total, desc="degrading", enabled=enabled, unit=unit)
-        self.lines = enabled and self.bar.disable
+    def __init__(self, n_conditions, warm_after):
+        self.k, self.warm_after = n_conditions, warm_after
         self.done, self.t0 = 0, time.perf_counter()
-        self.warm, self.pids = None, set()   # warm: (images done, time) once every worker
-                                             # has finished an image (see steady_ms)
+        self.warm, self.pids = None, set()     # warm: (items done, time) once all warmed up
 
-    def update(self, note="", pid=None):
+    def update(self, pid):
         self.done += 1
         self.pids.add(pid)
         if self.warm is None and len(self.pids) >= self.warm_after:
             self.warm = (self.done, time.perf_counter())
-        self.bar.update(1)
-        if note:
-            self.bar.set_postfix_str(note)
-        if self.lines and (self.done % self.every == 0 or self.done == self.total):
-            dt = time.perf_counter() - self.t0
-            print(f"degrade: {self.done}/{self.total} images done, {dt:.1f} s wall, "
-                  f"{1000 * dt / max(self.done * self.k, 1):.1f} ms wall per image-condition",
-                  file=sys.stderr, flush=True)
-
-    warm_after = 1            # number of workers
 
     def steady_ms(self):
-        """Wall ms per image-condition after every worker has finished its first image
-        (start-up and tracing excluded), or None when too few images."""
+        """Wall ms per image-condition after the warm-up, or None when too few images."""
         if self.warm is None or self.done <= self.warm[0]:
             return None
         dt = time.perf_counter() - self.warm[1]
         return 1000 * dt / ((self.done - self.warm[0]) * self.k)
 
-    def close(self):
-        self.bar.close()
 
-
-def _run_jobs(jobs, workers, reporter):
-    """degrade_still over jobs, in `workers` spawned processes (in-process if 1); yields
-    results as they finish."""
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            r = degrade_still(job)
-            reporter.update(r[0], r[4])
-            yield r
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_init_worker) as pool:
-        futures = [pool.submit(degrade_still, job) for job in jobs]
-        for f in as_completed(futures):
-            r = f.result()
-            reporter.update(r[0], r[4])
-            yield r
+def _check_output(out, folders, overwrite, resume):
+    """Refuse an earlier run in `out` unless overwrite or resume (DataError naming it);
+    remove the temporary files a killed run left."""
+    from fadenn_tf.evaluation.degrade_items import remove_temporaries
+    earlier = [out / n for n in folders if (out / n).exists()]
+    if (out / JOURNAL_NAME).exists():
+        earlier.append(out / JOURNAL_NAME)
+    if earlier and not (overwrite or resume):
+        raise DataError(earlier[0], "already exists: pass --resume to continue an "
+                                    "interrupted run, or --overwrite to replace it")
+    for p in earlier:
+        if p.is_dir():
+            remove_temporaries(p)
 
 
 def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
                     keep_format=False, overwrite=False, progress=False, full_image=False,
                     reference_size=None, image_format="png", quality=95, workers=0,
-                    log_every=100, max_images=0):
+                    log_every=None, max_images=0, resume=False):
     """Write OUT/<condition>/... for each (type, level) in `conditions` (default the 12
     noisy ones) and, in crop mode, OUT/clean (see the module docstring). max_images: at
-    most this many images, evenly spread (0 = all). Returns the manifest dict (also written
-    to OUT/manifest.json)."""
+    most this many images, evenly spread (0 = all). log_every: in a log, a progress line
+    every this many items (default 10% of them). resume: keep the items an interrupted run
+    with the same settings finished (OUT/.degrade-journal.jsonl), do the rest; overwrite:
+    write every item again. Returns the manifest dict (also written to OUT/manifest.json)."""
     from fadenn_tf.errors import DataError
+    from fadenn_tf.evaluation.degrade_items import degrade_still, degrade_video, init_worker
     from fadenn_tf.noise import REFERENCE_SIZE, condition_name, noise_conditions
     from fadenn_tf.utils.atomic import write_json_atomic
+    from fadenn_tf.utils.journal import Journal
+    from fadenn_tf.utils.processes import run_in_workers
+    from fadenn_tf.utils.progress import progress as make_progress
 
     root, out = Path(root), Path(out)
     conditions = [c for c in (conditions or noise_conditions()[1:]) if c[0] != 0]
@@ -234,10 +104,7 @@ def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
     if out.resolve() == root.resolve() or root.resolve() in out.resolve().parents:
         raise DataError(out, f"output folder lies inside the source dataset {root}")
     folders = [name for _, name in conds] + ([] if full_image else ["clean"])
-    if not overwrite:
-        for name in folders:
-            if (out / name).exists():
-                raise DataError(out / name, "already exists (pass --overwrite to replace it)")
+    _check_output(out, folders, overwrite, resume)
     ext = IMAGE_FORMATS[image_format]
     # what to write: unique images, or unique videos with their annotation folders
     items, seen, targets = [], set(), {}
@@ -256,43 +123,62 @@ def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
         items.append((s, rel, rel_out))
     if max_images and len(items) > max_images:
         items = items[::-(-len(items) // int(max_images))]
-    videos = [it for it in items if it[0].frame is not None]
+    settings = {"source": str(root.resolve()), "format": fmt, "split": split or "all",
+                "full_image": full_image, "conditions": [n for _, n in conds],
+                "seed": int(seed), "reference_size": None if full_image else ref,
+                "image_ext": None if keep_format and full_image else ext,
+                "quality": int(quality), "max_images": int(max_images or 0)}
+    journal = Journal.start(out / JOURNAL_NAME, settings, resume=resume)
+    todo = [it for it in items if it[2].as_posix() not in journal.done]
+    videos = [it for it in todo if it[0].frame is not None]
     jobs = [{"sample": s, "rel": rel.as_posix(), "rel_out": str(rel_out), "out": str(out),
              "conds": conds, "seed": int(seed), "full_image": full_image,
              "reference_size": ref, "quality": int(quality)}
-            for s, rel, rel_out in items if s.frame is None]
+            for s, rel, rel_out in todo if s.frame is None]
+    rel_outs = {job["rel"]: job["rel_out"] for job in jobs}
     workers = int(workers) or min(2, os.cpu_count() or 1)
     skipped = [(p, why) for p, why in report.skipped]
-    crops, n_written, n_files = {}, 0, 0
-    t0 = time.perf_counter()
-    rep = _Reporter(len(items), len(conds), progress, log_every,
-                    unit="video" if videos else "img")
-    rep.warm_after = min(workers, max(len(jobs), 1))
-    try:
+    is_video = any(s.frame is not None for s, _, _ in items)
+    timing = _Timing(len(conds), min(workers, max(len(jobs), 1)))
+    bar = make_progress(total=len(items), desc="degrading", enabled=progress,
+                        unit="video" if is_video else "img", every=log_every)
+    n_new = 0                          # items written by this run
+    with bar:
+        if journal.kept:
+            bar.update(journal.kept)
+            bar.set_postfix_str(f"{journal.kept} kept from the interrupted run")
         for s, rel, rel_out in videos:
-            _degrade_video(s.image_path, {n: out / n / rel_out for _, n in conds}, conds,
-                           seed, rel.as_posix(), None)
-            rep.update(rel.as_posix())
-            n_written += 1
-        for rel, problem, info, n, _ in _run_jobs(jobs, workers, rep):
+            files = degrade_video(s.image_path, {n: out / n / rel_out for _, n in conds},
+                                  conds, seed, rel.as_posix())
+            journal.add(rel_out.as_posix(), files)
+            n_new += 1
+            timing.update(os.getpid())
+            bar.update(1)
+        for rel, problem, info, files, pid in run_in_workers(
+                degrade_still, jobs, workers, init_worker):
+            timing.update(pid)
+            bar.update(1)
             if problem is not None:
                 skipped.append((str(root / rel), problem))
                 continue
-            n_written += 1
-            n_files += n
-            if info is not None:
-                crops[info.pop("crop")] = info
-    finally:
-        rep.close()
-    wall = time.perf_counter() - t0
+            n_new += 1
+            journal.add(Path(rel_outs[rel]).as_posix(), files,
+                        **({} if info is None else {"info": info}))
+    done = journal.done
+    wall = time.perf_counter() - timing.t0
     if full_image:    # annotations unchanged: copy every .pts of the written images
-        done = {Path(s.image_path) for s, _, _ in items} - {Path(p) for p, _ in skipped}
+        from fadenn_tf.evaluation.degrade_items import write_atomic
+        kept = {root / rel for s, rel, rel_out in items if rel_out.as_posix() in done}
         for pts in sorted({Path(s.pts_path) for s in samples
-                           if s.pts_path and Path(s.image_path) in done}):
+                           if s.pts_path and Path(s.image_path) in kept}):
             for name in folders:
-                _write_atomic(out / name / pts.relative_to(root), pts.read_bytes())
+                write_atomic(out / name / pts.relative_to(root), pts.read_bytes())
     else:
-        write_json_atomic(out / "crops.json", crops)
+        crops = {}
+        for rec in done.values():
+            info = dict(rec["info"])
+            crops[info.pop("crop")] = info
+        write_json_atomic(out / "crops.json", dict(sorted(crops.items())))
     encoding = ("original format" if keep_format and full_image else
                 "PNG (lossless)" if ext == ".png" else f"JPEG quality {int(quality)}")
     manifest = {
@@ -310,15 +196,19 @@ def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
         "noise": ("fadenn_tf.noise on the " + ("full image" if full_image else
                                                f"{ref}x{ref} reference crop")
                   + ", uint8 rounding"),
-        "n_images" if not videos else "n_videos": n_written,
-        "n_files": n_files, "n_skipped": len(skipped), "workers": workers,
-        "wall_s": round(wall, 3),
-        "ms_per_image_condition": round(1000 * wall / max(n_written * len(conds), 1), 3),
-        "steady_ms_per_image_condition": (None if rep.steady_ms() is None
-                                          else round(rep.steady_ms(), 3)),
-        "timing_note": ("wall time of the whole run over its noisy image-conditions (clean "
-                        "crops not counted); steady_: after the first image of each worker "
-                        "(start-up and tracing excluded)"),
+        "n_images" if not is_video else "n_videos": len(done),
+        "n_files": sum(len(rec["files"]) for rec in done.values()),
+        "n_kept_from_earlier_run": journal.kept, "n_skipped": len(skipped),
+        "workers": workers, "wall_s": round(wall, 3),
+        "ms_per_image_condition": (round(1000 * wall / (n_new * len(conds)), 3) if n_new
+                                   else None),
+        "steady_ms_per_image_condition": (None if timing.steady_ms() is None
+                                          else round(timing.steady_ms(), 3)),
+        "timing_note": ("wall time of this run over the noisy image-conditions it wrote "
+                        "(clean crops and items kept from an interrupted run not counted); "
+                        "steady_: after the first image of each worker (start-up and "
+                        "tracing excluded)"),
+        "journal": JOURNAL_NAME,
         "skipped": [{"path": str(p), "problem": why} for p, why in skipped],
     }
     write_json_atomic(out / "manifest.json", manifest)

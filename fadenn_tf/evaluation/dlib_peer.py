@@ -1,8 +1,8 @@
 """dlib's 68-point ERT shape predictor (Kazemi and Sullivan 2014) as a peer "model".
 
-Optional: needs `pip install dlib-bin` (or dlib) and the model file
-shape_predictor_68_face_landmarks.dat (Debian/Ubuntu: `apt-get install libdlib-data` puts it
-in /usr/share/dlib/). `load_dlib_peer` raises DlibUnavailable with the reason otherwise.
+Optional: needs the dlib extra (`pip install 'fadenn_tf[dlib]'`, i.e. dlib-bin) and the
+model file shape_predictor_68_face_landmarks.dat (Debian/Ubuntu: `apt-get install
+libdlib-data` puts it in /usr/share/dlib/). `load_dlib_peer` raises DlibUnavailable with the reason otherwise.
 
 Fairness: dlib runs on the same noisy crops as the other models, started from the same face
 box: it has no fixed input size, so the evaluation engine feeds it the reference crop itself
@@ -126,7 +126,8 @@ def load_dlib_peer(model_path=None, label=LABEL):
     try:
         import dlib  # noqa: F401
     except ImportError as exc:
-        raise DlibUnavailable(f"dlib is not installed ({exc}); pip install dlib-bin") from None
+        raise DlibUnavailable(f"dlib is not installed ({exc}); pip install 'fadenn_tf[dlib]' "
+                              "(or pip install dlib-bin)") from None
     from fadenn_tf.evaluation.engine import ModelEntry
     path = find_model(model_path)
     peer = DlibPeer(path)

@@ -6,7 +6,7 @@
     ev.summary("M", "blur-2")["auc"]                              # diagonal NME, AUC@0.08
 
 Protocol (paper section IV; the noise protocol of `fadenn_tf.noise`): each image is cropped
-once around its face box (the tight ground-truth landmark box, or the Haar detector's box
+once around its face box (the tight ground-truth landmark box, or a face detector's box
 closest to it), 2x the box, clipped, resized to the REFERENCE side R (config
 noise.reference_size, default 224, whatever the models' inputs). Noise is either synthesised
 on that R crop on the fly (fadenn_tf.noise through scoring.condition_batches, seeded per
@@ -44,7 +44,8 @@ class EvalSet:
     """The images to evaluate. samples: Samples (Sample.box set in detector mode);
     missed: Samples the detector found no face in (scored as failures, NME = inf);
     dataset: readable name ("synthetic" or the path); root: the indexed folder; format;
-    split: what part of it (description); reports: IndexReports; notes: remarks."""
+    split: what part of it (description); reports: IndexReports; notes: remarks;
+    boxes: "gt" or "detector"; detector: the detector's name in detector mode."""
     samples: list
     dataset: str
     root: Path
@@ -54,12 +55,32 @@ class EvalSet:
     missed: list = field(default_factory=list)
     boxes: str = "gt"
     notes: list = field(default_factory=list)
+    detector: str = ""
 
 
-def default_split(fmt):
-    """The split evaluated when none is given: 300-W full test set, all 300-VW test videos,
-    the held-out part of a folder / Menpo set."""
-    return {"300w": "test", "300vw": "test"}.get(fmt, "val")
+def default_split(fmt, own_dataset=False):
+    """The split evaluated when none is given: 300-W full test set, all 300-VW test videos;
+    a folder / Menpo set is scored whole ("all"), except the config's own training dataset
+    (`own_dataset`), whose held-out part ("val") is the part training did not see."""
+    if fmt in ("300w", "300vw"):
+        return "test"
+    return "val" if own_dataset else "all"
+
+
+def is_config_dataset(root, config):
+    """True when the dataset folder `root` is the one `config` (name, path or
+    ExperimentConfig) trains on (data.dataset; the synthetic data is handled by the caller,
+    so it is never generated here just to compare)."""
+    from fadenn_tf.config import ExperimentConfig, load_config
+    from fadenn_tf.data.splits import resolve_root
+    cfg = config if isinstance(config, ExperimentConfig) else load_config(config)
+    if cfg.data.dataset == "synthetic":
+        return False
+    try:
+        own = resolve_root(cfg.data.dataset)
+    except DataError:  # the config's dataset is not on this machine
+        return False
+    return Path(own).resolve() == Path(root).resolve()
 
 
 def subsample(samples, max_images=0, frame_step=1):
@@ -82,7 +103,9 @@ def select_samples(data=None, format="auto", split=None, config="cpu", max_image
     split: an indexer split (300-W: full/test, common, challenging, train, private...; 300-VW:
     test, cat1, cat2, cat3, all; folder / Menpo: all), or "val": exactly the validation split
     a training run with `config` picks (fadenn_tf.data.splits.load_splits: 300-W
-    data.val_split, else the seeded held-out fraction). Default: `default_split(format)`.
+    data.val_split, else the seeded held-out fraction). Default: `default_split`: a folder
+    is scored whole unless it is the config's own dataset. The EvalSet's split text says
+    which split was used and, for a default, why.
     config: a config name / YAML path, or an ExperimentConfig (e.g. loaded with --set).
     """
     from fadenn_tf.data.datasets import detect_format, open_dataset
@@ -90,7 +113,10 @@ def select_samples(data=None, format="auto", split=None, config="cpu", max_image
     synthetic = data in (None, "synthetic")
     root = resolve_root(None if synthetic else data)
     fmt = detect_format(root) if format in ("auto", None) else format
-    split = split or default_split(fmt)
+    chosen = split
+    if not split:
+        split = default_split(fmt, synthetic or (fmt not in ("300w", "300vw")
+                                                 and is_config_dataset(root, config)))
     name = "synthetic" if synthetic else str(root)
     if split == "val":
         cfg = _val_config(config, fmt)
@@ -101,6 +127,10 @@ def select_samples(data=None, format="auto", split=None, config="cpu", max_image
         samples, report = open_dataset(root, fmt, split, check_images=check_images)
         reports = [report]
         desc = report.split or split
+    if not chosen and split == "all":
+        desc = "all (every image: a folder that is not the config's dataset is scored whole)"
+    elif not chosen and split == "val":
+        desc += " (default for the config's own dataset; --split all scores every image)"
     n_all = len(samples)
     samples = subsample(samples, max_images, frame_step)
     notes = []
@@ -135,10 +165,11 @@ def _iou(boxes, box):
     return inter / (area(boxes) + area(box) - inter)
 
 
-def attach_detector_boxes(eval_set, detector, progress=False):
+def attach_detector_boxes(eval_set, detector, progress=False, name=None):
     """Detector mode: run `detector` (image -> (K, 4) boxes) on each CLEAN image and set
     Sample.box to the detection overlapping the ground-truth landmark box most (IoU). Images
-    with no detection overlapping it go to eval_set.missed (failures). Returns eval_set."""
+    with no detection overlapping it go to eval_set.missed (failures). `name`: the
+    detector's name in the outputs (default: its class). Returns eval_set."""
     from fadenn_tf.data.datasets import iter_sample_images
     from fadenn_tf.utils.progress import progress as bar
     kept, missed = [], []
@@ -153,6 +184,7 @@ def attach_detector_boxes(eval_set, detector, progress=False):
         else:
             missed.append(s)
     eval_set.samples, eval_set.missed, eval_set.boxes = kept, missed, "detector"
+    eval_set.detector = name or type(detector).__name__
     return eval_set
 
 
@@ -406,8 +438,8 @@ def evaluate(entries, eval_set, conditions=None, *, crop_size=None, noisy_from=N
         "dataset": eval_set.dataset, "root": str(eval_set.root), "format": eval_set.format,
         "split": eval_set.split, "n_images": n_eval + missed, "n_evaluated": n_eval,
         "n_detector_missed": missed, "n_unreadable_skipped": len(clean_ed.problems),
-        "boxes": ("detector (Haar box overlapping the ground-truth landmark box most)"
-                  if eval_set.boxes == "detector"
+        "boxes": (f"detector {eval_set.detector} (its box overlapping the ground-truth "
+                  "landmark box most)" if eval_set.boxes == "detector"
                   else "ground truth (tight 68-point landmark box)"),
         "crop": f"2x the box, clipped, resized to the {size}x{size} reference crop (noise "
                 f"applied there), then to each model's input side", "crop_size": size,

@@ -34,7 +34,7 @@ class JobResult:
 
 def run_job(models, config, *, out, dlib=False, dlib_model=None, data=None, format="auto",
             split=None, max_images=0, frame_step=1, conditions="all", noisy_from=None,
-            crop_size=0, detector=None, batch_size=32, seed=0,
+            crop_size=0, detector=None, detector_name=None, batch_size=32, seed=0,
             normalizer=metrics.DEFAULT_NORMALIZER, threshold=metrics.DEFAULT_THRESHOLD,
             grid_images=4, progress=True, command=None, log=None) -> JobResult:
     """Evaluate loaded models (fadenn_tf.inference.LoadedModel) and, with `dlib`, dlib's
@@ -42,7 +42,8 @@ def run_job(models, config, *, out, dlib=False, dlib_model=None, data=None, form
 
     config: an ExperimentConfig (the reference side and `split="val"`), or a name / path.
     conditions: a parse_conditions string or (type, level) pairs. detector: a box provider
-    for detector boxes, None for the ground-truth landmark box. log: default sys.stderr.
+    for detector boxes, None for the ground-truth landmark box; detector_name: its name in
+    the outputs. log: default sys.stderr.
     """
     log = log or sys.stderr
     from fadenn_tf.evaluation import engine, write_outputs
@@ -71,7 +72,7 @@ def run_job(models, config, *, out, dlib=False, dlib_model=None, data=None, form
         if rep.skipped:
             print(rep.summary(len(rep.skipped)), file=log)  # every one, by name
     if detector is not None:
-        engine.attach_detector_boxes(eval_set, detector, progress=progress)
+        engine.attach_detector_boxes(eval_set, detector, progress=progress, name=detector_name)
     n_images = len(eval_set.samples) + len(eval_set.missed)
     print(f"evaluating {', '.join(e.label for e in entries)} on {eval_set.dataset} "
           f"[{eval_set.split}]: {n_images} images x {len(conds)} conditions", file=log)

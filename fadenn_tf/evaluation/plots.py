@@ -29,9 +29,12 @@ def _context(ev):
 
 
 def _save(fig, path):
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    """Write the figure atomically (a failed write raises WriteError naming `path`)."""
+    from fadenn_tf.utils.atomic import save_figure_atomic
+    try:
+        return save_figure_atomic(fig, path, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def auc_vs_level(ev, path):

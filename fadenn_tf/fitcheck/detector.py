@@ -16,6 +16,13 @@ from fadenn_tf.fitcheck.features import FeatureConfig, extract_features
 from fadenn_tf.utils.atomic import atomic_path
 
 FORMAT_VERSION = 1
+# Predictor's default min_fit_score: a fit scoring below it is reported as rejected (not a
+# face). Chosen on the 302 held-out real faces (val split of real128) with
+# experiments/fit_score_threshold.py: with `pretrained`, no fit with NME < 0.05 fell below
+# 0.05 (973: ground-truth, jittered and noisy-image boxes) while 97% of the fits on
+# background boxes or failed fits (NME > 0.15) did; 0.1 already rejected good fits on noisy
+# images (docs/performance.md, "Fits that are not faces").
+DEFAULT_MIN_FIT_SCORE = 0.05
 
 
 def _sigmoid(z):

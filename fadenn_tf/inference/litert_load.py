@@ -11,7 +11,8 @@ def load_litert(path, num_threads=None, variant="float32"):
     - any model fadenn_tf.deploy reads (training workdir, .keras file), converted at batch
       1: a FADeNN-S/M to routed parts (only the chosen expert runs, inference.routed), any
       other model to one graph. Converting takes seconds (FADeNN-M: 10-30 s); the result
-      is cached on disk (deploy.conversion_cache), so later loads of the same file skip it.
+      is cached on disk (deploy.conversion_cache), so later loads of the same file skip it;
+      a cache entry that does not load is deleted, with a warning, and converted again.
     variant: the conversion, "float32" or "dynamic_int8" (int8 weights, float activations:
     XNNPACK's dynamically quantised kernels, ~2-3x faster on x86 with VNNI). Raises
     DataError naming the path when it holds no usable model."""
@@ -26,11 +27,16 @@ def load_litert(path, num_threads=None, variant="float32"):
         return _routed_from_dir(p, p, p.name, num_threads)
     from fadenn_tf.deploy.saved_model import resolve_model_file
     source = resolve_model_file(p)
+    from fadenn_tf.errors import DataError
     for kind in ("routed", "graph"):
         cached = conversion_cache.entry(source, variant, kind)
         if cached is not None and cached.exists():
-            return (_routed_from_dir(cached, source, p.name, num_threads) if kind == "routed"
-                    else LiteRTModel(load_tflite(cached, num_threads), source, p.name))
+            try:
+                return (_routed_from_dir(cached, source, p.name, num_threads)
+                        if kind == "routed"
+                        else LiteRTModel(load_tflite(cached, num_threads), source, p.name))
+            except DataError as exc:  # corrupt or cut entry: rebuilt below, once
+                conversion_cache.discard(cached, exc)
     return _convert_for_litert(p, variant, num_threads)
 
 

@@ -24,17 +24,26 @@ and the predicted crop landmarks are mapped back through the exact inverse trans
 
 Images without a face give an ImageResult with `landmarks is None` and `faces == []`, never
 an exception. The default face detector is fadenn_tf.detect.DEFAULT_DETECTOR
-(`detector="default"`, chosen from measurements on real faces, see the README); pass
-"haar", "dlib", "haar+profile", any BoxProvider callable or a registered name instead.
+(`detector="default"`: UltraFace, a CNN run by LiteRT, chosen from measurements on real
+photos, see the README); pass "ultraface-slim", "haar", "dlib" (the optional extra), a chain
+like "haar+profile", any BoxProvider callable or a registered name instead.
 
-Fast single-face path: `fadenn_tf.load(path, backend="litert")` runs a float32 TFLite copy
-of the model with LiteRT (a .tflite path, a routed folder, or the model converted when
-loading; a FADeNN-S/M is converted to routed parts that run only the chosen expert); the
-Keras backend runs one crop through a compiled fixed-shape [1, S, S, 3] function.
+Backends: the shipped names ("pretrained", "pretrained-fll") run by default on the LiteRT
+copies shipped beside their .keras files (int8 weights; FADeNN-M as routed parts that run
+only the chosen expert; several faces of a call in one invoke per part) without importing
+TensorFlow. `backend="keras"` runs the Keras model (research, training; one crop through a
+compiled [1, S, S, 3] function); `backend="litert"` a float32 TFLite copy (a .tflite path,
+a routed folder, or the model converted when loading and cached).
+
+Fits that are not faces: with a failure detector (shipped with the pretrained models) every
+face gets a fit_score; below min_fit_score (fadenn_tf.fitcheck.detector.
+DEFAULT_MIN_FIT_SCORE unless given) the fit goes to ImageResult.rejected with status
+"rejected" instead of ImageResult.faces. With one face per image (no all_faces), a rejected
+first box is followed by the detector's next boxes (inference.fallback) until one fits.
 """
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -53,6 +62,9 @@ class _Prepared:
     transforms: list
     t_detect: float
     t_crop: float
+    scores: Optional[np.ndarray] = None   # (K,) detector scores; None: given boxes, or none
+    spare: Optional[tuple] = None         # one-face mode: (boxes (M, 4), scores (M,) or None)
+    #                                       the detector found after the first (fallbacks)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -128,17 +140,24 @@ class Predictor:
     model: a fadenn_tf.inference.LoadedModel. detector: a BoxProvider (callable RGB image ->
     (K, 4) boxes, best first), a registered detector name (fadenn_tf.detect.get_detector,
     built on first use), or None (then every call must give boxes). device: a TensorFlow
-    device string ("/CPU:0", "/GPU:0") the model runs on, None for TensorFlow's choice.
+    device string ("/CPU:0", "/GPU:0") the model runs on, None for TensorFlow's choice; one
+    that does not exist here raises inference.devices.DeviceError naming those that do.
     failure_detector: a fadenn_tf.fitcheck.detector.FailureDetector scoring every
-    face (FaceResult.fit_score), or None.
+    face (FaceResult.fit_score), or None. min_fit_score: faces whose fit_score is below it
+    are rejected (ImageResult.rejected); "auto" = fitcheck.detector.DEFAULT_MIN_FIT_SCORE,
+    None or 0 = reject nothing. Without a failure detector nothing is rejected.
     """
 
     def __init__(self, model, detector="default", device=None, detector_kwargs=None,
-                 failure_detector=None):
+                 failure_detector=None, min_fit_score="auto"):
         self.model = model
         self.size = int(model.size)
+        if device is not None:  # a device that does not exist is an error, not a fallback
+            from fadenn_tf.inference.devices import check_device
+            device = check_device(device)
         self.device = device
         self.failure_detector = failure_detector
+        self.min_fit_score = _check_min_fit_score(min_fit_score)
         self._detector = detector
         self._detector_kwargs = dict(detector_kwargs or {})
         self._one = None           # concrete function for one crop [1, S, S, 3] (Keras)
@@ -182,13 +201,25 @@ class Predictor:
 
     # -------------------------------------------------------------------------- pieces
     def boxes_for(self, image, all_faces=False):
-        """Detector boxes for an RGB uint8 image: (K, 4), largest first; K <= 1 unless
-        all_faces. Raises ValueError if this predictor has no detector."""
+        """Detector boxes for an RGB uint8 image: (K, 4), in the detector's order (largest
+        first; UltraFace: its sure faces first); K <= 1 unless all_faces. Raises ValueError
+        if this predictor has no detector."""
+        b = self._detect(image)[0]
+        return b if all_faces else b[:1]
+
+    def _detect(self, image):
+        """(boxes (K, 4), scores (K,) or None), every box the detector found, in its order:
+        the scores are its `last_scores` after the call (UltraFace) when they match the
+        boxes, else None."""
         if self._detector is None:
             raise ValueError("no face detector configured (Predictor(detector=None)): pass "
                              "boxes=")
-        b = np.asarray(self.detector(image), np.float64).reshape(-1, 4)
-        return b if all_faces else b[:1]
+        det = self.detector
+        b = np.asarray(det(image), np.float64).reshape(-1, 4)
+        scores = getattr(det, "last_scores", None)
+        scores = (np.asarray(scores, np.float64).reshape(-1)
+                  if scores is not None and np.size(scores) == len(b) else None)
+        return b, scores
 
     def prepare(self, image, boxes=None, color="rgb", all_faces=False):
         """Check/convert one image, find its faces and crop them (no model call).
@@ -198,8 +229,12 @@ class Predictor:
         """
         img = to_rgb_uint8(image, color)
         t0 = time.perf_counter()
+        scores = spare = None
         if boxes is None:
-            b, source = self.boxes_for(img, all_faces), "detector"
+            (b, scores), source = self._detect(img), "detector"
+            if not all_faces:  # the first box; the others are fallbacks (run)
+                spare = (b[1:], None if scores is None else scores[1:])
+                b, scores = b[:1], None if scores is None else scores[:1]
         else:
             b, source = _as_boxes(boxes), "given"
         t1 = time.perf_counter()
@@ -214,7 +249,8 @@ class Predictor:
             transforms.append(tr)
         crops = (np.stack(crops) if crops else
                  np.zeros((0, self.size, self.size, 3), np.float32))
-        return _Prepared(img, b, source, crops, transforms, t1 - t0, time.perf_counter() - t1)
+        return _Prepared(img, b, source, crops, transforms, t1 - t0, time.perf_counter() - t1,
+                         scores, spare)
 
     def _on_device(self, fn, *args):
         if self.device is None:
@@ -262,10 +298,14 @@ class Predictor:
         lm, probs = self.run_crops(crop[None])
         return tr.invert(lm[0]), None if probs is None else probs[0]
 
-    def run(self, prepared, batch_size=32):
-        """Batch the crops of prepared images through the model -> list of ImageResult."""
+    def run(self, prepared, batch_size=32, min_fit_score=None):
+        """Batch the crops of prepared images through the model -> list of ImageResult
+        (min_fit_score: as in predict). In one-face mode an image whose fit was rejected
+        gets the next detector box that fits (inference.fallback)."""
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        floor = (self.min_fit_score if min_fit_score is None
+                 else _check_min_fit_score(min_fit_score))
         owners = [(i, k) for i, p in enumerate(prepared) for k in range(len(p.boxes))]
         all_crops = (np.concatenate([p.crops for p in prepared]) if owners
                      else np.zeros((0, self.size, self.size, 3), np.float32))
@@ -285,36 +325,52 @@ class Predictor:
         results = [ImageResult(image_shape=p.image.shape) for p in prepared]
         for j, (i, k) in enumerate(owners):
             p = prepared[i]
-            pts = p.transforms[k].invert(lm_all[j])
-            pr = None if pr_all is None else pr_all[j]
-            score = None
-            if self.failure_detector is not None and np.isfinite(pts).all():
-                score = float(self.failure_detector.score(p.image, pts))
-            results[i].faces.append(FaceResult(
-                landmarks=pts, box=p.boxes[k].copy(), box_source=p.source,
-                noise_class=None if pr is None else int(np.argmax(pr)), noise_probs=pr,
-                fit_score=score))
+            face = self.face(p.image, p.transforms[k].invert(lm_all[j]),
+                             None if pr_all is None else pr_all[j], p.boxes[k], p.source,
+                             None if p.scores is None else p.scores[k], floor)
+            (results[i].faces if face.status == "ok" else results[i].rejected).append(face)
         for r, p, m in zip(results, prepared, share):
             r.timing = {"detect": p.t_detect, "crop": p.t_crop, "model": float(m),
                         "total": p.t_detect + p.t_crop + float(m)}
+        from fadenn_tf.inference.fallback import fall_back
+        fall_back(self, prepared, results, floor)
         return results
 
+    def face(self, image, landmarks, probs, box, source, detector_score, floor):
+        """A FaceResult for `landmarks` (68, 2) image pixels fitted in `box` of the RGB
+        `image`: scored by the failure detector (if any), status "rejected" when the score
+        is below `floor`. probs: (5,) noise probabilities or None."""
+        score = None
+        if self.failure_detector is not None and np.isfinite(landmarks).all():
+            score = float(self.failure_detector.score(image, landmarks))
+        reject = score is not None and score < floor
+        return FaceResult(
+            landmarks=landmarks, box=np.array(box, np.float64), box_source=source,
+            noise_class=None if probs is None else int(np.argmax(probs)), noise_probs=probs,
+            fit_score=score, status="rejected" if reject else "ok",
+            detector_score=None if detector_score is None else float(detector_score))
+
     # ------------------------------------------------------------------------- the API
-    def predict(self, images, boxes=None, color="rgb", batch_size=32, all_faces=False):
+    def predict(self, images, boxes=None, color="rgb", batch_size=32, all_faces=False,
+                min_fit_score=None):
         """Landmarks for one image or many images of any sizes.
 
         images: one (H, W, 3) uint8 image (also (H, W) gray or (H, W, 4)), a (B, H, W, 3)
             array, or a list of images of mixed sizes.
-        boxes: None -> the face detector (the largest face, or every face with all_faces);
+        boxes: None -> the face detector (its first face: the largest, with UltraFace the
+            largest it is sure of, or when that fit is rejected the next box that fits;
+            or every face with all_faces);
             otherwise per image a box (x0, y0, x1, y1), a (K, 4) array of boxes or [] (no
             face): for one image give its entry directly, for a batch a list with one entry
             per image (None in the list = use the detector for that image).
         color: "rgb" (default) or "bgr" (e.g. straight from cv2.imread), the channel order
             of `images`.
         batch_size: crops per model call (all faces of all images are batched together).
+        min_fit_score: this call's rejection floor for fit_score (None: the Predictor's,
+            0: reject nothing); rejected fits go to ImageResult.rejected, not .faces.
         Returns a list with one ImageResult per image (also for a single image); an image
         without a face has `landmarks is None`.
-        Raises ValueError for malformed images, colours or boxes.
+        Raises ValueError for malformed images, colours, boxes or min_fit_score.
         """
         imgs, single = _split_images(images)
         entries = _split_boxes(boxes, len(imgs), single)
@@ -324,7 +380,7 @@ class Predictor:
                 prepared.append(self.prepare(img, entry, color, all_faces))
             except ValueError as exc:
                 raise ValueError(f"image {i}: {exc}") from None
-        return self.run(prepared, batch_size)
+        return self.run(prepared, batch_size, min_fit_score)
 
     def predict_file(self, path, boxes=None, all_faces=False):
         """Read an image file (fadenn_tf.data.images.read_image; DataError naming the file if
@@ -333,53 +389,99 @@ class Predictor:
         return self.predict(read_image(path), boxes=boxes, all_faces=all_faces)[0]
 
 
-BACKENDS = ("keras", "litert", "litert-int8")
+BACKENDS = ("auto", "keras", "litert", "litert-int8")
 
 
-def load(path, detector="default", device=None, backend="keras", num_threads=None,
-         failure_detector="auto", flip_test=False, **detector_kwargs):
-    """Load a model for prediction -> Predictor.
-
-    path: a training workdir, a .keras file or an exported SavedModel
-    (fadenn_tf.inference.load_any); with backend="litert" also a .tflite file.
-    detector: "default" (fadenn_tf.detect.DEFAULT_DETECTOR), "haar" (OpenCV's cascade),
-    "dlib", a chain like "haar+profile", another registered name, a BoxProvider callable,
-    or None (always pass boxes). device: e.g. "/CPU:0" or "/GPU:0", None for TensorFlow's
-    default (keras backend only). backend: "keras" (TensorFlow) or "litert" (a float32
-    TFLite model run by LiteRT: a .tflite path, or the model at `path` converted at batch 1
-    when loading; num_threads: LiteRT threads, None = every usable core) or "litert-int8"
-    (the same with int8 weights and float activations, dynamic_int8: ~3x faster on x86
-    CPUs with VNNI, the same NME for pretrained-fll on held-out faces). detector_kwargs
-    go to the named detector (e.g. min_neighbors=3). failure_detector: "auto" (default: the
-    one shipped beside the model file, as with pretrained / pretrained-fll: every face gets
-    a fit_score), None, a FailureDetector or a .npz path. flip_test: average each fit with
-    the fit of the mirrored crop (inference.flip_test; about 2x the model's cost). Raises
-    fadenn_tf.errors.DataError if no model is found.
-    """
+def resolve_backend(path, backend="auto", device=None):
+    """The backend `load` uses: "auto" is "litert-int8" for a shipped name whose LiteRT copy
+    is installed (and no TensorFlow device asked for), "keras" otherwise. Raises ValueError
+    for a name outside BACKENDS."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend != "auto":
+        return backend
+    from fadenn_tf import pretrained
+    shipped = pretrained.is_name(path) and pretrained.litert_path(path) is not None
+    return "litert-int8" if shipped and device is None else "keras"
+
+
+def load(path, detector="default", device=None, backend="auto", num_threads=None,
+         failure_detector="auto", flip_test=False, min_fit_score="auto", **detector_kwargs):
+    """Load a model for prediction -> Predictor.
+
+    path: a shipped name ("pretrained", "pretrained-fll"), a training workdir, a .keras
+    file or an exported SavedModel (fadenn_tf.inference.load_any); with a LiteRT backend
+    also a .tflite file or a routed folder.
+    detector: "default" (fadenn_tf.detect.DEFAULT_DETECTOR, UltraFace), "ultraface-slim",
+    "haar" (OpenCV's cascade), "dlib" (pip install 'fadenn_tf[dlib]'), a chain like
+    "haar+profile", another registered name, a BoxProvider callable, or None (always pass
+    boxes). device: e.g. "/CPU:0" or "/GPU:0", None for TensorFlow's
+    default (keras backend only). backend: "auto" (default: "litert-int8" on the LiteRT
+    files shipped with a shipped name, which imports no TensorFlow; "keras" for anything
+    else), "keras" (TensorFlow: research and training), "litert" (a float32 TFLite model
+    run by LiteRT: a .tflite path, or the model at `path` converted at batch 1 when
+    loading and cached on disk) or "litert-int8" (int8 weights and float activations,
+    dynamic_int8: ~2-3x faster on x86 CPUs with VNNI, the same NME as Keras on held-out
+    faces; a shipped name uses its shipped files, other models are converted and cached).
+    num_threads: LiteRT threads, None = every usable core. detector_kwargs go to the named
+    detector (e.g. min_neighbors=3). failure_detector: "auto" (default: the one shipped
+    beside the model file, as with pretrained / pretrained-fll: every face gets a
+    fit_score), None, a FailureDetector or a .npz path. min_fit_score: faces scoring below
+    it are rejected (Predictor; "auto" = fitcheck.detector.DEFAULT_MIN_FIT_SCORE, None =
+    reject nothing). flip_test: average each fit with the fit of the mirrored crop
+    (inference.flip_test; about 2x the model's cost). Raises fadenn_tf.errors.DataError if
+    no model is found, ValueError for an unknown backend.
+    """
+    from fadenn_tf import pretrained
+    backend = resolve_backend(path, backend, device)
+    fd_source = str(path) if pretrained.is_name(path) else None
     if backend in ("litert", "litert-int8"):
         from fadenn_tf.inference.litert_load import load_litert
-        model = load_litert(path, num_threads,
+        shipped = (pretrained.litert_path(path)
+                   if backend == "litert-int8" and pretrained.is_name(path) else None)
+        model = load_litert(shipped or path, num_threads,
                             "dynamic_int8" if backend == "litert-int8" else "float32")
+        if shipped is not None:
+            model.label = str(path)
         if flip_test:
             from fadenn_tf.inference.flip_test import FlipAveraged
             model = FlipAveraged(model)
         return Predictor(model, detector, None, detector_kwargs,
-                         _failure_detector(failure_detector, model))
+                         _failure_detector(failure_detector, fd_source or model),
+                         min_fit_score)
     from fadenn_tf.inference.model import load_any
     if device is None:
         model = load_any(path, flip_test=flip_test)
     else:
         import tensorflow as tf
-        with tf.device(device):
+        from fadenn_tf.inference.devices import check_device
+        with tf.device(check_device(device)):
             model = load_any(path, flip_test=flip_test)
     return Predictor(model, detector, device, detector_kwargs,
-                     _failure_detector(failure_detector, model))
+                     _failure_detector(failure_detector, fd_source or model), min_fit_score)
 
 
 def _failure_detector(spec, model):
     """load's failure_detector argument -> FailureDetector or None ("auto": the one shipped
-    beside the model file)."""
+    beside the model file, or with the shipped name `model`)."""
     from fadenn_tf.fitcheck.detector import failure_detector_from_spec
-    return failure_detector_from_spec(spec, getattr(model, "path", None))
+    where = model if isinstance(model, str) else getattr(model, "path", None)
+    return failure_detector_from_spec(spec, where)
+
+
+def _check_min_fit_score(value):
+    """min_fit_score -> float in [0, 1] ("auto": the default floor; None: 0, reject
+    nothing). Raises ValueError otherwise."""
+    if isinstance(value, str) and value == "auto":
+        from fadenn_tf.fitcheck.detector import DEFAULT_MIN_FIT_SCORE
+        return float(DEFAULT_MIN_FIT_SCORE)
+    if value is None:
+        return 0.0
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"min_fit_score must be a number in [0, 1] or 'auto', got "
+                         f"{value!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"min_fit_score must be in [0, 1], got {value}")
+    return v

@@ -16,8 +16,9 @@ from fadenn_tf.inference.crop_model import CropModel
 class RoutedLiteRTModel(CropModel):
     """Routed FADeNN-S/M parts as a callable on crops: crops [B,S,S,3] float32 0..255 ->
     {"landmarks" [B,68,2] crop pixels, "noise_probs" [B,5], "denoised" [B,S,S,3] 0..255
-    (the crop itself for class 0)} as NumPy arrays. Crops run one at a time (parts are
-    converted at batch 1) through deploy.routed.RoutedRunner (`parts`). interpreters:
+    (the crop itself for class 0)} as NumPy arrays, through deploy.routed.RoutedRunner
+    (`parts`): parts with a dynamic batch (the shipped ones) take all crops of a call in one
+    invoke per part, parts converted at batch 1 run one crop at a time. interpreters:
     {part name: LiteRT interpreter} (see RoutedRunner). tflite_bytes: {part name: bytes}
     when converted while loading (deploy.routed.write_routed saves a folder), else None.
     Raises DataError naming `path` when a part is missing or has the wrong inputs or
@@ -37,10 +38,8 @@ class RoutedLiteRTModel(CropModel):
         x = np.asarray(crops, np.float32)
         if x.ndim != 4 or x.shape[1:] != (self.size, self.size, 3):
             raise ValueError(f"expected crops [B, {self.size}, {self.size}, 3], got {x.shape}")
-        rows = [self.parts.route(np.ascontiguousarray(x[i:i + 1])) for i in range(len(x))]
-        if not rows:
+        if not len(x):
             return {"landmarks": np.zeros((0, 68, 2), np.float32),
                     "noise_probs": np.zeros((0, 5), np.float32), "denoised": x.copy()}
-        return {"landmarks": np.concatenate([r[3] for r in rows]),
-                "noise_probs": np.concatenate([r[1] for r in rows]),
-                "denoised": np.concatenate([r[2] for r in rows])}
+        _, probs, den, lm = self.parts.route_batch(np.ascontiguousarray(x))
+        return {"landmarks": lm, "noise_probs": probs, "denoised": den}

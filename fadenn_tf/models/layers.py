@@ -2,9 +2,11 @@
 
 Each is registered under the package name "fadenn_tf", so `keras.models.load_model` finds
 them without `custom_objects` once `fadenn_tf.models` has been imported. All of them use
-only element-wise / select / reshape ops, which map to TFLite builtin ops.
+only element-wise, select, reshape, transpose, softmax and constant-matrix-product ops, which
+map to TFLite builtin ops.
 """
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -230,3 +232,97 @@ class DepthToSpace(_PixelBlock):
     def compute_output_shape(self, input_shape):
         b = self.block
         return self._shape(input_shape, lambda n: n * b, lambda c: c // (b * b))
+
+
+def _interp_matrix(src_size, src_offset, src_step, dst_size, dst_offset, dst_step):
+    """[dst_size, src_size] linear-interpolation weights along one axis: row j samples the
+    source grid (cell i at src_offset + src_step * i) at dst_offset + dst_step * j, clamped to
+    the first / last source cell."""
+    u = (dst_offset + dst_step * np.arange(dst_size) - src_offset) / src_step
+    u = np.clip(u, 0.0, src_size - 1.0)
+    i0 = np.minimum(np.floor(u).astype(int), max(src_size - 2, 0))
+    frac = u - i0
+    m = np.zeros((dst_size, src_size))
+    rows = np.arange(dst_size)
+    np.add.at(m, (rows, i0), 1.0 - frac)
+    np.add.at(m, (rows, np.minimum(i0 + 1, src_size - 1)), frac)
+    return m.astype("float32")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class GridResample(keras.layers.Layer):
+    """Bilinear resampling of a square map between two grids given in the same (crop-pixel)
+    coordinates: [B,n,n,C], cell i centred at src_offset + src_step * i (both axes) ->
+    [B,m,m,C] (m = dst_size), cell j at dst_offset + dst_step * j; points outside the source
+    grid take its edge cells. Unlike a plain resize, the two grids stay exactly aligned
+    whatever the valid padding shifted. Two constant matrix products (TFLite TRANSPOSE,
+    RESHAPE, FULLY_CONNECTED / BATCH_MATMUL: builtins)."""
+
+    def __init__(self, src_offset, src_step, dst_size, dst_offset, dst_step, **kwargs):
+        super().__init__(**kwargs)
+        self.src_offset, self.src_step = float(src_offset), float(src_step)
+        self.dst_size = int(dst_size)
+        self.dst_offset, self.dst_step = float(dst_offset), float(dst_step)
+
+    def call(self, x):
+        n, c, m = int(x.shape[1]), int(x.shape[3]), self.dst_size
+        w = tf.constant(_interp_matrix(n, self.src_offset, self.src_step, m,
+                                       self.dst_offset, self.dst_step).T)   # [n, m]
+        w = tf.cast(w, x.dtype)
+        x = tf.reshape(tf.transpose(x, (0, 2, 3, 1)), (-1, n))              # rows last
+        x = tf.reshape(tf.matmul(x, w), (-1, n, c, m))                      # [B,n(w),C,m(h)]
+        x = tf.reshape(tf.transpose(x, (0, 3, 2, 1)), (-1, n))              # columns last
+        x = tf.reshape(tf.matmul(x, w), (-1, m, c, m))                      # [B,m(h),C,m(w)]
+        return tf.transpose(x, (0, 1, 3, 2))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.dst_size, self.dst_size, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "src_offset": self.src_offset,
+                "src_step": self.src_step, "dst_size": self.dst_size,
+                "dst_offset": self.dst_offset, "dst_step": self.dst_step}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SoftArgmax2D(keras.layers.Layer):
+    """Integral (soft-argmax) readout of N heatmaps: logits [B,G,G,N] -> [B,2N] laid out
+    [x0..x_{N-1}, y0..y_{N-1}] in crop pixels, each the expectation of the cell centres
+    under softmax(logits + prior) over the G x G cells. Cell (row r, col c) is centred on
+    crop pixel (x, y) = ((c + 0.5) * stride - 0.5, (r + 0.5) * stride - 0.5), the crop's
+    0-based pixel-centre convention, so outputs lie in [0.5 * stride - 0.5,
+    (G - 0.5) * stride - 0.5]. `prior` [G,G,N] is a trainable logit offset per landmark
+    (zero: a uniform start at the crop centre; build_fll puts the mean shape in it).
+    Always float32 (the input is cast), so the softmax and the sums keep their precision
+    under a mixed policy. TFLite: TRANSPOSE, RESHAPE, SOFTMAX, FULLY_CONNECTED."""
+
+    def __init__(self, stride, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.stride = float(stride)
+
+    def build(self, input_shape):
+        g, n = int(input_shape[1]), int(input_shape[3])
+        self.prior = self.add_weight(shape=(g, g, n), initializer="zeros", name="prior",
+                                     dtype="float32")
+
+    def cell_centres(self, side):
+        """(x, y) crop-pixel centres of the side x side cells, each [side*side] row-major."""
+        c = (np.arange(side) + 0.5) * self.stride - 0.5
+        ys, xs = np.meshgrid(c, c, indexing="ij")
+        return xs.reshape(-1).astype("float32"), ys.reshape(-1).astype("float32")
+
+    def call(self, logits):
+        g, n = int(logits.shape[1]), int(logits.shape[3])
+        z = tf.cast(logits, tf.float32) + tf.cast(self.prior, tf.float32)
+        z = tf.reshape(tf.transpose(z, (0, 3, 1, 2)), (-1, g * g))          # [B*N, G*G]
+        p = tf.nn.softmax(z, axis=-1)
+        xs, ys = self.cell_centres(g)
+        xy = tf.matmul(p, tf.constant(np.stack([xs, ys], axis=1)))          # [B*N, 2]
+        return tf.reshape(tf.transpose(tf.reshape(xy, (-1, n, 2)), (0, 2, 1)), (-1, 2 * n))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 2 * input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "stride": self.stride}

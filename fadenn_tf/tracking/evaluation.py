@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 
 from fadenn_tf.fitcheck.detector import failure_detector_from_spec
-from fadenn_tf.tracking.tracker import NO_FD_NOTE, _as_detector, _as_predictor, _fd_name
+from fadenn_tf.tracking.tracker import (NO_FD_NOTE, _as_detector, _as_predictor, _fd_name,
+                                        model_source)
 from fadenn_tf.tracking.video import track_video
 
 
@@ -12,7 +13,7 @@ def evaluate_tracking(model, root, category=3, videos=None, detector="default",
                       failure_detector="auto", threshold=None, normalizer="diagonal",
                       nme_threshold=0.08, init_from_gt=False, out_dir=None, overlay=False,
                       device=None, progress=False, shot_cuts=True, detector_options=None,
-                      backend="keras"):
+                      backend="auto"):
     """Track every video of a 300-VW layout and score the annotated frames.
 
     root: 300-VW root (<id>/vid.avi + <id>/annot/%06d.pts), "synthetic" for the built-in
@@ -24,6 +25,8 @@ def evaluate_tracking(model, root, category=3, videos=None, detector="default",
     Returns {"videos": {id: summary + n_no_face, n_reinit, speed}, "pooled": summary, ...}
     where a summary is fadenn_tf.metrics.summarize (mean/median NME, AUC@t, FR@t named with
     the normaliser and threshold). out_dir: per-video outputs in out_dir/<id>/.
+    backend: as in track_video ("auto": the shipped LiteRT copies for pretrained /
+    pretrained-fll, Keras for other models).
     """
     from fadenn_tf import metrics
     from fadenn_tf.data.datasets import index_300vw
@@ -37,7 +40,7 @@ def evaluate_tracking(model, root, category=3, videos=None, detector="default",
         by_video.setdefault(s.subset, []).append(s)
     predictor = _as_predictor(model, device, backend)
     det = _as_detector(detector, detector_options)
-    fd = failure_detector_from_spec(failure_detector, predictor.model.path)
+    fd = failure_detector_from_spec(failure_detector, model_source(predictor))
     per_video, pooled = {}, []
     for vid, ss in by_video.items():
         ss = sorted(ss, key=lambda s: s.frame)

@@ -12,16 +12,30 @@ NO_FD_NOTE = ("no failure detector given: failures are caught by the sanity chec
               "(train one with: python -m fadenn_tf.train_failure_detector --out fd.npz)")
 
 
-def _as_predictor(model, device=None, backend="keras"):
+def _as_predictor(model, device=None, backend="auto"):
+    """A Predictor without detector for `model` (a Predictor, a LoadedModel or a path).
+    backend as in inference.load ("auto": the shipped LiteRT copies of pretrained /
+    pretrained-fll, Keras for other models); a .tflite path always runs on LiteRT."""
     from fadenn_tf.inference.predictor import Predictor, load
     if isinstance(model, Predictor):
         return model
     if hasattr(model, "fn") and hasattr(model, "size"):  # a LoadedModel
         return Predictor(model, detector=None, device=device)
-    if backend != "keras" or str(model).endswith(".tflite"):
-        return load(model, detector=None, failure_detector=None,
-                    backend="litert" if backend == "keras" else backend)
-    return load(model, detector=None, device=device, failure_detector=None)
+    if str(model).endswith(".tflite") and backend in ("auto", "keras"):
+        backend = "litert"
+    return load(model, detector=None, device=device, failure_detector=None, backend=backend)
+
+
+def model_source(predictor):
+    """Where failure_detector="auto" looks for `predictor`'s shipped failure detector: the
+    shipped name for the LiteRT copies of pretrained / pretrained-fll (they sit in a
+    sub-folder of the model), else the model's file (None if unknown)."""
+    from fadenn_tf import pretrained
+    model = getattr(predictor, "model", None)
+    label = getattr(model, "label", None)
+    if label is not None and pretrained.is_name(label):
+        return str(label)
+    return getattr(model, "path", None)
 
 
 def _as_detector(detector, options=None):
@@ -67,8 +81,8 @@ class Tracker:
         if isinstance(failure_detector, str) and failure_detector == "auto" and getattr(
                 predictor, "failure_detector", None) is not None:
             failure_detector = predictor.failure_detector
-        failure_detector = failure_detector_from_spec(
-            failure_detector, getattr(getattr(predictor, "model", None), "path", None))
+        failure_detector = failure_detector_from_spec(failure_detector,
+                                                      model_source(predictor))
         self.fd = failure_detector
         self.threshold = (None if failure_detector is None else
                           float(failure_detector.threshold if threshold is None else threshold))

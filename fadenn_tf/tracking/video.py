@@ -1,4 +1,5 @@
 """Track a video file: frames -> Tracker -> annot/%06d.pts, overlay.avi, track_log.json."""
+import contextlib
 import time
 from pathlib import Path
 
@@ -8,7 +9,7 @@ from fadenn_tf.fitcheck.detector import failure_detector_from_spec
 from fadenn_tf.tracking.checks import ShotCutDetector
 from fadenn_tf.tracking.records import TrackResult
 from fadenn_tf.tracking.tracker import (NO_FD_NOTE, Tracker, _as_detector, _as_predictor,
-                                        _fd_name)
+                                        _fd_name, model_source)
 
 
 def _video_fps(path):
@@ -43,19 +44,23 @@ def draw_frame(frame, rec, fd_used=True):
 def track_video(model, video_path, detector="default", failure_detector="auto", threshold=None,
                 init_box=None, init_landmarks=None, out_dir=None, overlay=True, device=None,
                 min_face=8.0, progress=False, shot_cuts=True, detector_options=None,
-                backend="keras"):
+                backend="auto"):
     """Track the face of a video -> TrackResult (frames, speed).
 
     model: a Predictor, a LoadedModel or a model path (fadenn_tf.inference.load_any).
-    detector: a registered detector name ("default", "haar", ...), a BoxProvider callable,
-    or None.
+    detector: a registered detector name ("default" = UltraFace, "haar", ...), a
+    BoxProvider callable, or None.
     failure_detector: a FailureDetector, a path to its .npz, "auto" (default: the one
     shipped beside the model file, e.g. with pretrained / pretrained-fll; none for other
     models) or None (sanity checks only).
     shot_cuts: True (a ShotCutDetector with its defaults), a ShotCutDetector, or False.
     detector_options: kwargs for a detector given by name (e.g. {"equalize": False}).
-    backend: "keras", "litert" (a float32 TFLite run by LiteRT, the fast path) or
-    "litert-int8" (int8 weights) for a model given by path.
+    backend: for a model given by path, as in fadenn_tf.load: "auto" (default: the LiteRT
+    copies shipped with pretrained / pretrained-fll, no TensorFlow; Keras for other
+    models), "keras", "litert" (float32 TFLite; a .tflite path always runs on LiteRT) or
+    "litert-int8" (int8 weights).
+    progress: a line every 10% of the frames with the ETA (utils.progress; a bar on a
+    terminal).
     threshold: P(good fit) below which a fit fails (default: the failure detector's).
     init_box (x0, y0, x1, y1) or init_landmarks (68, 2) (its landmark box): the first frame's
     box instead of the detector's.
@@ -63,7 +68,6 @@ def track_video(model, video_path, detector="default", failure_detector="auto", 
     out_dir/overlay.avi (MJPG, with overlay=True) and out_dir/track_log.json.
     Raises DataError for an unreadable video or failure-detector file.
     """
-    import cv2
     from fadenn_tf.data.crop import landmark_box
     from fadenn_tf.data.images import read_video_frames
     from fadenn_tf.data.pts import write_pts
@@ -71,7 +75,7 @@ def track_video(model, video_path, detector="default", failure_detector="auto", 
     t_start = time.perf_counter()
     predictor = _as_predictor(model, device, backend)
     det = _as_detector(detector, detector_options)
-    fd = failure_detector_from_spec(failure_detector, predictor.model.path)
+    fd = failure_detector_from_spec(failure_detector, model_source(predictor))
     if init_landmarks is not None:
         init_box = landmark_box(np.asarray(init_landmarks, np.float64))
     cuts = ShotCutDetector() if shot_cuts is True else (shot_cuts or None)
@@ -94,32 +98,28 @@ def track_video(model, video_path, detector="default", failure_detector="auto", 
                    "init_box": None if init_box is None else [float(v) for v in init_box],
                    "warm_up_s": round(warm, 3)}
     frames = read_video_frames(video_path)
-    writer = None
     out = None if out_dir is None else Path(out_dir)
     if out is not None:
-        (out / "annot").mkdir(parents=True, exist_ok=True)
-    try:
-        for frame in bar(frames, desc="tracking", enabled=progress, unit="frame"):
+        from fadenn_tf.utils.atomic import checked_write
+        with checked_write(out / "annot"):
+            (out / "annot").mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        writer = None
+        if out is not None and overlay:
+            from fadenn_tf.data.video_writer import checked_video_writer
+            writer = stack.enter_context(checked_video_writer(out / "overlay.avi",  # MJPG
+                                                              _video_fps(video_path)))
+        from fadenn_tf.data.images import video_frame_count
+        for frame in bar(frames, total=video_frame_count(video_path) or None,  # lines + ETA
+                         desc="tracking", enabled=progress, unit="frame"):
             rec = tracker.step(frame)
             result.frames.append(rec)
             if out is None:
                 continue
             if rec.landmarks is not None:
                 write_pts(out / "annot" / f"{rec.frame:06d}.pts", rec.landmarks)
-            if overlay:
-                if writer is None:
-                    h, w = frame.shape[:2]
-                    writer = cv2.VideoWriter(str(out / "overlay.avi"),
-                                             cv2.VideoWriter_fourcc(*"MJPG"),
-                                             _video_fps(video_path), (w, h))
-                    if not writer.isOpened():
-                        raise RuntimeError(f"{out / 'overlay.avi'}: OpenCV cannot open an "
-                                           "MJPG video writer")
-                img = draw_frame(frame, rec)
-                writer.write(np.ascontiguousarray(img[:, :, ::-1]))
-    finally:
-        if writer is not None:
-            writer.release()
+            if writer is not None:
+                writer.write(draw_frame(frame, rec))
     from fadenn_tf.data.images import video_frame_count
     announced = video_frame_count(video_path)
     result.info["frames_announced"] = announced

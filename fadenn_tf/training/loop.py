@@ -187,9 +187,36 @@ def _trim_metrics(path, last_step):
 
 
 def _append_jsonl(path, record):
-    with open(path, "a", encoding="utf-8") as f:
+    from fadenn_tf.utils.atomic import checked_write
+    with checked_write(path), open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
         f.flush()
+
+
+def save_checkpoint(manager, step):
+    """manager.save(checkpoint_number=step) -> its prefix. A failed write (full disk,
+    file-size limit) removes what the attempt left (the `ckpt-N_temp` folder and, unless
+    ckpt-N existed before, its partial `ckpt-N.*` files) and raises WriteError naming the
+    checkpoint; the earlier checkpoints and the state file are untouched."""
+    from fadenn_tf.errors import WriteError, write_failure_problem
+    ckpt_dir = Path(manager.directory)
+    prefix = ckpt_dir / f"ckpt-{step}"
+    existed = {p.name for p in ckpt_dir.glob(f"ckpt-{step}.*")}
+    try:
+        return manager.save(checkpoint_number=step)
+    except Exception as exc:  # noqa: BLE001 (TensorFlow's own error types)
+        problem = write_failure_problem(exc)
+        if problem is None:
+            raise
+        for left in ckpt_dir.glob(f"ckpt-{step}_temp*"):
+            shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink()
+        for left in ckpt_dir.glob(f"ckpt-{step}.*"):
+            if left.name not in existed:
+                left.unlink(missing_ok=True)
+        newest = checkpoints_on_disk(ckpt_dir)
+        keep = (f"ckpt-{newest[0]} is the newest complete checkpoint: free some space and "
+                "continue with --resume" if newest else "no earlier checkpoint exists")
+        raise WriteError(prefix, f"{problem}; {keep}") from None
 
 
 def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_every=500,
@@ -280,7 +307,7 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
             step = int(step_var.numpy())
             bar.update(1)
             if stop["signal"] is not None:
-                path = manager.save(checkpoint_number=step)
+                path = save_checkpoint(manager, step)
                 raise Interrupted(step, path)
             is_ckpt = step % checkpoint_every == 0 or step == spec.total_steps
             if step % log_every == 0 or is_ckpt:
@@ -299,7 +326,7 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
                     tf.summary.scalar("train/learning_rate", float(
                         lr(step) if callable(lr) else lr))
             if is_ckpt:
-                manager.save(checkpoint_number=step)
+                save_checkpoint(manager, step)
             if spec.evaluate is not None and (step % eval_every == 0 or step == spec.total_steps):
                 with ema.averaged_weights(optimizer):
                     last_eval = dict(spec.evaluate(step) or {})
@@ -312,7 +339,7 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
                                 tf.summary.scalar(f"val/{k}", v)
     except KeyboardInterrupt:
         step = int(step_var.numpy())
-        path = manager.save(checkpoint_number=step)
+        path = save_checkpoint(manager, step)
         raise Interrupted(step, path) from None
     finally:
         bar.close()

@@ -33,7 +33,9 @@ def run_stages(cfg, stage, variant="M", workdir=None, data=None, *, steps=0,
     todo = st.stages_for(stage, variant)
     if todo[0] == "joint":
         st.check_needs(workdir, "joint", variant)
-    splits = load_splits(cfg.data, data)
+    # the steps each stage will run (stages._total_steps): short runs validate on fewer images
+    longest = max(int(steps or cfg.train.steps.get(name, 1000)) for name in todo)
+    splits = load_splits(cfg.data, data, longest_stage_steps=longest)
     for rep in splits.reports:
         if rep.skipped:
             print(rep.summary(), file=sys.stderr)

@@ -1,5 +1,8 @@
-"""Atomic writes: a file or folder appears complete or not at all."""
+"""Atomic, checked writes: a file or folder appears complete or not at all, and a write
+that fails (full disk, file-size limit, unwritable folder) raises WriteError naming the file
+instead of leaving a partial file or failing silently."""
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -15,21 +18,42 @@ def atomic_path(final, is_dir=False):
     exist yet (callers that must never overwrite check this first). A folder gets the mode a
     plain mkdir would give (0777 minus the umask), not mkdtemp's private 0700, so a process
     running as another user (e.g. TF Serving) can read what is renamed into place.
+    A failed write in the block or in the rename (an OSError other than "exists", or a
+    TensorFlow error saying the disk is full) is raised as WriteError naming `final`; the
+    temporary is removed and an existing `final` is left as it was.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    os.chmod(tmp, 0o777 & ~current_umask())
+    with checked_write(final):
+        _make_parent(final)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     target = tmp if is_dir else tmp / final.name
     try:
-        yield target
-        if is_dir:
-            os.replace(tmp, final) if not final.exists() else _refuse(final)
-        else:
-            os.replace(target, final)
+        with checked_write(final):
+            os.chmod(tmp, 0o777 & ~current_umask())
+            yield target
+            if is_dir:
+                os.replace(tmp, final) if not final.exists() else _refuse(final)
+            else:
+                os.replace(target, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def checked_write(path):
+    """Turn a failed write inside the block into WriteError(path, reason) (see
+    fadenn_tf.errors.write_failure_problem); other errors pass unchanged."""
+    from fadenn_tf.errors import FadennError, WriteError, write_failure_problem
+    try:
+        yield
+    except FadennError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (TensorFlow's own error types included)
+        problem = write_failure_problem(exc)
+        if problem is None:
+            raise
+        raise WriteError(path, problem) from exc
 
 
 def current_umask():
@@ -46,6 +70,16 @@ def current_umask():
     return mask
 
 
+def _make_parent(final):
+    """Create the folder of `final`; a file standing where that folder should be is
+    NotADirectoryError (an unwritable output), not FileExistsError (an output in use)."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR),
+                                 str(final.parent)) from None
+
+
 def _refuse(final):
     raise FileExistsError(f"{final}: already exists; refusing to overwrite it")
 
@@ -59,6 +93,36 @@ def write_text_atomic(path, text):
 def write_json_atomic(path, obj):
     """Write `obj` as indented JSON to `path` atomically."""
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_bytes_atomic(path, data):
+    """Write the bytes `data` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
+
+
+def write_image_atomic(path, bgr, params=()):
+    """Encode the uint8 BGR image `bgr` [H,W,3] (or [H,W]) in the format of `path`'s
+    extension (.png, .jpg, ...; cv2 `params` such as [cv2.IMWRITE_JPEG_QUALITY, 90]) and
+    write it atomically. Unlike cv2.imwrite, which returns False (or only prints a libpng
+    message) on a full disk, a failure raises WriteError naming `path`."""
+    import cv2
+    import numpy as np
+    from fadenn_tf.errors import WriteError
+    ok, buf = cv2.imencode(Path(path).suffix or ".png", np.ascontiguousarray(bgr),
+                           list(params))
+    if not ok:
+        raise WriteError(path, f"OpenCV could not encode a {np.shape(bgr)} image as "
+                               f"{Path(path).suffix or '.png'}")
+    write_bytes_atomic(path, buf.tobytes())
+    return Path(path)
+
+
+def save_figure_atomic(fig, path, **kwargs):
+    """matplotlib `fig.savefig(path, **kwargs)`, atomic and checked (WriteError)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **kwargs)
+    return Path(path)
 
 
 def remove_stale_temporaries(folder):

@@ -6,10 +6,72 @@ import argparse
 import os
 import sys
 
-EXIT_CODES_FACES = ("exit status: 0 when at least one face was found; 1 when the command ran "
-                    "but found no face in any input (each unreadable input is named on "
-                    "stderr); 2 on bad arguments or an unusable model or file; 130 when "
-                    "interrupted.")
+# The exit status of every command (README "Exit status"; each --help ends with EXIT_CODES).
+EXIT_DONE = 0            # done
+EXIT_NOTHING_FOUND = 1   # ran, but found nothing (no face in any input)
+EXIT_BAD_INPUT = 2       # bad arguments or unusable inputs
+EXIT_IO = 3              # an I/O failure: full disk, unwritable output
+EXIT_INTERRUPTED = 130   # interrupted (Ctrl-C, SIGTERM where the command handles it)
+
+EXIT_CODES = ("Exit status: 0 done; 1 ran but found nothing (no face in any input); 2 bad "
+              "arguments or unusable inputs (each named on stderr); 3 an I/O failure such as "
+              "a full disk or an unwritable output (the file named); 130 interrupted.")
+
+
+def exit_status(exc):
+    """The exit status for an exception that ends a command (see EXIT_CODES), or None for
+    an unexpected one (a bug: let its traceback show)."""
+    from fadenn_tf.errors import WRITE_FAILURE_TEXTS, FadennError, WriteError
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, WriteError):
+        return EXIT_IO
+    if isinstance(exc, (FadennError, ValueError)):
+        return EXIT_BAD_INPUT
+    # writes are checked (utils.atomic.checked_write raises WriteError); an OSError that
+    # reaches here is a read (an unusable input), unless it says the disk is full
+    # (TensorFlow words that in its own error types, too)
+    if any(text in str(exc) for text in WRITE_FAILURE_TEXTS):
+        return EXIT_IO
+    if isinstance(exc, OSError):
+        return EXIT_BAD_INPUT
+    return None
+
+
+def command(main):
+    """Decorator of a command's main(argv) -> int: an error that ends it is one line on
+    stderr (`error: ...`, `interrupted`) and the exit status of EXIT_CODES instead of a
+    traceback; the folder locks main took (fadenn_tf.utils.lock.take_lock) are released."""
+    import functools
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        from fadenn_tf.utils.lock import release_taken
+        depth = release_taken(None)
+        try:
+            return main(*args, **kwargs)
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001
+            code = exit_status(exc)
+            if code is None:
+                raise
+            print("\ninterrupted" if code == EXIT_INTERRUPTED else f"error: {_one_line(exc)}",
+                  file=sys.stderr, flush=True)
+            return code
+        finally:
+            release_taken(depth)
+    return wrapper
+
+
+def _one_line(exc):
+    """The error's message: the project's own errors whole; an OSError as `FILE: reason`;
+    another error's message cut at its first line (TensorFlow's carry a graph traceback)."""
+    from fadenn_tf.errors import FadennError
+    if isinstance(exc, OSError) and getattr(exc, "filename", None) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    text = str(exc).strip()
+    if not isinstance(exc, FadennError):
+        text = text.splitlines()[0] if text else ""
+    return text or type(exc).__name__
 
 
 def prog_name(module):
@@ -28,6 +90,9 @@ def make_parser(module, description=None, raw=True, version_value=None, **kwargs
     """
     if raw:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        if kwargs.get("epilog"):  # kept as written: wrap it here
+            import textwrap
+            kwargs["epilog"] = textwrap.fill(kwargs["epilog"], 92)
     p = argparse.ArgumentParser(prog=prog_name(module), description=description, **kwargs)
     if version_value:
         p.add_argument("--version", nargs="?", action=_VersionOrValue, dest=version_value[0],

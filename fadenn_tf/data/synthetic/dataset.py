@@ -129,11 +129,11 @@ def generate_dataset(out, n_train=1200, n_test=300, n_videos=6, n_frames=120, se
             entries = []
             if workers > 1 and len(jobs) > 1:
                 import functools
-                import multiprocessing
-                with multiprocessing.get_context("spawn").Pool(workers) as pool:
-                    for e in pool.imap(functools.partial(make_still, root=tmp), jobs, chunksize=8):
-                        entries.append(e)
-                        pb.update(1)
+                from fadenn_tf.utils.processes import run_in_workers  # die with this one
+                for e in run_in_workers(functools.partial(make_still, root=tmp), jobs,
+                                        workers, ordered=True):
+                    entries.append(e)
+                    pb.update(1)
             else:
                 for job in jobs:
                     entries.append(make_still(job, tmp))

@@ -10,10 +10,8 @@ Layout written by write_video: FOLDER/vid.avi and FOLDER/annot/000001.pts ... (1
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from fadenn_tf.data.pts import format_pts
 from fadenn_tf.data.synthetic.rendering import _background, _other_face, draw_sample
 from fadenn_tf.data.synthetic.sampling import merge_params, sample_params
 
@@ -88,21 +86,18 @@ def render_video(rng, n_frames, frame_size=DEFAULT_FRAME_SIZE):
 def write_video(folder, rng, n_frames, frame_size=DEFAULT_FRAME_SIZE):
     """Write FOLDER/vid.avi (MJPG, 25 fps) and FOLDER/annot/%06d.pts; returns the frame count.
 
-    Raises RuntimeError if OpenCV cannot open an MJPG writer.
+    The video is checked (fadenn_tf.data.video_writer): it appears only once it reads back
+    with all n_frames frames. Raises WriteError naming the file when a write fails (full
+    disk) or OpenCV cannot open an MJPG writer.
     """
+    from fadenn_tf.data.pts import write_pts
+    from fadenn_tf.data.video_writer import checked_video_writer
+    from fadenn_tf.utils.atomic import checked_write
     folder = Path(folder)
-    (folder / "annot").mkdir(parents=True, exist_ok=True)
-    h, w = frame_size
-    path = folder / "vid.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (w, h))
-    if not writer.isOpened():
-        raise RuntimeError(f"{path}: OpenCV cannot open an MJPG video writer")
-    n = 0
-    try:
+    with checked_write(folder / "annot"):
+        (folder / "annot").mkdir(parents=True, exist_ok=True)
+    with checked_video_writer(folder / "vid.avi", FPS, "MJPG") as video:
         for img, lm in render_video(rng, n_frames, frame_size):
-            writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-            n += 1
-            (folder / "annot" / f"{n:06d}.pts").write_text(format_pts(lm), encoding="utf-8")
-    finally:
-        writer.release()
-    return n
+            video.write(img)
+            write_pts(folder / "annot" / f"{video.n:06d}.pts", lm)
+    return video.n

@@ -1,0 +1,35 @@
+"""One-face mode's fallback: when the fit in the detector's first box is rejected (its
+fit_score is below the floor: most likely not a face), the next boxes the detector found
+are fitted in turn, and the first accepted fit is the image's face instead of "no face"."""
+import time
+
+MAX_FALLBACKS = 4   # further detector boxes tried per image, in the detector's order
+
+
+def fall_back(predictor, prepared, results, floor, limit=MAX_FALLBACKS):
+    """For each image of `results` (one ImageResult per _Prepared of `prepared`, from
+    Predictor.run) whose fits were all rejected and whose detector found more boxes
+    (_Prepared.spare, one-face mode only): fit at most `limit` of them, one model call
+    each, in the detector's order, until one is accepted. The accepted fit becomes the
+    image's face; the rejected ones are added to ImageResult.rejected. The time goes to
+    timing["model"] and timing["total"]. Modifies `results` in place."""
+    for p, r in zip(prepared, results):
+        if r.faces or not r.rejected or p.spare is None:
+            continue
+        boxes, scores = p.spare
+        t0 = time.perf_counter()
+        for k in range(min(int(limit), len(boxes))):
+            try:
+                crop, tr = predictor.model.crop(p.image, boxes[k])
+            except ValueError:        # a box with no area inside the image
+                continue
+            lm, probs = predictor.run_crops(crop[None])
+            face = predictor.face(p.image, tr.invert(lm[0]),
+                                  None if probs is None else probs[0], boxes[k], p.source,
+                                  None if scores is None else scores[k], floor)
+            (r.faces if face.status == "ok" else r.rejected).append(face)
+            if face.status == "ok":
+                break
+        dt = time.perf_counter() - t0
+        r.timing["model"] += dt
+        r.timing["total"] += dt
