@@ -27,13 +27,25 @@ def data(tmp_path_factory):
     return root / "300w"
 
 
-def test_picture_of_a_fadenn_model(demo_figure, data, tmp_path, capsys):
+def test_picture_and_psnr_table_of_a_fadenn_model(demo_figure, data, tmp_path, capsys):
+    """The demo config's denoisers are residual: a fresh one is the identity, so the printed
+    PSNR of every noisy condition is unchanged (before == after)."""
     cfg = load_config("demo").model
+    assert cfg.iid.residual
     model = save_model(build_variant(cfg, "D"), tmp_path / "d.keras")
     out = tmp_path / "fig.png"
-    assert demo_figure.main(["--model", str(model), "--data", str(data), "--out", str(out),
-                             "--faces", "2", "--conditions", "clean,blur-3"]) == 0
-    assert out.stat().st_size > 10_000 and "wrote" in capsys.readouterr().out
+    assert demo_figure.main(["--model", f"fresh D={model}", "--data", str(data), "--out",
+                             str(out), "--faces", "2", "--conditions", "clean,blur-3",
+                             "--reference-size", "64"]) == 0
+    assert out.stat().st_size > 10_000
+    text = capsys.readouterr().out
+    assert "fresh D: denoiser PSNR" in text and "mean over 3 test faces" in text
+    rows = [ln.split() for ln in text.splitlines() if ln.startswith("   ")]
+    noisy = {r[0]: (float(r[1]), float(r[3])) for r in rows if r[0] not in ("clean", "mean")}
+    assert len(noisy) == 12
+    for name, (before, after) in noisy.items():
+        assert after == pytest.approx(before, abs=0.01), name
+    assert "up (by 0.01 dB or more) on 0 of 12 noisy conditions" in text
 
 
 def test_model_without_denoiser_is_refused(demo_figure, data, tmp_path, capsys):

@@ -170,7 +170,6 @@ def test_resume_with_other_settings_names_the_difference(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------ predict
-@pytest.mark.slow
 def test_killed_predict_resumes_without_redoing_finished_images(tmp_path, capsys):
     import numpy as np
     from fadenn_tf import predict

@@ -51,7 +51,7 @@ def build_parser():
     p = make_parser("degrade", __doc__, epilog=EXIT_CODES)
     p.add_argument("--data", default=None, help="dataset folder (default: synthetic stills)")
     p.add_argument("--out", required=True, help="output folder (must not hold a previous run "
-                   "of the same conditions unless --overwrite)")
+                   "of the same conditions unless --resume or --overwrite)")
     p.add_argument("--format", default="auto", help="dataset format: auto|300w|300vw|menpo|folder")
     p.add_argument("--split", default=None, help="only this split (default: every annotated "
                    "image / every video)")
