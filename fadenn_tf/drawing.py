@@ -102,11 +102,16 @@ def draw_box(image, box, color=ORANGE, label=None, thickness=None):
 
 
 def draw_text(image, text, origin=(4, 16), color=WHITE, scale=None):
-    """Put `text` with a dark outline at origin (x, y) = its baseline's left end."""
+    """Put `text` with a dark outline at origin (x, y) = its baseline's left end, moved
+    inside the image where the text would run past an edge."""
     img = _as_rgb(image)
     s = scale or max(0.4, min(img.shape[:2]) / 600)
-    org = (int(round(origin[0])), int(round(origin[1])))
     th = max(1, int(round(s * 1.5)))
+    (tw, tht), base = cv2.getTextSize(str(text), cv2.FONT_HERSHEY_SIMPLEX, s, th + 2)
+    h, w = img.shape[:2]
+    x = min(max(int(round(origin[0])), 0), max(w - tw - 1, 0))
+    y = min(max(int(round(origin[1])), tht + 1), max(h - base - 1, tht + 1))
+    org = (x, y)
     cv2.putText(img, str(text), org, cv2.FONT_HERSHEY_SIMPLEX, s, (0, 0, 0), th + 2,
                 cv2.LINE_AA)
     cv2.putText(img, str(text), org, cv2.FONT_HERSHEY_SIMPLEX, s, color, th, cv2.LINE_AA)

@@ -26,7 +26,9 @@ def format_markdown(result):
            if peak else "")
         + "FLOPs per face (1 multiply-add = 2); train GFLOP/s = 3 x forward FLOPs x images/s "
           "(estimate); inference: latency at batch 1, images/s at batch "
-        + f"{st['infer_batch']}; models are untrained (speed does not depend on the weights)."
+        + f"{st['infer_batch']}; the train, pipeline and inference rows use untrained models "
+          "(speed does not depend on the weights), the api, detect and e2e rows name their "
+          "model and data."
         + (f" A --quick run: skipped {st['quick_skipped']}." if st.get("quick_skipped") else ""),
         "",
         "| section | config | model | path | crop | batch | ms/face (b1) | images/s | "
