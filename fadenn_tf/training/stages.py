@@ -138,11 +138,9 @@ def check_needs(workdir, stage, variant):
 
 
 def make_optimizer(train_cfg, mixed_precision="none", total_steps=None):
-    """Adam with the config's schedule: staircase exponential decay (train.lr_schedule
-    "step"), or cosine decay over `total_steps` down to cosine_alpha x the rate ("cosine"),
-    and an EMA of the weights when train.ema_momentum > 0 (training.ema). Its state stays
-    float32 (the variables are float32 under every mixed policy); fp16 adds dynamic loss
-    scaling (bf16 has float32's exponent range and needs none)."""
+    """Adam with the config's schedule (train.lr_schedule: staircase decay, or cosine over
+    `total_steps`) and an EMA of the weights if train.ema_momentum > 0 (training.ema). Its
+    state stays float32 (as the variables); fp16 adds dynamic loss scaling, bf16 needs none."""
     if train_cfg.lr_schedule == "cosine":
         if not total_steps:
             raise ConfigError("train.lr_schedule cosine needs the stage's number of steps")
