@@ -24,15 +24,9 @@ import math
 
 import numpy as np
 
+from fadenn_tf.evaluation.detectors import iou
+
 THRESHOLDS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
-
-
-def _iou(a, b):
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def boxes_for(box, shape, rng):
@@ -48,7 +42,7 @@ def boxes_for(box, shape, rng):
         a = rng.uniform(0, 2 * math.pi)
         m = rng.uniform(0.6, 1.0)
         cand = box + m * np.array([math.cos(a) * bw, math.sin(a) * bh] * 2)
-        if _iou(cand, box) < 0.25 and cand[2] > 1 and cand[3] > 1 and cand[0] < w - 1 \
+        if iou(cand, box) < 0.25 and cand[2] > 1 and cand[3] > 1 and cand[0] < w - 1 \
                 and cand[1] < h - 1:
             out["shifted"] = cand
             break
@@ -60,7 +54,7 @@ def boxes_for(box, shape, rng):
             continue
         x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
         cand = np.array([x0, y0, x0 + side, y0 + side])
-        if _iou(cand, box) == 0.0:
+        if iou(cand, box) == 0.0:
             out["background"] = cand
             break
     return out

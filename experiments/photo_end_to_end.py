@@ -21,19 +21,9 @@ import numpy as np
 import fadenn_tf
 from fadenn_tf import metrics
 from fadenn_tf.data.images import read_image
+from fadenn_tf.data.crop import landmark_box
 from fadenn_tf.data.pts import read_pts
-
-
-def landmark_box(points):
-    return np.array([*points.min(axis=0), *points.max(axis=0)], np.float64)
-
-
-def iou(a, b):
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+from fadenn_tf.evaluation.detectors import iou
 
 
 def match(det_boxes, gt_boxes, thr=0.5):
