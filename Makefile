@@ -15,8 +15,13 @@ $(STAMP): requirements.txt setup.py
 
 install: $(STAMP)
 
+# the suite in $(TEST_WORKERS) processes (pytest-xdist); tests/conftest.py says which tests
+# stay together on one worker and hands the long ones out first
+TEST_WORKERS ?= 2
+XDIST = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=15 tests
+	$(BIN)/python -m pytest -q $(XDIST) --durations=15 tests
 	PY=$(abspath $(BIN))/python bash .ci/install_check.sh
 
 # a non-editable install from the local wheel, used from another folder (about a minute)
@@ -24,7 +29,7 @@ install-check: $(STAMP)
 	PY=$(abspath $(BIN))/python bash .ci/install_check.sh
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q $(XDIST) -m "not slow" tests
 
 demo: $(STAMP)
 	bash experiments/demo.sh

@@ -48,7 +48,7 @@ setup(
     ],
     # dlib: its HOG face detector (--detector dlib) and the ERT peer of evaluate --dlib and
     # bench; wheels for Linux x86_64 and aarch64, macOS and Windows, no compiler needed
-    extras_require={"test": ["pytest>=8"], "dlib": ["dlib-bin>=19.24"]},
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.8"], "dlib": ["dlib-bin>=19.24"]},
     entry_points={"console_scripts": [
         f"fadenn-{job.replace('_', '-')}=fadenn_tf.cli.{job}:main" for job in JOBS]},
 )

@@ -9,6 +9,9 @@ scores not applied) is matched to an annotation by IoU >= 0.5 between its box an
 annotation's tight landmark box (greedy, best first). For the matched faces it prints the
 mean diagonal NME end to end and with the ground-truth landmark box given, their ratio, the
 found rate (faces of 40 px or more, and all), and the median time per photo end to end.
+It also measures a second pass: the face re-cropped on the landmark box of the end-to-end
+estimate (what a tracker does from frame to frame), and the box offsets of the detector
+against the landmark box (centre shift and size ratio), to compare with the training jitter.
 """
 import argparse
 import glob
@@ -52,6 +55,7 @@ def main(argv=None):
     if args.max_photos:
         photos = photos[:args.max_photos]
     e2e, given, sizes, found, times, one_face_times = [], [], [], [], [], []
+    second, shifts, ratios = [], [], []
     for path in photos:
         stem = Path(path).with_suffix("")
         gts = [read_pts(p) for p in sorted(glob.glob(f"{stem}_*.pts"))]
@@ -73,15 +77,22 @@ def main(argv=None):
         idx = sorted(m)
         ref = model.predict(img, boxes=np.stack([gt_boxes[j] for j in idx]),
                             min_fit_score=0)[0].faces
+        again = model.predict(img, boxes=np.stack([landmark_box(faces[m[j]].landmarks)
+                                                   for j in idx]), min_fit_score=0)[0].faces
         for k, j in enumerate(idx):
             e2e.append(metrics.nme(faces[m[j]].landmarks[None], gts[j][None])[0])
             given.append(metrics.nme(ref[k].landmarks[None], gts[j][None])[0])
+            second.append(metrics.nme(again[k].landmarks[None], gts[j][None])[0])
+            d, g = np.asarray(faces[m[j]].box, float), np.asarray(gt_boxes[j], float)
+            gside = max(g[2] - g[0], g[3] - g[1])
+            shifts.append(np.hypot(*((d[:2] + d[2:]) / 2 - (g[:2] + g[2:]) / 2)) / gside)
+            ratios.append(max(d[2] - d[0], d[3] - d[1]) / gside)
         t0 = time.perf_counter()
         model.predict(img)   # the default: one face
         one_face_times.append(time.perf_counter() - t0)
     sizes, found = np.array(sizes), np.array(found)
     big = sizes >= 40
-    e2e, given = np.array(e2e), np.array(given)
+    e2e, given, second = np.array(e2e), np.array(given), np.array(second)
     print(f"{args.model} ({args.backend}) on {len(times)} photos of {args.photos}")
     print(f"found (IoU >= 0.5 with the landmark box): {found.sum()}/{len(found)} faces; "
           f"{found[big].sum()}/{big.sum()} of 40 px or more ({found[big].mean():.1%})")
@@ -89,6 +100,13 @@ def main(argv=None):
           f"ground-truth landmark box given {given.mean():.4f}, ratio "
           f"{e2e.mean() / given.mean():.3f}; medians {np.median(e2e):.4f} / "
           f"{np.median(given):.4f}")
+    print(f"second pass, re-cropped on the end-to-end estimate's landmark box: mean NME "
+          f"(diagonal) {second.mean():.4f}, ratio to the ground-truth box {second.mean() / given.mean():.3f}")
+    shifts, ratios = np.array(shifts), np.array(ratios)
+    print(f"detector box against the landmark box (longer side L): centre shift / L median "
+          f"{np.median(shifts):.3f}, 90th percentile {np.percentile(shifts, 90):.3f}; size ratio "
+          f"median {np.median(ratios):.3f}, 10th-90th percentile {np.percentile(ratios, 10):.3f}-"
+          f"{np.percentile(ratios, 90):.3f}")
     print(f"median ms per photo: all faces {1000 * np.median(times):.1f}, one face (default) "
           f"{1000 * np.median(one_face_times):.1f}")
 

@@ -22,9 +22,6 @@ from pathlib import Path
 
 from fadenn_tf.utils.cli_args import positive_int
 
-NEEDS = {"D": ("fll", "dae"), "S": ("fll", "experts", "stc"), "M": ("fll", "experts", "mtc")}
-
-
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,18 +62,19 @@ def main(argv=None):
     work = Path(a.workdir)
     if not a.skip_train:
         from fadenn_tf.config import load_config
-        from fadenn_tf.training.run import run_stages
-        from fadenn_tf.training.stages import stage_outputs
+        from fadenn_tf.training.run import RunOptions, run_stages
+        from fadenn_tf.training.tasks import get_task, stage_outputs
         overrides = {"train": {"batch_size": 8} if a.quick else {}}
         if a.format != "auto":
             overrides["data"] = {"format": a.format}
         cfg = load_config(a.config, overrides)
 
         def train(stage, variant="M"):   # what `python -m fadenn_tf.train` runs
-            run_stages(cfg, stage, variant, work, a.data, steps=steps, overwrite=a.retrain)
+            run_stages(cfg, stage, variant, work, a.data,
+                       RunOptions(steps=steps, overwrite=a.retrain))
         stages = []
         for v in variants:
-            stages += [s for s in NEEDS[v] if s not in stages]
+            stages += [s for s in get_task("joint").needs(v) if s not in stages]
         for s in stages:
             if a.retrain or not all(p.is_file() for p in stage_outputs(work, s)):
                 train(s)

@@ -11,12 +11,12 @@ def load(path, **kwargs):
 
     See `fadenn_tf.inference.Predictor` for the returned object's API.
     """
-    from fadenn_tf.inference.predictor import load as _load
+    from fadenn_tf.inference.predictor import load as _load  # lazy: `import fadenn_tf` stays light
     return _load(path, **kwargs)
 
 
 def __getattr__(name):   # fadenn_tf.Predictor etc., imported on first use
     if name in ("Predictor", "ImageResult", "FaceResult", "load_any"):
-        import fadenn_tf.inference
+        import fadenn_tf.inference  # lazy: `import fadenn_tf` stays light
         return getattr(fadenn_tf.inference, name)
     raise AttributeError(f"module 'fadenn_tf' has no attribute {name!r}")

@@ -113,11 +113,21 @@ class AugmentConfig:
     rotation_deg: float = 45.0            # uniform in [-rotation_deg, rotation_deg]
     flip: bool = True                     # horizontal flip with the 68-point permutation
     occlusion_prob: float = 0.5           # probability of one occluding stripe/block (FLL)
-    box_jitter: bool = True               # x-min/x-max/y-min U(-.25,.25), y-max U(.05,.25) of size
+    box_jitter: object = True             # paper (= true): x-min/x-max/y-min U(-.25,.25),
+    #   y-max U(.05,.25) of the box size; detector: every edge U(-.1,.1), the spread of the
+    #   default detector's boxes; none (= false). fadenn_tf.data.crop.BOX_JITTERS
+
+    def jitter_kind(self):
+        """The box jitter's name ("paper", "detector") or "" for none."""
+        kind = {True: "paper", False: ""}.get(self.box_jitter, self.box_jitter)
+        return "" if kind == "none" else kind
 
     def validate(self, where):
         _number(self.rotation_deg, where, "data.augment.rotation_deg", lo=0.0, hi=180.0)
         _number(self.occlusion_prob, where, "data.augment.occlusion_prob", lo=0.0, hi=1.0)
+        _check(self.box_jitter in (True, False, "paper", "detector", "none"), where,
+               "data.augment.box_jitter",
+               f"{self.box_jitter!r}: choose paper (or true), detector or none (or false)")
 
 
 @dataclass
@@ -158,9 +168,6 @@ class NoiseConfig:
                f"{self.reference_size} is not in [32, 1024] pixels (blur-3 needs > 15)")
 
 
-STAGES = ("fll", "dae", "experts", "stc", "mtc", "joint")
-
-
 @dataclass
 class TrainConfig:
     """Optimisation. Adam, lr decayed by `lr_decay_rate` every `lr_decay_steps` (staircase)."""
@@ -169,6 +176,9 @@ class TrainConfig:
     lr_decay_steps: int = 1000
     lr_decay_rate: float = 0.96
     mtc_lambda: float = 0.5               # MTC loss = CE + mtc_lambda * L2 reconstruction
+    # Steps per stage (the paper's); a stage without an entry trains its task's default_steps.
+    # The stage names are checked against the registry of training stages when training
+    # starts (fadenn_tf.training.tasks.check_step_names).
     steps: dict = field(default_factory=lambda: {
         "fll": 100000, "dae": 50000, "experts": 20000, "stc": 20000, "mtc": 20000, "joint": 10000})
     eval_every: int = 1000
@@ -193,9 +203,8 @@ class TrainConfig:
         _number(self.lr_decay_steps, where, "train.lr_decay_steps", lo=1, integer=True)
         _number(self.lr_decay_rate, where, "train.lr_decay_rate", lo=0.0, hi=1.0, lo_open=True)
         _number(self.mtc_lambda, where, "train.mtc_lambda", lo=0.0)
-        unknown = set(self.steps) - set(STAGES)
-        _check(not unknown, where, "train.steps", f"unknown stages {sorted(unknown)} "
-               f"(known: {', '.join(STAGES)})")
+        _check(isinstance(self.steps, dict), where, "train.steps",
+               "must map stage names to numbers of steps")
         for stage, v in self.steps.items():
             _number(v, where, f"train.steps.{stage}", lo=1, integer=True)
         for key in ("eval_every", "checkpoint_every", "keep_checkpoints", "log_every"):

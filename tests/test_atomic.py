@@ -38,9 +38,9 @@ def test_atomic_folder_and_files_follow_the_umask(tmp_path, umask):
 
 
 def test_synthetic_dataset_folder_is_readable_by_others(tmp_path, umask):
-    from fadenn_tf.data.synthetic import generate_dataset
-    out = generate_dataset(tmp_path / "synthetic", n_train=3, n_test=0, n_videos=0,
-                           image_size=48)
+    from fadenn_tf.data.synthetic import SynthSpec, generate_dataset
+    out = generate_dataset(tmp_path / "synthetic", SynthSpec(n_train=3, n_test=0, n_videos=0,
+                                                             image_size=48))
     for p in [out, *out.rglob("*")]:
         want = (0o777 if p.is_dir() else 0o666) & ~umask
         assert _mode(p) == want, p

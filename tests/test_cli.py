@@ -67,10 +67,10 @@ def test_former_flag_names_still_work():
     assert (ev.threshold, ev.boxes) == (0.1, "detector")
     tr = parser("track").parse_args(["--model", "m", "--threshold", "0.3",
                                      "--threshold-nme", "0.05"])
-    assert (tr.threshold, tr.threshold_nme) == (0.3, 0.05)
+    assert (tr.failure_threshold, tr.nme_threshold) == (0.3, 0.05)
     new = parser("track").parse_args(["--model", "m", "--failure-threshold", "0.3",
                                       "--nme-threshold", "0.05"])
-    assert (new.threshold, new.threshold_nme) == (0.3, 0.05)
+    assert (new.failure_threshold, new.nme_threshold) == (0.3, 0.05)
     assert parser("bench").parse_args(["--models", "M"]).variants == "M"
     ex = parser("export")
     assert ex.parse_args(["--model", "m", "--out", "o", "--version", "3"]).serving_version == 3
@@ -111,3 +111,26 @@ def test_train_help_lists_every_shipped_config():
     text = " ".join(parser("train").format_help().split())
     assert "real128" in available_configs()
     assert f"({', '.join(available_configs())})" in text
+
+
+def test_config_flags_are_generated_from_the_config_section():
+    import dataclasses
+    from fadenn_tf.config import TrackConfig, load_config
+    from fadenn_tf.utils.cli import config_flags, defaults_from_config
+    p = parser("track")
+    # every key of the track section has the option of the same dest, nothing by hand
+    assert set(config_flags(p, TrackConfig)) == {f.name for f in dataclasses.fields(TrackConfig)}
+    argv = ["v.avi", "--model", "m", "--nme-threshold", "0.1"]
+    args = p.parse_args(argv)
+    cfg = load_config("cpu", sets=["track.nme_threshold=0.2", "track.shot_cuts=false",
+                                   "track.failure_threshold=0.4"])
+    defaults_from_config(p, args, argv, cfg.track)
+    assert (args.nme_threshold, args.shot_cuts, args.failure_threshold) == (0.1, False, 0.4)
+    # a key whose option has another dest, with a conversion; keys without option left out
+    flags = config_flags(p, TrackConfig, {"shot_cuts": ("no_overlay", lambda v: not v)})
+    assert flags["shot_cuts"][0] == "no_overlay" and flags["shot_cuts"][1](False) is True
+    assert set(config_flags(parser("synth"), TrackConfig)) == set()
+    with pytest.raises(LookupError, match="no option 'no_such_dest'"):
+        config_flags(p, TrackConfig, {"normalizer": "no_such_dest"})
+    with pytest.raises(LookupError, match="no_such_key"):
+        config_flags(p, TrackConfig, {"no_such_key": "out"})

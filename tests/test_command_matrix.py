@@ -3,7 +3,7 @@ FADENN_PROGRESS forcing each progress mode (bar, lines, 0); each run must exit 0
 outputs and report progress as the mode says. The commands run in this process (TensorFlow
 is loaded once) with sys.stdout and sys.stderr replaced by a real file or the write end of
 an os.pipe, which is what decides the progress mode; test_degrade_in_a_shell_pipeline runs
-real shell redirections. One tiny model is trained once for the module."""
+real shell redirections. The model is the test run's shared tiny trained FLL."""
 import json
 import os
 import subprocess
@@ -21,19 +21,18 @@ WAYS = [("file", None), ("pipe", None), ("file", "bar"), ("file", "lines"), ("pi
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """Fixture data (6 x 2 stills, a 20-frame video) and a 2-step tiny FLL."""
-    from fadenn_tf import train
+def world(tmp_path_factory, tiny_run):
+    """Fixture data (6 x 2 stills, a 20-frame video) and a tiny trained FLL (the test run's
+    shared tiny run, conftest)."""
     tmp = tmp_path_factory.mktemp("matrix")
     make_300w(tmp / "300w", n_per_folder=2, size=(64, 80))
     make_300vw(tmp / "vw", video_ids=("114",), frames=20, size=(64, 80))
     cfg = write_yaml(tmp / "tiny.yaml", tiny(data={"max_val_images": 2}))
-    assert train.main(["--stage", "fll", "--config", str(cfg), "--data", str(tmp / "300w"),
-                       "--workdir", str(tmp / "run"), "--steps", "2", "--no-progress"]) == 0
     image = next((tmp / "300w" / "afw").glob("*.jpg"))
     (tmp / "boxes.json").write_text(json.dumps({image.name: [16, 12, 64, 56]}))
     return {"tmp": tmp, "cfg": cfg, "data": tmp / "300w", "image": image,
-            "video": tmp / "vw" / "114" / "vid.avi", "model": tmp / "run" / "fll" / "model.keras"}
+            "video": tmp / "vw" / "114" / "vid.avi",
+            "model": tiny_run["workdir"] / "fll" / "model.keras"}
 
 
 def _jobs(w, out):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from fadenn_tf.config import load_config
-from fadenn_tf.data.synthetic import generate_dataset
+from fadenn_tf.data.synthetic import SynthSpec, generate_dataset
 from fadenn_tf.models import build_fll, build_variant
 from fadenn_tf.models.io import save_model
 
@@ -22,8 +22,8 @@ def demo_figure():
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = generate_dataset(tmp_path_factory.mktemp("d") / "syn", n_train=0, n_test=3,
-                            n_videos=0, image_size=96)
+    root = generate_dataset(tmp_path_factory.mktemp("d") / "syn",
+                            SynthSpec(n_train=0, n_test=3, n_videos=0, image_size=96))
     return root / "300w"
 
 

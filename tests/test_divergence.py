@@ -3,7 +3,8 @@ the last finite checkpoint."""
 import pytest
 import tensorflow as tf
 
-from fadenn_tf.training.loop import Diverged, LoopSpec, checkpoints_on_disk, run_loop
+from fadenn_tf.training.loop import (Diverged, LoopOptions, LoopSpec, checkpoints_on_disk,
+                                     run_loop)
 
 
 def _spec(nan_from_step, total=12):
@@ -29,8 +30,8 @@ def test_nan_loss_stops_with_error_naming_stage_step_and_last_good_checkpoint(tm
     spec, _ = _spec(nan_from_step=7)
     opt = tf.keras.optimizers.SGD(1e-4)
     with pytest.raises(Diverged) as info:
-        run_loop(spec, opt, tf.distribute.get_strategy(), tmp_path, log_every=5,
-                 checkpoint_every=3, eval_every=100)
+        run_loop(spec, opt, tf.distribute.get_strategy(), tmp_path,
+                 LoopOptions(log_every=5, checkpoint_every=3, eval_every=100))
     # step 7's batch is the first NaN one; checkpoint 9 would have held NaN weights
     assert info.value.step == 9
     msg = str(info.value)
@@ -42,6 +43,6 @@ def test_nan_loss_stops_with_error_naming_stage_step_and_last_good_checkpoint(tm
 def test_finite_loss_trains_to_the_end(tmp_path):
     spec, w = _spec(nan_from_step=10_000, total=6)
     run_loop(spec, tf.keras.optimizers.SGD(1e-4), tf.distribute.get_strategy(), tmp_path,
-             log_every=2, checkpoint_every=3, eval_every=100)
+             LoopOptions(log_every=2, checkpoint_every=3, eval_every=100))
     assert checkpoints_on_disk(tmp_path / "checkpoints")[0] == 6
     assert float(w.numpy()) != 1.0

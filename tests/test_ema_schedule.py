@@ -7,7 +7,7 @@ import tensorflow as tf
 from fadenn_tf.config import load_config
 from fadenn_tf.errors import ConfigError
 from fadenn_tf.training import ema
-from fadenn_tf.training.loop import LoopSpec, run_loop
+from fadenn_tf.training.loop import LoopOptions, LoopSpec, run_loop
 from fadenn_tf.training.stages import make_optimizer
 
 
@@ -116,8 +116,8 @@ def test_run_loop_validates_on_and_ends_with_the_averaged_weights(tmp_path):
 
     spec = LoopSpec("t", compute_losses, lambda: model.trainable_variables, make_dataset,
                     {"model": model, "step": step}, 20, 64, evaluate=evaluate)
-    run_loop(spec, opt, tf.distribute.get_strategy(), tmp_path / "run", eval_every=10,
-             checkpoint_every=1000, log_every=5)
+    run_loop(spec, opt, tf.distribute.get_strategy(), tmp_path / "run",
+             LoopOptions(eval_every=10, checkpoint_every=1000, log_every=5))
     averages = [a.numpy() for a in opt._model_variables_moving_average]
     for v, a in zip(model.trainable_variables, averages):
         np.testing.assert_allclose(v.numpy(), a, rtol=1e-6)

@@ -318,3 +318,22 @@ def test_a_second_run_into_the_same_out_needs_overwrite(run, tmp_path, capsys):
     assert "holds the outputs of an earlier evaluate run" in capsys.readouterr().err
     assert main(argv + ["--overwrite"]) == 0
     assert not (out / "landmarks_old-model.png").exists() and (out / "results.json").is_file()
+
+
+def test_eval_config_section_reaches_the_run_and_flags_win(run, tmp_path):
+    """The `eval` section (--set eval.KEY=V) sets every option the command line leaves out;
+    a flag given wins over it."""
+    from fadenn_tf.evaluate import main
+    out = tmp_path / "cfg"
+    assert main(["--model", f"near={run['near']}", "--data", str(run["data"]), "--out",
+                 str(out), "--no-progress", "--set", "eval.seed=7", "--set",
+                 "eval.conditions=clean,blur-1", "--set", "eval.nme_threshold=0.05",
+                 "--nme-threshold", "0.06", "--set", "eval.grid_images=0", "--set",
+                 "eval.normalizer=box"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert (res["meta"]["seed"], res["meta"]["threshold"]) == (7, 0.06)
+    assert res["meta"]["normalizer"] == "box" and res["conditions"] == ["clean", "blur-1"]
+    assert "seed 7" in res["meta"]["noise"]
+    want = _hand_nme(2.0, run["scale"])["box"]
+    assert res["results"][0]["mean_nme"] == pytest.approx(want, rel=1e-5)
+    assert not list(out.glob("landmarks_*.png"))          # grid_images 0: no landmark grid

@@ -202,7 +202,8 @@ def test_model_fit_set_labels_a_real_models_fits_by_their_error(tmp_path):
     predictor = load(constant_shape_model(tmp_path / "m.keras", shape.astype(np.float32)),
                      detector=None)
     n = 6
-    X, y = examples.make_model_fit_set([(img, lm)] * n, predictor, 0, max_good_nme=0.12)
+    X, y = examples.make_model_fit_set([(img, lm)] * n, predictor, 0,
+                                       examples.FitExamples(max_good_nme=0.12))
     assert X.shape == (3 * n, features.FeatureConfig().dim)
     assert (y == 1).sum() == n and (y == 0).sum() == 2 * n   # 1 near box, 2 far boxes
     boxes = examples.model_fit_boxes(lm, np.random.default_rng(1), 1, 2)

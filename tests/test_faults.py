@@ -17,25 +17,22 @@ import tensorflow as tf
 
 from fadenn_tf import train as train_cli
 from fadenn_tf.utils.lock import LOCK_NAME, LockedError, folder_lock
-from fixtures import make_300w
 from test_training import checkpoint_numbers, checkpoint_value, scalars, tiny, write_yaml
 
 STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("faultdata") / "300w"
-    make_300w(root, n_per_folder=4, size=(48, 48))
-    return root
+def data_root(tiny_data):
+    """The 300-W fixture tree (24 48x48 stills) shared by the test run (conftest)."""
+    return tiny_data["data"]
 
 
 @pytest.fixture(scope="module")
-def cfg_path(tmp_path_factory):
-    """Tiny FLL: checkpoints every 2 steps (keep 3), validation at the end only."""
-    cfg = tiny(train={"checkpoint_every": 2, "eval_every": 1000, "keep_checkpoints": 3},
-               data={"max_val_images": 4})
-    return write_yaml(tmp_path_factory.mktemp("faultcfg") / "tiny.yaml", cfg)
+def cfg_path(tiny_data):
+    """Tiny FLL: checkpoints every 2 steps (keep 3), validation at the end only (on 4
+    images); the config of conftest's shared tiny run."""
+    return tiny_data["cfg"]
 
 
 def train(cfg_path, data_root, workdir, *extra):
@@ -45,12 +42,10 @@ def train(cfg_path, data_root, workdir, *extra):
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, cfg_path, data_root):
-    """A finished 4-step fll run (checkpoints 2 and 4, model.keras, one metrics line),
-    copied fresh for each test by `run_copy`."""
-    wd = tmp_path_factory.mktemp("finished") / "w"
-    assert train(cfg_path, data_root, wd, "--steps", 4) == 0
-    return wd
+def finished(tiny_run):
+    """A finished 4-step fll run (checkpoints 2 and 4, model.keras, one metrics line):
+    conftest's shared tiny run, copied fresh for each test by `run_copy`."""
+    return tiny_run["workdir"]
 
 
 @pytest.fixture

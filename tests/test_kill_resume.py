@@ -133,6 +133,9 @@ def test_resume_of_videos_redoes_only_the_unfinished_one(tmp_path):
     # as a kill while 410 was written leaves it: a partial file, a torn line
     (out / "blur-1" / "410" / "vid.avi").write_bytes(b"partial")
     (out / "blur-1" / "410" / ".vid.avi.tmp-99.avi").write_bytes(b"temporary")
+    killed = out / "color_scale-3" / "410" / ".vid.avi.tmp-k1ll3d"   # the video writer's
+    killed.mkdir()
+    (killed / "vid.avi").write_bytes(b"half a video")
     journal.write_text("\n".join(lines[:2]) + "\n" + lines[2][:20])
     before = stamps(out)
     assert main(args + ["--resume"]) == 0

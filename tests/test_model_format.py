@@ -15,7 +15,7 @@ from fadenn_tf.data.crop import CROP_SCALE, CropTransform
 from fadenn_tf.errors import DataError
 from fadenn_tf.inference import load_any
 from fadenn_tf.models.layers import ArgMaxClass, CoordAffine, ResizeBilinear
-from fadenn_tf.training.stages import load_parts
+from fadenn_tf.training.tasks.joint import load_parts
 
 
 @pytest.fixture(scope="module")

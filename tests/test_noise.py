@@ -220,17 +220,6 @@ def test_unknown_spatial_shape_without_gaussian_noise_sample():
 
 # ----------------------------------------------------------------------------- protocol
 
-@pytest.fixture(scope="module")
-def faces(tmp_path_factory):
-    """Six annotated 150x190 face photos (a 300-W-style folder) as Samples."""
-    from fadenn_tf.data.datasets import index_folder
-    from tests.fixtures import make_folder
-    root = tmp_path_factory.mktemp("protocol")
-    make_folder(root, n=3, size=(150, 190), ext=".png")
-    samples, report = index_folder(root)
-    assert len(samples) == 6 and not report.skipped
-    return samples
-
 
 def _configs(fll_sizes):
     from fadenn_tf.config import load_config
@@ -245,7 +234,7 @@ def test_configs_with_other_input_sizes_get_the_same_noisy_reference_crops(faces
     from fadenn_tf.evaluation import scoring as validation
     from fadenn_tf.evaluation.scoring import make_eval_dataset
     from fadenn_tf.training.stages import StageContext
-    from fadenn_tf.training.stream import make_train_dataset
+    from fadenn_tf.training.stream import StreamOptions, make_train_dataset
     refs, trains, inputs = {}, {}, {}
     for cfg in _configs([32, 64]):
         s = cfg.model.fll.input_size
@@ -262,8 +251,8 @@ def test_configs_with_other_input_sizes_get_the_same_noisy_reference_crops(faces
         refs[s] = np.concatenate([b["reference"].numpy() for b in make_eval_dataset(
             val, s, 4, noise_type=2, level=2, keep_reference=True)])
         batch = next(iter(make_train_dataset(
-            ctx.train_data(ctx.reference_size), s, 8, seed=3, keep_reference=True,
-            reference_size=ctx.reference_size)))
+            ctx.train_data(ctx.reference_size), s, 8,
+            StreamOptions(seed=3, keep_reference=True, reference_size=ctx.reference_size))))
         trains[s] = (batch["reference"].numpy(), batch["image"].numpy())
     np.testing.assert_array_equal(refs[32], refs[64])
     np.testing.assert_array_equal(trains[32][0], trains[64][0])
@@ -285,6 +274,7 @@ def test_evaluate_and_peer_see_the_same_reference_pixels(faces):
     """evaluate feeds every model the same noisy reference crop: a size-free model (as the
     dlib peer) sees the same pixels whichever other models are evaluated beside it, and a
     sized model gets exactly that crop resized."""
+    from fadenn_tf.config import EvalConfig
     from fadenn_tf.evaluation.engine import EvalSet, ModelEntry, evaluate
 
     def recorder(size):
@@ -300,8 +290,8 @@ def test_evaluate_and_peer_see_the_same_reference_pixels(faces):
     for size in (32, 64):
         peer, seen_peer = recorder(None)
         model, seen_model = recorder(size)
-        evaluate([peer, model], eval_set, [(3, 3)], crop_size=96, batch_size=4,
-                 grid_images=0)
+        evaluate([peer, model], eval_set, [(3, 3)], EvalConfig(batch_size=4, grid_images=0),
+                 crop_size=96)
         peers.append(np.concatenate(seen_peer))
         got = np.concatenate(seen_model)
         np.testing.assert_allclose(got, N.to_model_size(peers[-1], size).numpy(), atol=1e-5)

@@ -11,6 +11,7 @@ from fadenn_tf.data.pipeline import (benchmark_pipeline, load_eval_data, load_tr
                                      steps_per_epoch)
 from fadenn_tf.data.sample import Sample
 from fadenn_tf.evaluation.scoring import make_eval_dataset
+from fadenn_tf.training.stream import StreamOptions as Opts
 from fadenn_tf.training.stream import make_train_dataset
 
 SIZE = 48
@@ -80,8 +81,8 @@ def first(ds, k=1):
 
 
 def test_train_batch_shapes_dtypes_ranges(train_data):
-    b = first(make_train_dataset(train_data, SIZE, 4, augment=AugmentConfig(), seed=1,
-                                 noise=False))[0]
+    b = first(make_train_dataset(train_data, SIZE, 4, Opts(augment=AugmentConfig(), seed=1,
+                                                           noise=False)))[0]
     assert b["image"].shape == (4, SIZE, SIZE, 3) and b["image"].dtype == np.float32
     assert b["clean"].shape == (4, SIZE, SIZE, 3)
     assert b["landmarks"].shape == (4, 68, 2) and b["landmarks"].dtype == np.float32
@@ -92,7 +93,7 @@ def test_train_batch_shapes_dtypes_ranges(train_data):
 
 def test_train_crop_content_matches_landmarks_with_rotation_and_flip(train_data):
     aug = AugmentConfig(rotation_deg=45.0, flip=True, occlusion_prob=0.0, box_jitter=True)
-    b = first(make_train_dataset(train_data, SIZE, 16, augment=aug, seed=3, noise=False))[0]
+    b = first(make_train_dataset(train_data, SIZE, 16, Opts(augment=aug, seed=3, noise=False)))[0]
     img = b["clean"]
     flips = []
     for im, lm in zip(img, b["landmarks"]):
@@ -144,9 +145,9 @@ def test_eval_noise_condition_applied_and_reproducible(samples):
 
 def test_determinism_and_seed(train_data):
     kw = dict(augment=AugmentConfig(), noise=False)
-    a = first(make_train_dataset(train_data, SIZE, 4, seed=7, **kw), 2)
-    b = first(make_train_dataset(train_data, SIZE, 4, seed=7, **kw), 2)
-    c = first(make_train_dataset(train_data, SIZE, 4, seed=8, **kw), 2)
+    a = first(make_train_dataset(train_data, SIZE, 4, Opts(seed=7, **kw)), 2)
+    b = first(make_train_dataset(train_data, SIZE, 4, Opts(seed=7, **kw)), 2)
+    c = first(make_train_dataset(train_data, SIZE, 4, Opts(seed=8, **kw)), 2)
     for x, y in zip(a, b):
         for k in x:
             np.testing.assert_array_equal(x[k], y[k])
@@ -154,38 +155,38 @@ def test_determinism_and_seed(train_data):
 
 
 def test_resume_matches_uninterrupted_stream_across_epochs(train_data):
-    kw = dict(augment=AugmentConfig(), noise=False, seed=2)
-    stream = first(make_train_dataset(train_data, SIZE, 4, **kw), 6)   # 10 samples: 2.4 epochs
-    resumed = first(make_train_dataset(train_data, SIZE, 4, start_step=4, **kw), 2)
+    kw = Opts(augment=AugmentConfig(), noise=False, seed=2)
+    stream = first(make_train_dataset(train_data, SIZE, 4, kw), 6)   # 10 samples: 2.4 epochs
+    resumed = first(make_train_dataset(train_data, SIZE, 4, kw, start_step=4), 2)
     for x, y in zip(stream[4:], resumed):
         for k in x:
             np.testing.assert_array_equal(x[k], y[k])
 
 
 def test_epochs_visit_every_sample_once(train_data):
-    ds = make_train_dataset(train_data, SIZE, 5, augment=NO_AUG, noise=False, seed=4,
+    ds = make_train_dataset(train_data, SIZE, 5, Opts(augment=NO_AUG, noise=False, seed=4),
                             repeat=False)
     batches = first(ds, 10)
     assert len(batches) == steps_per_epoch(len(train_data), 5) == 2
     idx = np.concatenate([b["index"] for b in batches])
     assert sorted(idx.tolist()) == list(range(10))
-    nxt = first(make_train_dataset(train_data, SIZE, 5, augment=NO_AUG, noise=False, seed=4,
+    nxt = first(make_train_dataset(train_data, SIZE, 5, Opts(augment=NO_AUG, noise=False, seed=4),
                                    start_step=2, repeat=True), 2)
     idx2 = np.concatenate([b["index"] for b in nxt])
     assert sorted(idx2.tolist()) == list(range(10)) and not np.array_equal(idx, idx2)
 
 
 def test_shards_are_disjoint_parts_of_the_stream(train_data):
-    kw = dict(augment=NO_AUG, noise=False, seed=9)
-    whole = first(make_train_dataset(train_data, SIZE, 5, **kw), 2)
-    s0 = first(make_train_dataset(train_data, SIZE, 5, shard_index=0, num_shards=2, **kw))[0]
-    s1 = first(make_train_dataset(train_data, SIZE, 5, shard_index=1, num_shards=2, **kw))[0]
+    kw = Opts(augment=NO_AUG, noise=False, seed=9)
+    whole = first(make_train_dataset(train_data, SIZE, 5, kw), 2)
+    s0 = first(make_train_dataset(train_data, SIZE, 5, kw, shard_index=0, num_shards=2))[0]
+    s1 = first(make_train_dataset(train_data, SIZE, 5, kw, shard_index=1, num_shards=2))[0]
     np.testing.assert_array_equal(s0["index"], whole[0]["index"])
     np.testing.assert_array_equal(s1["index"], whole[1]["index"])
 
 
 def test_unaugmented_train_crop_equals_landmark_box_crop(train_data, samples):
-    b = first(make_train_dataset(train_data, SIZE, 10, augment=NO_AUG, noise=False, seed=0))[0]
+    b = first(make_train_dataset(train_data, SIZE, 10, Opts(augment=NO_AUG, noise=False)))[0]
     for lm, i in zip(b["landmarks"], b["index"]):
         t = CropTransform.from_box(landmark_box(train_data.samples[i].landmarks), (150, 190), SIZE)
         np.testing.assert_allclose(lm, t.apply(train_data.samples[i].landmarks), atol=1e-3)
@@ -193,7 +194,7 @@ def test_unaugmented_train_crop_equals_landmark_box_crop(train_data, samples):
 
 def test_noise_labels_distribution(train_data):
     pytest.importorskip("fadenn_tf.noise")
-    ds = make_train_dataset(train_data, SIZE, 50, augment=NO_AUG, clean_prob=0.3, seed=1)
+    ds = make_train_dataset(train_data, SIZE, 50, Opts(augment=NO_AUG, clean_prob=0.3, seed=1))
     b = first(ds, 4)
     types = np.concatenate([x["noise_type"] for x in b])
     levels = np.concatenate([x["noise_level"] for x in b])
@@ -229,7 +230,7 @@ def test_bad_samples_skipped_and_reported(samples, tmp_path):
     assert len(ev) == 3 and len(ev.problems) == 6
     np.testing.assert_array_equal(ev.indices, [0, 1, 2])
     with pytest.warns(UserWarning, match="6 bad samples"):
-        make_train_dataset(good + bad, SIZE, 2, noise=False)
+        make_train_dataset(good + bad, SIZE, 2, Opts(noise=False))
 
 
 def test_video_frames_are_read(samples, tmp_path):
@@ -251,5 +252,5 @@ def test_video_frames_are_read(samples, tmp_path):
 
 def test_benchmark_returns_rate(train_data):
     rate, secs = benchmark_pipeline(
-        make_train_dataset(train_data, SIZE, 4, noise=False), steps=2, warmup=1)
+        make_train_dataset(train_data, SIZE, 4, Opts(noise=False)), steps=2, warmup=1)
     assert rate > 0 and secs > 0

@@ -9,8 +9,9 @@ import pytest
 from fadenn_tf.data import cache
 from fadenn_tf.data.datasets import index_300vw, index_300w
 from fadenn_tf.data.pts import read_pts
-from fadenn_tf.data.synthetic import (draw_sample, flip_landmarks, generate_dataset,
-                                      merge_params, mirror_params, render_face, sample_params)
+from fadenn_tf.data.synthetic import (SynthSpec, draw_sample, flip_landmarks,
+                                      generate_dataset, merge_params, mirror_params,
+                                      render_face, sample_params)
 from fadenn_tf.data.synthetic.video import render_video
 from fadenn_tf.errors import DataError
 
@@ -39,9 +40,9 @@ def _lum(img, pts):
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
-    a = generate_dataset(tmp_path / "a", seed=5, **TINY)
-    b = generate_dataset(tmp_path / "b", seed=5, **TINY)
-    c = generate_dataset(tmp_path / "c", seed=6, **TINY)
+    a = generate_dataset(tmp_path / "a", SynthSpec(seed=5, **TINY))
+    b = generate_dataset(tmp_path / "b", SynthSpec(seed=5, **TINY), workers=2)
+    c = generate_dataset(tmp_path / "c", SynthSpec(seed=6, **TINY))
     da, db, dc = _digest(a), _digest(b), _digest(c)
     assert len(da) > 20 and da == db
     assert da.keys() == dc.keys()
@@ -52,8 +53,9 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 
 
 def test_layout_reads_back_through_the_indexers(tmp_path):
-    root = generate_dataset(tmp_path / "d", n_train=7, n_test=10, n_videos=2, n_frames=5, seed=1,
-                            image_size=(100, 90), frame_size=(96, 128))
+    root = generate_dataset(tmp_path / "d", SynthSpec(n_train=7, n_test=10, n_videos=2,
+                                                      n_frames=5, seed=1, image_size=(100, 90),
+                                                      frame_size=(96, 128)))
     train, rep = index_300w(root / "300w", "train")
     assert len(train) == 7 and not rep.skipped
     assert {s.subset for s in train} == {"afw", "helen/trainset", "lfpw/trainset"}
@@ -193,8 +195,8 @@ def test_small_regressor_beats_mean_shape(tmp_path):
     import keras
     from fadenn_tf.data.crop import CropTransform, crop_image, landmark_box
     from fadenn_tf.metrics import nme
-    root = generate_dataset(tmp_path / "r", n_train=800, n_test=150, n_videos=0, seed=2,
-                            image_size=128)
+    root = generate_dataset(tmp_path / "r", SynthSpec(n_train=800, n_test=150, n_videos=0,
+                                                      seed=2, image_size=128))
     size = 64
 
     def load(split):

@@ -24,6 +24,7 @@ from fadenn_tf.inference.predictor import load
 from fadenn_tf.track import main
 from fadenn_tf.tracking.checks import sanity_problem
 from fadenn_tf.tracking.evaluation import evaluate_tracking
+from fadenn_tf.tracking.options import TrackOptions, TrackScoring
 from fadenn_tf.tracking.video import track_video
 
 from fixtures import write_video
@@ -73,8 +74,9 @@ def test_face_lost_and_found_again_is_logged_and_reinitialised(scene, tmp_path):
     det = OracleDetector(scene["box"])
     out = tmp_path / "out"
     # shot cuts off: here the failure detector alone must notice the loss
-    res = track_video(predictor, scene["video"], det, scene["fd"], out_dir=out,
-                      shot_cuts=False)
+    res = track_video(predictor, scene["video"],
+                      TrackOptions(det, failure_detector=scene["fd"], shot_cuts=False),
+                      out_dir=out)
     assert len(res.frames) == N
     assert res.no_face_frames == BLANK_FRAMES
     assert res.reinit_frames == [COMEBACK]
@@ -122,15 +124,17 @@ def test_face_lost_and_found_again_is_logged_and_reinitialised(scene, tmp_path):
 
 
 def test_without_failure_detector_only_sanity_checks_run(scene):
-    res = track_video(scene["model"], scene["video"], OracleDetector(scene["box"]), None,
-                      shot_cuts=False)
+    res = track_video(scene["model"], scene["video"],
+                      TrackOptions(OracleDetector(scene["box"]), failure_detector=None,
+                                   shot_cuts=False))
     # the constant model 'tracks' through the blank frames: nothing can notice the loss
     assert res.no_face_frames == [] and res.reinit_frames == []
     assert all(r.score is None for r in res.frames)
     assert "sanity checks only" in res.failure_check
     assert "train_failure_detector" in res.failure_check
     # with the shot-cut check (default) the switch to the blank frames drops the track
-    res = track_video(scene["model"], scene["video"], OracleDetector(scene["box"]), None)
+    res = track_video(scene["model"], scene["video"],
+                      TrackOptions(OracleDetector(scene["box"]), failure_detector=None))
     assert res.cut_frames == [BLANK_FRAMES[0], COMEBACK]
     assert res.no_face_frames == BLANK_FRAMES and res.reinit_frames == [COMEBACK]
     assert res.counts() == {"tracked": N - N_BLANK - 2, "re-detected": 2, "lost": N_BLANK,
@@ -138,8 +142,8 @@ def test_without_failure_detector_only_sanity_checks_run(scene):
 
 
 def test_given_init_box_and_no_detector(scene):
-    res = track_video(scene["model"], scene["video"], None, scene["fd"],
-                      init_box=scene["box"])
+    res = track_video(scene["model"], scene["video"],
+                      TrackOptions(None, failure_detector=scene["fd"]), init_box=scene["box"])
     assert res.frames[0].source == "given" and not res.frames[0].reinit
     # without a detector a lost face stays lost
     assert res.no_face_frames == list(range(BLANK_FRAMES[0], N + 1))
@@ -170,9 +174,10 @@ def _vw_root(scene, tmp_path):
 
 def test_evaluate_tracking_counts_no_face_frames_as_failures(scene, tmp_path):
     root = _vw_root(scene, tmp_path)
-    res = evaluate_tracking(scene["model"], root, category=3,
-                            detector=OracleDetector(scene["box"]),
-                            failure_detector=scene["fd"])
+    res = evaluate_tracking(scene["model"], root,
+                            TrackOptions(OracleDetector(scene["box"]),
+                                         failure_detector=scene["fd"]),
+                            TrackScoring(category=3))
     v = res["videos"]["410"]
     assert v["n"] == N and v["n_no_face"] == N_BLANK and v["n_reinit"] == 1
     assert v["fr"] == pytest.approx(N_BLANK / N)

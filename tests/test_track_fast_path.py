@@ -11,6 +11,7 @@ import pytest
 from fadenn_tf import pretrained
 from fadenn_tf.benchmark.api_speed import synthetic_clip
 from fadenn_tf.detect import UltraFaceDetector
+from fadenn_tf.tracking.options import TrackOptions
 from fadenn_tf.tracking.tracker import _as_detector, _as_predictor
 from fadenn_tf.tracking.video import track_video
 
@@ -41,7 +42,7 @@ def test_shipped_names_track_on_their_litert_copy_by_default(name, kind):
 def test_track_video_uses_the_shipped_failure_detector_and_logs_progress(clip, monkeypatch,
                                                                          capsys):
     monkeypatch.setenv("FADENN_PROGRESS", "lines")
-    res = track_video("pretrained-fll", clip, progress=True)
+    res = track_video("pretrained-fll", clip, TrackOptions(progress=True))
     err = capsys.readouterr().err
     assert res.info["failure_detector"].endswith("failure_detector.npz")
     assert res.info["detector"] == "default"

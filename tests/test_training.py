@@ -25,6 +25,8 @@ from fadenn_tf.models.pixels import core_of
 from fadenn_tf.training import stages as st
 from fadenn_tf.data.splits import load_splits
 from fadenn_tf.training.distribute import make_strategy
+from fadenn_tf.training.tasks import stage_outputs
+from fadenn_tf.training.tasks.base import inference_fn
 from fixtures import make_300w
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,12 +126,12 @@ def make_ctx(splits, workdir, variant="M", steps=STEPS, cfg=None, **kw):
     cfg = cfg or config_from_dict(TINY)
     return st.StageContext(cfg=cfg, variant=variant, workdir=Path(workdir),
                            strategy=make_strategy("default"), train=splits.train,
-                           val=splits.val, steps=steps, **kw)
+                           val=splits.val, options=st.RunOptions(steps=steps, **kw))
 
 
 def run_stage(ctx, stage):
     keras.utils.set_random_seed(0)
-    return st.STAGES[stage](ctx)
+    return st.run_stage(ctx, stage)
 
 
 def env():
@@ -232,7 +234,7 @@ def test_stage_outputs_are_what_training_left(trained):
     from fadenn_tf.models import to_points
     w, ctx = trained["workdir"], trained["ctx"]
     for stage in ("fll", "dae"):
-        assert all(p.is_file() for p in st.stage_outputs(w, stage))
+        assert all(p.is_file() for p in stage_outputs(w, stage))
     val, mc = ctx.val_data(), ctx.cfg.model
     fll = load_model(w / "fll" / "model.keras")
     got = scoring.evaluate_landmarks(lambda x: {"landmarks": to_points(fll(x, training=False))},
@@ -282,7 +284,7 @@ def test_validation_predict_fn_traced_once_despite_partial_last_batch(data_root)
     samples = load_splits(cfg.data, data_root).train               # 24 images
     val = load_eval_data(samples + samples[:16], 32)                 # 40 = 32 + 8
     model = pixel_model(build_fll(cfg.model.fll))
-    predict = st._inference_fn(lambda x: {"landmarks": to_points(model(x, training=False))}, 32)
+    predict = inference_fn(lambda x: {"landmarks": to_points(model(x, training=False))}, 32)
     res = validation.evaluate_landmarks(predict, val, [(0, 0), (3, 1)], batch_size=32)
     assert len(res["errors"]["clean"]) == 40
     assert predict.experimental_get_tracing_count() == 1
@@ -408,7 +410,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     from fadenn_tf.models import build_dae, pixel_model
     from fadenn_tf.training import stages as st
     from fadenn_tf.data.splits import load_splits
-    from fadenn_tf.training.loop import LoopSpec, run_loop
+    from fadenn_tf.training.loop import LoopOptions, LoopSpec, run_loop
     from fadenn_tf.data.pipeline import load_train_data
     cfg = load_config(cfg_path)
     data = load_train_data(load_splits(cfg.data, data_root).train, 32)
@@ -432,13 +434,13 @@ MIRRORED_SCRIPT = textwrap.dedent("""
             return (losses.reconstruction_l2(rec, batch["clean"]),
                     {"mean_index": tf.cast(batch["index"], tf.float32)})
         spec = LoopSpec("dae", compute_losses, lambda: model.trainable_variables,
-                        st._dataset_fn(types.SimpleNamespace(cfg=cfg), data,
-                                       types.SimpleNamespace(input_size=lambda _cfg: 32,
-                                                             noise=False, occlusion=False,
-                                                             expert_noise=False)),
+                        st.dataset_fn(types.SimpleNamespace(cfg=cfg), data,
+                                      types.SimpleNamespace(input_size=lambda _cfg: 32,
+                                                            noise=False, occlusion=False,
+                                                            expert_noise=False)),
                         {"model": model, "step": step}, total, cfg.train.batch_size)
-        run_loop(spec, opt, strategy, out / wd, log_every=1, checkpoint_every=1000,
-                 resume=resume)
+        run_loop(spec, opt, strategy, out / wd,
+                 LoopOptions(log_every=1, checkpoint_every=1000, resume=resume))
 
     for name in strategies:
         run(name, name, 8)

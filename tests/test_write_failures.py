@@ -126,28 +126,23 @@ def test_a_checkpoint_the_disk_cannot_hold_leaves_no_temporary(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_on_a_full_disk_stops_with_one_line_and_resumes(tmp_path):
-    from fixtures import make_300w
-    from test_training import tiny, write_yaml
-    data = tmp_path / "300w"
-    make_300w(data, n_per_folder=4, size=(48, 48))
-    cfg = write_yaml(tmp_path / "tiny.yaml", tiny(
-        train={"checkpoint_every": 2, "eval_every": 1000, "keep_checkpoints": 3},
-        data={"max_val_images": 4}))
+def test_train_on_a_full_disk_stops_with_one_line_and_resumes(tmp_path, tiny_data, capsys):
+    """Only the capped run needs its own process; the uncapped runs before and after it run
+    in this one (TensorFlow already loaded)."""
+    from fadenn_tf import train
     wd = tmp_path / "w"
-    args = ["fadenn_tf.train", "--stage", "fll", "--config", str(cfg), "--data", str(data),
-            "--out", str(wd), "--no-progress"]
-    first = run_capped(10**9, *args, "--steps", "2")
-    assert first.returncode == 0, first.stderr[-2000:]
+    args = ["--stage", "fll", "--config", str(tiny_data["cfg"]), "--data",
+            str(tiny_data["data"]), "--out", str(wd), "--no-progress"]
+    assert train.main(args + ["--steps", "2"]) == 0, capsys.readouterr().err[-2000:]
     ckpt = wd / "fll" / "checkpoints"
     before = (ckpt / "ckpt-2.data-00000-of-00001").read_bytes()
-    full = run_capped(1_000_000, *args, "--steps", "4", "--resume")   # ckpt-4 needs 1.8 MB
-    assert full.returncode == 3, full.stderr[-2000:]
+    full = run_capped(1_000_000, "fadenn_tf.train", *args, "--steps", "4", "--resume")
+    assert full.returncode == 3, full.stderr[-2000:]                 # ckpt-4 needs 1.8 MB
     assert "Traceback" not in full.stderr and "OutOfRangeError" not in full.stderr
     err = [line for line in full.stderr.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "ckpt-4: could not write it (File too large" in err[0]
     assert not list(ckpt.glob("*_temp*")) and not list(ckpt.glob("ckpt-4*"))
     assert (ckpt / "ckpt-2.data-00000-of-00001").read_bytes() == before
-    again = run_capped(10**9, *args, "--steps", "4", "--resume")
-    assert again.returncode == 0, again.stderr[-2000:]
+    capsys.readouterr()
+    assert train.main(args + ["--steps", "4", "--resume"]) == 0, capsys.readouterr().err[-2000:]
     assert (ckpt / "ckpt-4.index").is_file() and (wd / "fll" / "model.keras").is_file()

@@ -1,15 +1,30 @@
 """Speed of what users call: the dlib peer, degrade, predict/track through the public API
 on a synthetic clip, and the face detectors on held-out real faces (detect rows)."""
+import collections
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from fadenn_tf.benchmark.machine import median_seconds
 from fadenn_tf.benchmark.report import _row
 from fadenn_tf.benchmark.settings import DLIB_MODEL
+from fadenn_tf.data.cache import resolve_data
+from fadenn_tf.data.crop import landmark_box
+from fadenn_tf.data.datasets import open_dataset, read_sample_image, split_holdout
+from fadenn_tf.data.synthetic import render_face
+from fadenn_tf.deploy.litert import median_latency_ms
+from fadenn_tf.detect.registry import default_detector_name
+from fadenn_tf.evaluation import detectors as dev
+from fadenn_tf.evaluation.degrade_options import DegradeOptions
+from fadenn_tf.evaluation.degraded import degrade_dataset
+from fadenn_tf.fitcheck.detector import failure_detector_from_spec
+from fadenn_tf.inference.predictor import load
+from fadenn_tf.noise import REFERENCE_SIZE, degrade_image
+from fadenn_tf.tracking.tracker import Tracker, _as_detector, _fd_name
 
 
 def bench_dlib(samples, model_path=DLIB_MODEL, repeats=5):
@@ -17,14 +32,12 @@ def bench_dlib(samples, model_path=DLIB_MODEL, repeats=5):
     calls) on the images of `samples`, box = the tight landmark box. Returns a dict with
     "error" when dlib or its model file is missing."""
     try:
-        import dlib
+        import dlib  # lazy: optional dependency dlib
     except ImportError:
         return {"error": "dlib not installed (pip install 'fadenn_tf[dlib]')"}
     if not Path(model_path).is_file():
         return {"error": f"{model_path}: dlib 68-point model not found (apt-get install "
                          "libdlib-data, or pass --dlib-model)"}
-    from fadenn_tf.data.crop import landmark_box
-    from fadenn_tf.data.datasets import read_sample_image
     predictor = dlib.shape_predictor(str(model_path))
     per_face = []
     for s in samples:
@@ -41,15 +54,12 @@ def bench_degrade(data=None, n_images=32, workers=2):
     """Wall time of `degrade --crop` (12 conditions + clean, 224-px PNG crops, `workers`
     processes) on n_images test stills of `data` (default synthetic), written to a temporary
     folder. Returns the manifest's timing figures and counts."""
-    from fadenn_tf.data.cache import resolve_data
-    from fadenn_tf.evaluation.degraded import degrade_dataset
-    from fadenn_tf.noise import REFERENCE_SIZE
     root = Path(resolve_data(data))
     if (root / "300w").is_dir():
         root = root / "300w"
     with tempfile.TemporaryDirectory(prefix="bench-degrade-") as tmp:
-        m = degrade_dataset(root, Path(tmp) / "out", split="test", workers=workers,
-                            max_images=n_images, reference_size=REFERENCE_SIZE)
+        m = degrade_dataset(root, Path(tmp) / "out", DegradeOptions(
+            split="test", workers=workers, max_images=n_images, reference_size=REFERENCE_SIZE))
     return {k: m[k] for k in ("n_images", "ms_per_image_condition",
                               "steady_ms_per_image_condition", "wall_s", "workers",
                               "reference_size", "n_skipped")}
@@ -60,9 +70,6 @@ def synthetic_clip(n_frames=100, size=(360, 640), face_px=110.0, seed=0, detecto
     """(frames (N, H, W, 3) uint8 RGB, box of frame 0, seed): one frontal synthetic face
     about face_px wide drifting slowly (a shift of <= 1.5 px per frame) over a 640x360
     frame. With a detector, the first of `tries` seeds from `seed` whose face it finds."""
-    import cv2
-    from fadenn_tf.data.crop import landmark_box
-    from fadenn_tf.data.synthetic import render_face
     h, w = size
     params = {"pose": {"yaw": 0.0, "pitch": 0.0, "roll": 0.0}, "occluders": [],
               "others": [], "scale": face_px / 2, "center": [w / 2, h / 2]}
@@ -84,23 +91,19 @@ def median_cpu_ms(fn, repeats=20, warmup=3):
     on a CPU shared with other jobs it moves far less than the wall time (waiting for a
     core is not counted), so it estimates the cost on an idle machine (single-core
     equivalent; several threads of one call add up)."""
-    from fadenn_tf.deploy.litert import median_latency_ms
     return median_latency_ms(fn, repeats, warmup, clock=time.process_time)
 
 
-def bench_api(model_path, detector="default", repeats=5, num_threads=None, n_frames=100,
-              failure_detector="auto", note="", data=None, n_real=40):
+def bench_api(model_path, settings, num_threads=None, note="", n_real=40):
     """API rows: one face from image to landmarks at batch 1 (Predictor.predict(image,
     boxes=box) on a 640x360 frame: crop + model + uncrop), Keras vs LiteRT; the detector on
     a 640x360 frame; tracking frames/s (Tracker.step, detector and checks included) on a
-    synthetic 640x360 clip with each backend. With `data` (a 300-W layout), also one face
-    on each of `n_real` held-out real photos (_real_faces_row). Returns a list of row
-    dicts."""
-    import cv2
-    from fadenn_tf.deploy.litert import median_latency_ms
-    from fadenn_tf.inference.predictor import load
-    from fadenn_tf.fitcheck.detector import failure_detector_from_spec
-    from fadenn_tf.tracking.tracker import Tracker, _as_detector, _fd_name
+    synthetic 640x360 clip of settings.api_frames frames with each backend. settings: a
+    benchmark.settings.Settings (detector, failure_detector, repeats, data). With
+    settings.data (a 300-W layout), also one face on each of `n_real` held-out real photos
+    (_real_faces_row). Returns a list of row dicts."""
+    detector, failure_detector = settings.detector, settings.failure_detector
+    repeats, n_frames, data = settings.repeats, settings.api_frames, settings.data
     det = _as_detector(detector)
     frames, box, seed = synthetic_clip(n_frames, detector=det)
     rows = []
@@ -183,8 +186,6 @@ def _routed_note(pred, cls):
 def _noisy_face_row(pred, frame, box, repeats, model_path, backend, note):
     """The one-face row on the frame blurred at level 3 (noise.degrade_image), so that a
     routed model runs an expert: what a noisy face costs."""
-    from fadenn_tf.deploy.litert import median_latency_ms
-    from fadenn_tf.noise import degrade_image
     noisy = degrade_image(frame, 2, 3, 0)
     ms = median_latency_ms(lambda: pred.predict(noisy, boxes=box), repeats * 10, 3)
     cls = pred.predict(noisy, boxes=box)[0].noise_class
@@ -198,8 +199,6 @@ def _held_out_faces(data):
     """(annotated 68-point samples of the "train" split of `data`, the held-out part of them:
     split_holdout(0.15, seed 0), the project's split). data: a dataset folder, None for the
     built-in synthetic set."""
-    from fadenn_tf.data.cache import resolve_data
-    from fadenn_tf.data.datasets import open_dataset, split_holdout
     found, _ = open_dataset(resolve_data(data), split="train")
     found = [s for s in found if s.landmarks is not None and len(s.landmarks) == 68]
     return found, split_holdout(found, 0.15, 0)[1]
@@ -210,10 +209,6 @@ def _real_faces_row(pred, fd, data, n_faces, repeats, model_path, backend, note)
     (split_holdout(0.15, seed 0) of its "train" split, full resolution, the ground-truth
     landmark box): the median over faces of the median predict() time, without and with
     the fit score, and how often a routed model ran an expert."""
-    import collections
-    from fadenn_tf.data.crop import landmark_box
-    from fadenn_tf.data.datasets import read_sample_image
-    from fadenn_tf.deploy.litert import median_latency_ms
     held = _held_out_faces(data)[1][:int(n_faces)]
     per_face, with_fd, classes = [], [], collections.Counter()
     for s in held:
@@ -248,15 +243,12 @@ def bench_detect(data, detectors=("default",), model_path=None, n_images=0, n_fr
     with the landmark box), mean IoU, with `model_path` the NME from detector boxes vs
     ground-truth boxes (the model via LiteRT), and the cost of one call on 640x360 frames
     with a face and with the face blurred out. Returns a list of row dicts."""
-    from fadenn_tf.evaluation import detectors as dev
-    from fadenn_tf.tracking.tracker import _as_detector
     found, held = _held_out_faces(data)
     if n_images:
         held = held[:int(n_images)]
     where = f"{data or 'synthetic'}: {len(held)} held-out of {len(found)} images"
     predictor = None
     if model_path is not None:
-        from fadenn_tf.inference.predictor import load
         predictor = load(model_path, detector=None, backend="litert", failure_detector=None)
     face_frames, empty_frames = dev.cost_frames(held, n_frames)
     rows = []
@@ -264,7 +256,6 @@ def bench_detect(data, detectors=("default",), model_path=None, n_images=0, n_fr
         det = _as_detector(name)
         shown = name if isinstance(name, str) else type(name).__name__
         if isinstance(name, str) and name == "default":
-            from fadenn_tf.detect.registry import default_detector_name
             shown = f"default ({default_detector_name()})"
         t = dev.detector_table(det, held, predictor)
         c = dev.frame_costs(det, face_frames, empty_frames)

@@ -13,12 +13,11 @@ Both return FLOPs per image (one face) at batch 1. 1 multiply-add = 2 FLOPs.
 """
 import math
 
+import keras
 import numpy as np
-
-from fadenn_tf.utils.lazy import lazy_import
-
-keras = lazy_import("keras")           # imported at first use: fast --help
-tf = lazy_import("tensorflow")
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+from tensorflow.python.profiler import model_analyzer, option_builder
 
 _CONV = ("Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "Dense")
 
@@ -85,8 +84,6 @@ def count_flops_analytic(model, by_layer=False):
 
 def frozen_graph(model):
     """GraphDef of model(x, training=False) at batch 1 with variables folded into constants."""
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2)
     spec = tf.TensorSpec((1,) + tuple(model.inputs[0].shape[1:]), model.inputs[0].dtype)
     fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     return convert_variables_to_constants_v2(fn).graph
@@ -95,7 +92,6 @@ def frozen_graph(model):
 def count_flops_profiler(model):
     """FLOPs per image counted by TensorFlow's profiler on the frozen batch-1 graph
     (every op with a registered FLOP count, element-wise ops included)."""
-    from tensorflow.python.profiler import model_analyzer, option_builder
     graph = frozen_graph(model)
     opts = (option_builder.ProfileOptionBuilder(
         option_builder.ProfileOptionBuilder.float_operation()).with_empty_output().build())

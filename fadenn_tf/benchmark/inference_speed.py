@@ -5,10 +5,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from fadenn_tf.utils.lazy import lazy_import
-tf = lazy_import("tensorflow")        # imported at first use: fast --help
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from fadenn_tf.benchmark.machine import median_seconds
+from fadenn_tf.deploy.saved_model import export_saved_model
+from fadenn_tf.deploy.tflite import convert_tflite
 
 
 TFLITE_OPTIONS = ("1thread", "no-xnnpack", "latest")
@@ -19,7 +21,6 @@ def _tflite_interpreter(content, num_threads, option=None):
     when num_threads is not given, as fadenn_tf.deploy.litert.load_tflite does); "no-xnnpack"
     (builtin kernels without the default XNNPACK delegate); "latest" (XNNPACK with
     experimental_default_delegate_latest_features)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
     if option not in (None,) + TFLITE_OPTIONS:
         raise ValueError(f"unknown TFLite option {option!r}; choose {', '.join(TFLITE_OPTIONS)}")
     kw = {"model_content": bytes(content), "num_threads": 1 if option == "1thread" else num_threads}
@@ -61,14 +62,16 @@ def tflite_predict_fn(interpreter):
     return lambda x: runner(**{name: x})
 
 
-def bench_inference(model, paths, crops, batch=32, repeats=5, warmup=2, num_threads=None,
-                    workdir=None, representative=None):
+def bench_inference(model, crops, settings, num_threads=None, workdir=None,
+                    representative=None):
     """Rows {path, latency_ms_b1, images_per_s, ...} for each inference path of `model`
-    (keras | saved_model | tflite_<float32|float16|dynamic_int8|int8>[@<TFLITE_OPTIONS>])
-    (an end-to-end FADeNN-interface Keras model). crops [N,S,S,3] float32 0..255 (N >= 1;
-    tiled to `batch`). Paths that cannot run give a row with "error"."""
-    from fadenn_tf.deploy.saved_model import export_saved_model
-    from fadenn_tf.deploy.tflite import convert_tflite
+    (an end-to-end FADeNN-interface Keras model) in settings.infer_paths (keras |
+    saved_model | tflite_<float32|float16|dynamic_int8|int8>[@<TFLITE_OPTIONS>]), timed with
+    settings.repeats and settings.warmup (benchmark.settings.Settings). crops [N,S,S,3]
+    float32 0..255 (N >= 1; tiled to settings.infer_batch). Paths that cannot run give a row
+    with "error"."""
+    paths, batch = settings.infer_paths, settings.infer_batch
+    repeats, warmup = settings.repeats, settings.warmup
     x1 = np.ascontiguousarray(crops[:1], np.float32)
     reps = int(np.ceil(batch / len(crops)))
     xb = np.ascontiguousarray(np.concatenate([crops] * reps)[:batch], np.float32)

@@ -5,10 +5,10 @@ import statistics
 import time
 from pathlib import Path
 
-from fadenn_tf.utils.lazy import lazy_import
-tf = lazy_import("tensorflow")        # imported at first use: fast --help
+import tensorflow as tf
 
 from fadenn_tf.benchmark import flops as flops_mod
+from fadenn_tf.deploy.litert import median_latency_ms
 
 
 def cpu_count():
@@ -47,27 +47,12 @@ def machine_info():
     except (OSError, StopIteration):
         pass
     return {"cpu": model, "cpu_flags": flags, "cores": cpu_count(),
-            "tensorflow": _tensorflow_version(), "python": platform.python_version(),
+            "tensorflow": tf.__version__, "python": platform.python_version(),
             "load_avg": load, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
-
-
-def _tensorflow_version():
-    """TensorFlow's version without importing it (the e2e rows run without it)."""
-    import sys
-    if "tensorflow" in sys.modules:
-        return tf.__version__
-    from importlib import metadata
-    for dist in ("tensorflow", "tensorflow-cpu"):
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return "not installed"
 
 
 def median_seconds(fn, repeats, warmup=1):
     """Median wall time (s) of fn() over `repeats` calls after `warmup` calls."""
-    from fadenn_tf.deploy.litert import median_latency_ms
     return median_latency_ms(fn, repeats=repeats, warmup=warmup) / 1e3
 
 

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+import fadenn_tf
+from fadenn_tf.benchmark.machine import cpu_count, cpu_name
 from fadenn_tf.benchmark.report import _row
+from fadenn_tf.benchmark.settings import DLIB_MODEL
+from fadenn_tf.data.images import IMAGE_EXTENSIONS, read_image
+from fadenn_tf.deploy.litert import median_latency_ms
+from fadenn_tf.errors import DataError
+from fadenn_tf.evaluation.dlib_peer import DlibUnavailable, find_model
 
 
 def find_photos(folder, limit=0):
@@ -22,8 +29,6 @@ def find_photos(folder, limit=0):
     photos (searched recursively); a photo's annotations are `<stem>.pts` or `<stem>_<k>.pts`
     beside it (as in 300-W / AFW). limit: at most this many photos (0 = all). Raises
     DataError when the folder holds no image."""
-    from fadenn_tf.data.images import IMAGE_EXTENSIONS
-    from fadenn_tf.errors import DataError
     root = Path(folder)
     if not root.is_dir():
         raise DataError(root, "not a folder of photos")
@@ -40,7 +45,6 @@ def find_photos(folder, limit=0):
 
 def where_note():
     """'; CPU <model>, load <1-min average>': the end of every e2e row's note."""
-    from fadenn_tf.benchmark.machine import cpu_count, cpu_name
     try:
         load = f"{os.getloadavg()[0]:.1f}"
     except OSError:
@@ -49,7 +53,6 @@ def where_note():
 
 
 def _median_ms(fn, repeats):
-    from fadenn_tf.deploy.litert import median_latency_ms
     return median_latency_ms(fn, repeats, 1)
 
 
@@ -59,8 +62,6 @@ def bench_photos(model, folder, repeats=5, limit=0, label=None):
     RGB in memory: detector + crop + model + fit score), and per extra face ((predict(
     image, all_faces=True) - predict(image)) / (faces - 1) on photos where the detector
     finds 2 or more). Medians over photos of the median of `repeats` calls. Returns rows."""
-    import fadenn_tf
-    from fadenn_tf.data.images import read_image
     photos, counts = find_photos(folder, limit)
     pred = fadenn_tf.load(model)
     pred.warm_up()
@@ -118,16 +119,15 @@ def bench_dlib_photos(folder, model_path=None, repeats=3, limit=0):
     on its first box (photo to landmarks), plus ERT per extra face. Rows with an "error"
     saying why when dlib or the ERT model file (evaluation.dlib_peer.find_model) is
     missing."""
-    from fadenn_tf.data.images import read_image
     where = f"{folder}"
     try:
-        import dlib
+        import dlib  # lazy: optional dependency dlib
     except ImportError:
         return [_row("e2e", "-", "dlib HOG + ERT", "photo to landmarks, one face",
                      error="skipped: dlib is not installed (pip install 'fadenn_tf[dlib]')")]
     photos, _ = find_photos(folder, limit)
     hog = dlib.get_frontal_face_detector()
-    ert, why = _dlib_ert(model_path)
+    ert, why = _dlib_ert(dlib, model_path)
     det_ms, full_ms, ert_ms, found = [], [], [], 0
     for path in photos:
         img = np.ascontiguousarray(read_image(path))
@@ -162,12 +162,9 @@ def bench_dlib_photos(folder, model_path=None, repeats=3, limit=0):
     return rows
 
 
-def _dlib_ert(model_path):
+def _dlib_ert(dlib, model_path):
     """(dlib.shape_predictor or None, why not): the model file as evaluate --dlib finds it
-    (the given path, else the default places)."""
-    import dlib
-    from fadenn_tf.benchmark.settings import DLIB_MODEL
-    from fadenn_tf.evaluation.dlib_peer import DlibUnavailable, find_model
+    (the given path, else the default places). dlib: the imported module."""
     try:
         path = find_model(None if model_path in (None, DLIB_MODEL) else model_path)
     except DlibUnavailable as exc:

@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+from fadenn_tf.utils.atomic import write_json_atomic, write_text_atomic
+
 
 def _fmt(v, spec):
     if v is None:
@@ -49,7 +51,6 @@ def format_markdown(result):
 
 def write_results(result, out_dir):
     """Write bench.json and bench.md (atomically) into out_dir; returns the Markdown."""
-    from fadenn_tf.utils.atomic import write_json_atomic, write_text_atomic
     md = format_markdown(result)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

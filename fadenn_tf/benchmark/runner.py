@@ -4,16 +4,21 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from fadenn_tf.utils.lazy import lazy_import
-tf = lazy_import("tensorflow")        # imported at first use: fast --help
+import tensorflow as tf
 
 from fadenn_tf.benchmark import flops as flops_mod
 from fadenn_tf.benchmark.api_speed import bench_api, bench_degrade, bench_detect, bench_dlib
 from fadenn_tf.benchmark.inference_speed import bench_inference
 from fadenn_tf.benchmark.machine import cpu_count, machine_info, measure_matmul_peak
+from fadenn_tf.benchmark.photo_speed import (bench_dlib_photos, bench_photos, bench_startup,
+                                             find_photos)
 from fadenn_tf.benchmark.report import _repercent, _row
 from fadenn_tf.benchmark.settings import TRAIN_FLOP_FACTOR
-from fadenn_tf.benchmark.train_speed import bench_pipeline, bench_train
+from fadenn_tf.benchmark.train_speed import bench_pipeline, bench_train, train_model
+from fadenn_tf.data.cache import resolve_data
+from fadenn_tf.data.datasets import open_dataset
+from fadenn_tf.deploy.parity import load_crops
+from fadenn_tf.models import build_variant
 
 
 def _train_batch(settings, name, cfg):
@@ -46,8 +51,6 @@ def run_benchmark(settings, log=None):
 
     def samples(split):
         if split not in samples_cache:
-            from fadenn_tf.data.cache import resolve_data
-            from fadenn_tf.data.datasets import open_dataset
             found, _ = open_dataset(resolve_data(settings.data), split=split)
             step = max(1, len(found) // settings.n_images)
             samples_cache[split] = found[::step][:settings.n_images]
@@ -57,7 +60,6 @@ def run_benchmark(settings, log=None):
         variants = settings.paper_models if name == "paper" else settings.models
         fl = {}
         if "flops" in secs or "inference" in secs:
-            from fadenn_tf.models import build_variant
             for v in variants:
                 model = build_variant(cfg.model, v)
                 a = flops_mod.count_flops_analytic(model)
@@ -112,17 +114,14 @@ def run_benchmark(settings, log=None):
                                      ratio_to_train=(r["images_per_s"] / train_fl[which]
                                                      if which in train_fl else None)))
         if "inference" in secs:
-            from fadenn_tf.deploy.parity import load_crops
-            from fadenn_tf.models import build_variant
             S = cfg.model.iid.input_size
             crops, _ = load_crops(settings.data, S, "test", settings.n_images)
             rep, _ = load_crops(settings.data, S, "train", settings.n_images, noisy=True)
             for v in variants:
                 log(f"[{name}] inference {v} ...")
                 model = build_variant(cfg.model, v)
-                for r in bench_inference(model, settings.infer_paths, crops,
-                                         settings.infer_batch, settings.repeats,
-                                         settings.warmup, threads, representative=rep):
+                for r in bench_inference(model, crops, settings, threads,
+                                         representative=rep):
                     g = flops_mod.achieved_gflops(fl.get(v), r.get("images_per_s"))
                     rows.append(_row("inference", name, v, r.pop("path"), flops=fl.get(v),
                                      gflops=g, pct_peak=100 * g / peak if peak and g else None,
@@ -150,15 +149,12 @@ def run_benchmark(settings, log=None):
     if "api" in secs:
         model_path, note = settings.api_model, ""
         if model_path is None:  # speed only: a freshly initialised FLL of the first config
-            from fadenn_tf.models import build_variant
             cfg = next(iter(settings.configs.values()))
             model_path = Path(tempfile.mkdtemp(prefix="fadenn_bench_")) / "fll.keras"
             build_variant(cfg.model, "fll").save(model_path)
             note = "; untrained model (pass --model for tracking figures)"
         log(f"api rows: {model_path} ...")
-        rows.extend(bench_api(model_path, settings.detector, settings.repeats, threads,
-                              settings.api_frames, settings.failure_detector, note,
-                              data=settings.data))
+        rows.extend(bench_api(model_path, settings, threads, note))
     if "detect" in secs:
         log(f"detect rows: {', '.join(map(str, settings.detectors))} ...")
         rows.extend(bench_detect(settings.data, settings.detectors, settings.api_model,
@@ -181,11 +177,8 @@ def _e2e_rows(settings, log):
     """The e2e section (benchmark.photo_speed): photos of settings.photos (default: the
     first n_images built-in synthetic images) with settings.api_model (default the
     shipped "pretrained"), dlib on the same photos, and the start-up of a fresh process."""
-    from fadenn_tf.benchmark.photo_speed import (bench_dlib_photos, bench_photos,
-                                                 bench_startup, find_photos)
     folder, limit = settings.photos, settings.photo_limit
     if folder is None:
-        from fadenn_tf.data.cache import resolve_data
         folder, limit = resolve_data(None), limit or settings.n_images
     model = settings.api_model or "pretrained"
     log(f"e2e rows: {model} on the photos of {folder} ...")
@@ -199,8 +192,5 @@ def _e2e_rows(settings, log):
 
 
 def _train_forward_flops(cfg, which):
-    from fadenn_tf.models import build_dae, build_fll, build_mtc, build_variant
-    mc = cfg.model
-    model = {"fll": lambda: build_fll(mc.fll), "dae": lambda: build_dae(mc.iid),
-             "mtc": lambda: build_mtc(mc.iid), "joint-M": lambda: build_variant(mc, "M")}[which]()
-    return flops_mod.count_flops_analytic(model)
+    """Analytic forward FLOPs (conv + dense) of the model whose train step `which` times."""
+    return flops_mod.count_flops_analytic(train_model(cfg, which))

@@ -2,12 +2,15 @@
 and inference paths."""
 import dataclasses
 
+from fadenn_tf.training.tasks import bench_models
 
 SECTIONS = ("peak", "flops", "train", "pipeline", "inference", "peer", "degrade", "api",
             "detect", "e2e")
 
 
-TRAIN_MODELS = ("fll", "dae", "mtc", "joint-M")
+# The train steps `bench` times: the registered stages (fadenn_tf.training.tasks) that are
+# benchmarked, by folder name (fll, dae, mtc, joint-M).
+TRAIN_MODELS = tuple(bench_models())
 
 
 TRAIN_MODES = ("eager", "function", "xla", "bf16")  # bf16: tf.function, mixed_bfloat16

@@ -1,53 +1,68 @@
 """Speed of a training step (eager, tf.function, XLA, bf16) on fixed random batches, and of
-the tf.data input pipeline."""
+the tf.data input pipeline. The step is training's own (training.loop.make_train_step) on
+the model, inputs and loss of the stage's task (fadenn_tf.training.tasks)."""
 import statistics
 import time
 
+import keras
 import numpy as np
-from fadenn_tf.utils.lazy import lazy_import
-tf = lazy_import("tensorflow")        # imported at first use: fast --help
+import tensorflow as tf
 
 from fadenn_tf.benchmark.machine import median_seconds
-from fadenn_tf.benchmark.settings import TRAIN_MODELS, TRAIN_MODES
+from fadenn_tf.benchmark.settings import TRAIN_MODES
+from fadenn_tf.data.pipeline import benchmark_pipeline, load_train_data
+from fadenn_tf.training.loop import make_train_step
+from fadenn_tf.training.stages import make_optimizer
+from fadenn_tf.training.stream import StreamOptions, make_train_dataset
+from fadenn_tf.training.tasks import bench_models
 
 
-def _train_setup(cfg, which, batch, seed=0):
-    """(model, variables, step_fn(batch_dict) -> per-example loss, batch dict, crop side) for
-    a train model: the stage's task (fadenn_tf.training.tasks) builds it and gives its loss,
-    the config's (train.landmark_loss included); "joint-M" is FADeNN-M built fresh."""
-    from fadenn_tf.training.tasks import TASKS
-    if which not in TRAIN_MODELS:
-        raise ValueError(f"unknown train model {which!r}; choose {', '.join(TRAIN_MODELS)}")
-    rng = np.random.default_rng(seed)
-    task = TASKS["joint" if which == "joint-M" else which]
+def train_task(which):
+    """(task, variant) of train model `which` (a name of tasks.bench_models(): fll, dae, mtc,
+    joint-M); ValueError naming the choices otherwise."""
+    models = bench_models()
+    if which not in models:
+        raise ValueError(f"unknown train model {which!r}; choose {', '.join(models)}")
+    return models[which]
+
+
+def train_model(cfg, which):
+    """The model (taking 0..255 pixels, fresh weights) whose train step `which` times."""
+    task, variant = train_task(which)
+    return task.fresh_parts(cfg, variant).model
+
+
+def random_batch(task, cfg, batch, seed=0):
+    """(batch dict, crop side) of uniform random pixels, landmarks and noise labels at the
+    input side of `task` (expert_images too for the experts' stream): every key its loss
+    reads."""
     size = task.input_size(cfg)
+    rng = np.random.default_rng(seed)
 
-    def img():
-        return tf.constant(rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32))
-    data = {"image": img(), "clean": img(),
+    def pixels(*shape):
+        return tf.constant(rng.uniform(0, 255, (batch, *shape, size, size, 3)).astype(np.float32))
+    data = {"image": pixels(), "clean": pixels(),
             "landmarks": tf.constant(rng.uniform(0, size - 1, (batch, 68, 2)).astype(np.float32)),
             "noise_type": tf.constant(rng.integers(0, 5, batch).astype(np.int32))}
-    parts = task.build(cfg, variant="M") if which == "joint-M" else task.build(cfg)
-    loss = task.loss(cfg, parts)
-    return parts.model, parts.variables(), lambda b: loss(b)[0], data, size
+    if task.expert_noise:
+        data["expert_images"] = pixels(4)
+    return data, size
 
 
-def _make_step(variables, compute, optimizer, mode):
-    """The train step of fadenn_tf.training.loop (one replica): per-example loss averaged
-    over the batch, gradients, Adam update. mode: eager | function | xla."""
-    def step(b):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(compute(b))
-        grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables))
-        return loss
-    if mode == "eager":
-        return step
-    if mode == "function":
-        return tf.function(step)
-    if mode == "xla":
-        return tf.function(step, jit_compile=True)
-    raise ValueError(f"unknown mode {mode!r}; choose {', '.join(TRAIN_MODES)}")
+def train_setup(cfg, which, batch, mode="function"):
+    """(step, batch dict, crop side) for one train step of `which` in `mode` (eager |
+    function | xla; bf16 is "function" under the mixed_bfloat16 policy, set by the caller):
+    the task's fresh parts and loss, the config's optimizer, training's step."""
+    if mode not in TRAIN_MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose {', '.join(TRAIN_MODES)}")
+    task, variant = train_task(which)
+    parts = task.fresh_parts(cfg, variant)
+    optimizer = make_optimizer(cfg.train, "bf16" if mode == "bf16" else "none")
+    optimizer.build(parts.variables())
+    step = make_train_step(task.loss(cfg, parts), parts.variables(), optimizer, batch,
+                           mode="function" if mode == "bf16" else mode)
+    data, size = random_batch(task, cfg, batch)
+    return step, data, size
 
 
 def bench_train(cfg, which, mode, batch, steps=5, repeats=3, warmup=1):
@@ -56,23 +71,18 @@ def bench_train(cfg, which, mode, batch, steps=5, repeats=3, warmup=1):
     Times `repeats` groups of `steps` steps (each synchronised on the loss) after the first
     call (tracing / XLA compilation, reported as first_call_s) and `warmup` steps; the
     figure is the median group. Returns a dict."""
-    from fadenn_tf.training.stages import make_optimizer
-    import keras
     policy = keras.mixed_precision.global_policy().name
     if mode == "bf16":  # the model's layers take the policy when they are built
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        model, variables, compute, data, size = _train_setup(cfg, which, batch)
-        opt = make_optimizer(cfg.train, "bf16" if mode == "bf16" else "none")
-        opt.build(variables)
-        step = _make_step(variables, compute, opt, "function" if mode == "bf16" else mode)
+        step, data, size = train_setup(cfg, which, batch, mode)
         t0 = time.perf_counter()
-        loss = float(step(data).numpy())
+        loss = float(step(data)["loss"].numpy())
         first = time.perf_counter() - t0
 
         def group():
             for _ in range(steps):
-                step(data).numpy()
+                step(data)["loss"].numpy()
         sec = median_seconds(group, repeats, warmup) / steps
     finally:
         keras.mixed_precision.set_global_policy(policy)
@@ -82,19 +92,13 @@ def bench_train(cfg, which, mode, batch, steps=5, repeats=3, warmup=1):
 
 def bench_pipeline(cfg, which, batch, data, steps=5, repeats=3):
     """Images/s of the training input pipeline (make_train_dataset) for the data of a train
-    model: crop size, noise and occlusion as that stage uses them. `data`: a list of Samples
-    or a {size: TrainData} cache (filled here)."""
-    from fadenn_tf.data.pipeline import benchmark_pipeline, load_train_data
-    from fadenn_tf.training.stream import make_train_dataset
-    mc = cfg.model
-    size = mc.fll.input_size if which == "fll" else mc.iid.input_size
-    work = size if which == "fll" else cfg.noise.reference_size   # noisy streams: reference side
+    model: crop size, noise and occlusion as that stage's task uses them. `data`: (list of
+    Samples, {size: TrainData} cache filled here)."""
+    task, _ = train_task(which)
+    size, work = task.input_size(cfg), task.work_size(cfg)
     samples, cache = data
     if work not in cache:
         cache[work] = load_train_data(samples, work)
-    ds = make_train_dataset(cache[work], size, batch, augment=cfg.data.augment,
-                            clean_prob=cfg.data.clean_prob, noise=which != "fll",
-                            occlusion=which in ("fll", "joint-M"),
-                            reference_size=cfg.noise.reference_size)
+    ds = make_train_dataset(cache[work], size, batch, StreamOptions.for_task(task, cfg))
     rates = [benchmark_pipeline(ds, steps=steps, warmup=2)[0] for _ in range(repeats)]
     return {"images_per_s": statistics.median(rates), "crop": size, "batch": batch}

@@ -19,8 +19,17 @@ import sys
 import time
 from pathlib import Path
 
-from fadenn_tf.utils.cli import EXIT_DONE, command
+from fadenn_tf.benchmark.report import merge_results, write_results
+from fadenn_tf.benchmark.settings import (DLIB_MODEL, INFER_PATHS, SECTIONS, TRAIN_MODELS,
+                                          TRAIN_MODES, Settings, quick_settings)
+from fadenn_tf.config import load_config
+from fadenn_tf.errors import DataError
+from fadenn_tf.utils.atomic import checked_write
+from fadenn_tf.utils.cli import (EXIT_CODES, EXIT_DONE, add_alias, add_config_arguments,
+                                 add_no_progress, command, defaults_from_config,
+                                 given_on_command_line, make_parser)
 from fadenn_tf.utils.cli_args import non_negative_int, positive_int
+from fadenn_tf.utils.progress import progress
 
 
 def _csv(text, allowed, what):
@@ -34,7 +43,6 @@ def _csv(text, allowed, what):
 
 def _read_bench_json(path):
     """One earlier result for --merge; DataError naming the file when it is not one."""
-    from fadenn_tf.errors import DataError
     try:
         result = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -48,16 +56,11 @@ def _read_bench_json(path):
 
 def _make_out(out):
     """Create the output folder; WriteError (exit 3) naming it when it cannot be."""
-    from fadenn_tf.utils.atomic import checked_write
     with checked_write(out):
         Path(out).mkdir(parents=True, exist_ok=True)
 
 
 def _parser():
-    from fadenn_tf.benchmark.settings import (DLIB_MODEL, INFER_PATHS, SECTIONS, TRAIN_MODELS,
-                                              TRAIN_MODES)
-    from fadenn_tf.utils.cli import (EXIT_CODES, add_alias, add_config_arguments,
-                                     add_no_progress, make_parser)
     p = make_parser("bench", __doc__, epilog=EXIT_CODES + " An unwritable --out fails before "
                     "anything is measured (3); this command never exits 1.")
     p.add_argument("--config", default="cpu", help="comma list of configs (cpu,paper) or .yaml")
@@ -127,10 +130,6 @@ def _parser():
 def main(argv=None):
     parser = _parser()
     a = parser.parse_args(argv)
-    from fadenn_tf.benchmark.report import merge_results, write_results
-    from fadenn_tf.benchmark.runner import run_benchmark
-    from fadenn_tf.benchmark.settings import SECTIONS, TRAIN_MODELS, TRAIN_MODES, Settings
-    from fadenn_tf.config import load_config
     if a.merge:
         result = merge_results([_read_bench_json(f) for f in a.merge])
         _make_out(a.out)
@@ -140,11 +139,9 @@ def main(argv=None):
     for c in _csv(a.config, None, "config"):
         cfg = load_config(c, sets=a.sets)
         configs[cfg.name if not c.endswith((".yaml", ".yml")) else Path(c).stem] = cfg
-    from fadenn_tf.utils.cli import defaults_from_config
-    defaults_from_config(parser, a, argv, next(iter(configs.values())).bench, {
-        "repeats": "repeats", "train_steps": "train_steps", "infer_batch": "infer_batch",
-        "threads": "threads", "images": "images"})
-    from fadenn_tf.models.fadenn import normalize_variant
+    # every key of the bench section fills the option of the same name the user left out
+    defaults_from_config(parser, a, argv, next(iter(configs.values())).bench)
+    from fadenn_tf.models.fadenn import normalize_variant  # lazy: TensorFlow
     variants = [tuple(normalize_variant(v) for v in _csv(text, None, flag))  # ValueError: 2
                 for text, flag in ((a.variants, "variants"),
                                    (a.paper_variants, "paper-variants"))]
@@ -163,8 +160,6 @@ def main(argv=None):
                  detect_images=a.detect_images, photos=a.photos,
                  photo_limit=a.photo_limit)
     if a.quick:  # the essentials only; the options given on the command line are kept
-        from fadenn_tf.benchmark.settings import quick_settings
-        from fadenn_tf.utils.cli import given_on_command_line
         flags = {"sections": "sections", "train_models": "train_models", "train_modes": "modes",
                  "paper_modes": "paper_modes", "models": "variants", "infer_paths": "paths",
                  "repeats": "repeats", "train_steps": "train_steps", "n_images": "images"}
@@ -173,7 +168,7 @@ def main(argv=None):
         print(f"bench --quick: skipped {skipped} (run without --quick for them); "
               f"{s.repeats} repeats", file=sys.stderr)
     _make_out(a.out)   # an unwritable --out fails now (exit 3), not after the run
-    from fadenn_tf.utils.progress import progress
+    from fadenn_tf.benchmark.runner import run_benchmark  # lazy: TensorFlow
     t0 = time.perf_counter()
     with progress(desc="bench", unit="phase", enabled=not a.no_progress) as bar:
         def log(msg):          # each phase as it starts: a line (above the bar on a terminal)

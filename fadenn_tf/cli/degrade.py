@@ -40,14 +40,16 @@ import os
 import sys
 from pathlib import Path
 
-from fadenn_tf.utils.cli import EXIT_CODES, command, exit_status
+from fadenn_tf.config import REFERENCE_SIZE
+from fadenn_tf.errors import FadennError
+from fadenn_tf.evaluation.degrade_options import IMAGE_FORMATS, DegradeOptions
+from fadenn_tf.utils.cli import EXIT_CODES, add_no_progress, command, exit_status, make_parser
 from fadenn_tf.utils.cli_args import non_negative_int, positive_int
 from fadenn_tf.utils.lock import take_lock
+from fadenn_tf.utils.processes import sigterm_interrupts
+
 
 def build_parser():
-    from fadenn_tf.evaluation.degraded import IMAGE_FORMATS
-    from fadenn_tf.config import REFERENCE_SIZE
-    from fadenn_tf.utils.cli import add_no_progress, make_parser
     p = make_parser("degrade", __doc__, epilog=EXIT_CODES)
     p.add_argument("--data", default=None, help="dataset folder (default: synthetic stills)")
     p.add_argument("--out", required=True, help="output folder (must not hold a previous run "
@@ -92,11 +94,9 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from fadenn_tf.errors import FadennError
-    from fadenn_tf.evaluation.degraded import degrade_dataset
-    from fadenn_tf.noise import parse_conditions
-    from fadenn_tf.data.splits import resolve_root
-    from fadenn_tf.utils.processes import sigterm_interrupts
+    from fadenn_tf.data.splits import resolve_root  # lazy: the data readers (OpenCV, NumPy)
+    from fadenn_tf.evaluation.degraded import degrade_dataset  # lazy: TensorFlow
+    from fadenn_tf.noise import parse_conditions  # lazy: TensorFlow
     try:
         root = resolve_root(args.data)
         conditions = [c for c in parse_conditions(args.conditions) if c[0] != 0]
@@ -104,13 +104,13 @@ def main(argv=None):
             raise ValueError("--conditions: nothing to degrade (clean is the source itself)")
         take_lock(args.out, "degrade")  # one writer per --out
         with sigterm_interrupts():      # SIGTERM stops the workers, as Ctrl-C does
-            m = degrade_dataset(root, args.out, conditions, args.seed, args.format,
-                                args.split, args.keep_format, args.overwrite,
-                                progress=not args.no_progress, full_image=args.full_image,
-                                reference_size=args.reference_size,
-                                image_format=args.image_format, quality=args.quality,
-                                workers=args.workers, log_every=args.log_every,
-                                resume=args.resume)
+            m = degrade_dataset(root, args.out, DegradeOptions(
+                conditions=conditions, seed=args.seed, format=args.format, split=args.split,
+                full_image=args.full_image, reference_size=args.reference_size,
+                image_format=args.image_format, quality=args.quality,
+                keep_format=args.keep_format, workers=args.workers,
+                progress=not args.no_progress, log_every=args.log_every, resume=args.resume,
+                overwrite=args.overwrite))
     except (FadennError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exit_status(exc)  # 3 for a failed write, else 2

@@ -23,17 +23,28 @@ condition, NME under all three normalisers), results.md (the paper-style table),
 auc_vs_level.png (Figure 4), ced.png, landmarks_<model>.png (Figures 5-6),
 confusion_<model>.png (noise classifier).
 """
+import dataclasses
 import os
 import shlex
 import sys
-from fadenn_tf.utils.cli import EXIT_CODES, EXIT_DONE, command
+from pathlib import Path
+
+from fadenn_tf.config import NORMALIZERS, EvalConfig, load_config
+from fadenn_tf.detect import (add_detector_arguments, default_detector_name,
+                              detector_kwargs_from_args, get_detector)
+from fadenn_tf.errors import DataError
+from fadenn_tf.utils.cli import (EXIT_CODES, EXIT_DONE, add_alias, add_config_arguments,
+                                 add_no_progress, command, config_flags, defaults_from_config,
+                                 given_on_command_line, make_parser)
 from fadenn_tf.utils.cli_args import non_negative_int, positive_float, positive_int
 from fadenn_tf.utils.lock import take_lock
+from fadenn_tf.utils.outdir import EVALUATE_OUTPUTS, prepare_output
+
+# the config keys whose flag has another name (each other `eval` key: the flag of its name)
+RENAMED_FLAGS = {"nme_threshold": "threshold", "box_source": "boxes"}
 
 
 def build_parser():
-    from fadenn_tf import metrics
-    from fadenn_tf.utils.cli import add_alias, add_config_arguments, add_no_progress, make_parser
     p = make_parser("evaluate", __doc__, epilog=EXIT_CODES)
     p.add_argument("--model", action="append", default=[], metavar="[LABEL=]PATH",
                    help="a model to evaluate (repeatable); PATH: workdir, .keras or SavedModel; "
@@ -53,11 +64,11 @@ def build_parser():
     p.add_argument("--noisy-from", default=None, metavar="DIR",
                    help="read noisy images from a fadenn_tf.degrade output instead of "
                         "synthesising the noise on the crops")
-    p.add_argument("--normalizer", default=metrics.DEFAULT_NORMALIZER,
-                   choices=metrics.NORMALIZERS, help="NME normaliser of the tables (default "
+    p.add_argument("--normalizer", default=EvalConfig.normalizer,
+                   choices=NORMALIZERS, help="NME normaliser of the tables (default "
                    "diagonal, the paper's); the CSV has all three")
     p.add_argument("--nme-threshold", dest="threshold", type=positive_float,
-                   default=metrics.DEFAULT_THRESHOLD,
+                   default=EvalConfig.nme_threshold,
                    help="NME cut-off of AUC and failure rate (default 0.08; was --threshold)")
     p.add_argument("--box-source", dest="boxes", default="gt", choices=["gt", "detector"],
                    help="face box: gt = tight ground-truth landmark box (paper); detector = "
@@ -87,7 +98,6 @@ def build_parser():
     p.add_argument("--batch-size", type=positive_int, default=32, help="crops per model call (32)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (on-the-fly noise)")
     add_config_arguments(p)
-    from fadenn_tf.detect import add_detector_arguments
     add_detector_arguments(p)
     add_no_progress(p)
     add_alias(p, "--threshold", "--nme-threshold")
@@ -100,40 +110,31 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from fadenn_tf.config import load_config
-    from fadenn_tf.utils.cli import defaults_from_config, given_on_command_line
     cfg = load_config(args.config, sets=args.sets)
-    defaults_from_config(parser, args, argv, cfg.eval, {
-        "conditions": "conditions", "normalizer": "normalizer",
-        "nme_threshold": "threshold", "box_source": "boxes", "batch_size": "batch_size",
-        "seed": "seed", "grid_images": "grid_images", "flip_test": "flip_test"})
+    flags = config_flags(parser, cfg.eval, RENAMED_FLAGS)
+    defaults_from_config(parser, args, argv, cfg.eval, flags)
     given = given_on_command_line(parser, argv, {"detector", "boxes"})
     if "detector" in given and "boxes" not in given:
         args.boxes = "detector"  # --detector alone asks for detector boxes
-    return _run(args, argv, cfg)
+    # the eval section as this run uses it: the config's values, the flags given winning
+    section = dataclasses.replace(cfg.eval,
+                                  **{key: getattr(args, dest) for key, (dest, _) in flags.items()})
+    return _run(args, argv, dataclasses.replace(cfg, eval=section))
 
 
 def _run(args, argv, cfg):
-    from fadenn_tf.evaluation.job import job_summary, parse_model_specs, run_job
-    from fadenn_tf.evaluation.report import stdout_table
-    from fadenn_tf.inference import load_any
-    from fadenn_tf.noise import parse_conditions
-
-    from fadenn_tf.utils.outdir import EVALUATE_OUTPUTS, prepare_output
-    specs = parse_model_specs(args.model)
+    from fadenn_tf.evaluation import job, report  # lazy: TensorFlow
+    specs = job.parse_model_specs(args.model)
     if not specs and not args.dlib:
         raise ValueError("nothing to evaluate: give --model LABEL=PATH (and/or --dlib)")
-    conditions = parse_conditions(args.conditions)
+    job.parse_conditions(args.conditions)  # a bad --conditions fails before any loading
     detector = None
     if args.boxes == "detector":  # the detector predict and track use, by the same name
-        from fadenn_tf.detect import detector_kwargs_from_args, get_detector
         try:
             detector = get_detector(args.detector, **detector_kwargs_from_args(args))
         except TypeError as exc:  # an option no detector of the chain takes
             raise ValueError(f"--detector {args.detector}: {exc}") from None
-    models = [load_any(path, label, flip_test=args.flip_test) for label, path in specs]
-    from pathlib import Path
-    from fadenn_tf.errors import DataError
+    models = job.load_models(specs, flip_test=args.flip_test)
     for flag, folder in (("--data", args.data), ("--noisy-from", args.noisy_from)):
         if folder not in (None, "synthetic") and not Path(folder).exists():
             raise DataError(folder, f"{flag} folder not found")  # before --out is created
@@ -141,23 +142,16 @@ def _run(args, argv, cfg):
     prepare_output(args.out, EVALUATE_OUTPUTS, args.overwrite)
     command = "python -m fadenn_tf.evaluate " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    res = run_job(models, cfg, out=args.out, dlib=args.dlib, dlib_model=args.dlib_model,
-                  data=args.data, format=args.format, split=args.split,
-                  max_images=args.max_images, frame_step=args.frame_step,
-                  conditions=conditions, noisy_from=args.noisy_from, crop_size=args.crop_size,
-                  detector=detector, batch_size=args.batch_size, seed=args.seed,
-                  detector_name=_detector_name(args.detector) if detector is not None else None,
-                  normalizer=args.normalizer, threshold=args.threshold,
-                  grid_images=args.grid_images, progress=not args.no_progress,
-                  command=command)
-    print(stdout_table(res.evaluation))
-    print("\n" + job_summary(res))
+    res = job.run_job(models, cfg, job.EvalJob.of(
+        args, detector=detector, command=command,
+        detector_name=_detector_name(args.detector) if detector is not None else None))
+    print(report.stdout_table(res.evaluation))
+    print("\n" + job.job_summary(res))
     return EXIT_DONE
 
 
 def _detector_name(name):
     """--detector as the outputs name it: "default" with the chain it stands for."""
-    from fadenn_tf.detect import default_detector_name
     return f"default ({default_detector_name()})" if name == "default" else name
 
 

@@ -21,19 +21,19 @@ face was found, 1 when no face was found in any input, 2 on bad arguments (a mis
 no image in the inputs, none readable), model or boxes file, 3 when an output could not be
 written (the run stops; summary.json lists only the files written).
 """
+import argparse
 import sys
-import time
-from pathlib import Path
 
-from fadenn_tf.utils.cli import EXIT_BAD_INPUT, EXIT_DONE, EXIT_NOTHING_FOUND, command
+from fadenn_tf.detect import add_detector_arguments, detector_kwargs_from_args
+from fadenn_tf.fitcheck.detector import DEFAULT_MIN_FIT_SCORE
+from fadenn_tf.inference.predict_job import PredictOptions, predict_files
+from fadenn_tf.inference.predictor import BACKENDS
+from fadenn_tf.utils.cli import (EXIT_BAD_INPUT, EXIT_CODES, EXIT_DONE, EXIT_NOTHING_FOUND,
+                                 add_no_progress, command, make_parser)
 from fadenn_tf.utils.cli_args import positive_int
-from fadenn_tf.utils.lock import take_lock
 
 
 def _parser():
-    from fadenn_tf.fitcheck.detector import DEFAULT_MIN_FIT_SCORE
-    from fadenn_tf.inference.predictor import BACKENDS
-    from fadenn_tf.utils.cli import EXIT_CODES, add_no_progress, make_parser
     p = make_parser(
         "predict", raw=False,
         description="68 facial landmarks for images (any size; faces found by a detector "
@@ -81,7 +81,6 @@ def _parser():
                         "nothing")
     p.add_argument("--drop-rejected", action="store_true",
                    help="write and draw no rejected fit (summary.json still counts them)")
-    from fadenn_tf.detect import add_detector_arguments
     add_detector_arguments(p)
     add_no_progress(p)
     return p
@@ -89,7 +88,6 @@ def _parser():
 
 def _fit_score(text):
     """--min-fit-score: 'auto' or a number in [0, 1]."""
-    import argparse
     if text == "auto":
         return text
     try:
@@ -102,128 +100,26 @@ def _fit_score(text):
     return v
 
 
-def _journal(out_dir, args):
-    """The record of the images this run finished (utils.journal), continued with --resume
-    when the settings that decide the outputs are the same."""
-    from fadenn_tf.utils.journal import Journal
-    keys = ("model", "backend", "detector", "boxes", "all_faces", "no_overlay",
-            "failure_detector", "min_fit_score", "drop_rejected", "min_score", "input_size")
-    settings = {k: str(getattr(args, k, None)) for k in keys}
-    return Journal.start(out_dir / ".predict-journal.jsonl", settings, resume=args.resume)
-
-
 @command
 def main(argv=None):
     args = _parser().parse_args(argv)
-    from fadenn_tf.data.images import read_image
-    from fadenn_tf.detect import detector_kwargs_from_args, load_boxes_file, lookup_boxes
-    from fadenn_tf.errors import FadennError, WriteError
-    from fadenn_tf.inference.outputs import (find_images, record_result, write_image_outputs,
-                                             write_summary)
-    from fadenn_tf.inference.predictor import load
-    from fadenn_tf.utils.outdir import PREDICT_OUTPUTS, prepare_output
-    from fadenn_tf.utils.progress import progress
-    out_dir = Path(args.out)
-    images = find_images(args.inputs)
-    missing = [str(path) for path, name in images if name is None]
-    if missing:
-        raise FileNotFoundError(f"{', '.join(missing)}: file or folder not found")
-    inside = [a for a in args.inputs if Path(a).is_dir()
-              and out_dir.resolve().is_relative_to(Path(a).resolve())]
-    if inside:  # its overlays would be read as inputs, --overwrite would delete its .pts
-        raise FadennError(f"--out {out_dir} is inside the input folder {inside[0]}; choose "
-                          "an output folder outside the inputs")
-    if not images:
-        from fadenn_tf.data.images import IMAGE_EXTENSIONS
-        raise FadennError(f"no images ({' '.join(IMAGE_EXTENSIONS)}) found in "
-                          f"{', '.join(args.inputs)}")
-    boxes_by_name = load_boxes_file(args.boxes) if args.boxes else None
-    predictor = load(args.model, detector=args.detector, device=args.device,
-                     backend=args.backend, failure_detector=args.failure_detector,
-                     min_fit_score=args.min_fit_score, **detector_kwargs_from_args(args))
-    if not args.boxes:
-        predictor.detector  # build it now: unknown names or options fail here, clearly
-    take_lock(out_dir, "predict")  # one writer per --out
-    if args.resume and args.overwrite:
-        raise ValueError("--resume and --overwrite: choose one")
-    if not args.resume:
-        prepare_output(out_dir, PREDICT_OUTPUTS, args.overwrite)
-    journal = _journal(out_dir, args)
-    warm = predictor.warm_up()
-    t_start = time.perf_counter()
-    entries = []                       # summary entry per input, in order
-    pending = []                       # (entry, prepared, name)
-    failed = []                        # the WriteError that stopped the run
-
-    def flush():
-        if not pending:
-            return
-        results = predictor.run([p for _, p, _ in pending], args.batch_size)
-        for (entry, prep, name), res in zip(pending, results):
-            if failed:
-                entry.update(status="error", problem="not written: the run stopped")
-                continue
-            try:
-                written = write_image_outputs(out_dir, name, res, prep.image,
-                                              not args.no_overlay, args.drop_rejected)
-            except WriteError as exc:
-                entry.update(status="error", problem=str(exc))
-                failed.append(exc)
-                continue
-            record_result(entry, res, *written, drop_rejected=args.drop_rejected)
-            journal.add(name, written[0] + ([written[1]] if written[1] else []), entry=entry)
-            if res.rejected:
-                scores = ", ".join(f"{f.fit_score:.3f}" for f in res.rejected)
-                print(f"{entry['image']}: {len(res.rejected)} fit(s) rejected as not a face "
-                      f"(fit_score {scores} < {predictor.min_fit_score})", file=sys.stderr)
-            if not res.faces:
-                print(f"{entry['image']}: no face found ({prep.source})", file=sys.stderr)
-        pending.clear()
-
-    for path, name in progress(images, desc="predicting", unit="img",
-                               enabled=not args.no_progress):
-        if failed:
-            break
-        if name in journal.done:       # --resume: finished by the interrupted run
-            entries.append(journal.done[name]["entry"])
-            continue
-        entry = {"image": str(path), "name": name}
-        entries.append(entry)
-        try:
-            image = read_image(path)
-            given = None if boxes_by_name is None else lookup_boxes(boxes_by_name, path)
-            prep = predictor.prepare(image, given, "rgb", args.all_faces)
-        except (FadennError, ValueError) as exc:
-            problem = getattr(exc, "problem", None) or str(exc)
-            entry.update(status="error", problem=problem)
-            print(f"{path}: {problem}", file=sys.stderr)
-            continue
-        entry["size"] = [int(image.shape[0]), int(image.shape[1])]
-        pending.append((entry, prep, name))
-        if sum(len(p.boxes) for _, p, _ in pending) >= args.batch_size:
-            flush()
-    flush()
-    settings = {"detector": args.detector, "detector_options": detector_kwargs_from_args(args),
-                "backend": args.backend, "boxes_file": args.boxes, "all_faces": args.all_faces,
-                "drop_rejected": args.drop_rejected}
-    total = time.perf_counter() - t_start
-    if failed:  # a summary of what was written, if the disk still takes it
-        try:
-            write_summary(out_dir, entries, predictor, settings, total, warm)
-        except WriteError:
-            pass
-        raise failed[0]
-    path, summary = write_summary(out_dir, entries, predictor, settings, total, warm)
-    n_faces = sum(e.get("n_faces", 0) for e in entries)
-    print(f"{summary['n_processed']}/{len(entries)} images processed, {n_faces} faces, "
-          f"{summary['n_rejected']} fits rejected as not a face, "
-          f"{summary['n_no_face'] + summary['n_only_rejected']} without a face, "
-          f"{summary['n_errors']} errors in "
-          f"{total:.2f} s -> {path}")
-    if summary["n_processed"] == 0:
-        print(f"error: none of the {len(entries)} images could be read", file=sys.stderr)
+    run = predict_files(PredictOptions(
+        inputs=args.inputs, out=args.out, model=args.model, backend=args.backend,
+        device=args.device, detector=args.detector,
+        detector_options=detector_kwargs_from_args(args), boxes=args.boxes,
+        all_faces=args.all_faces, batch_size=args.batch_size, overlay=not args.no_overlay,
+        failure_detector=args.failure_detector, min_fit_score=args.min_fit_score,
+        drop_rejected=args.drop_rejected, overwrite=args.overwrite, resume=args.resume,
+        progress=not args.no_progress))
+    s = run.summary
+    print(f"{s['n_processed']}/{s['n_images']} images processed, {s['n_faces']} faces, "
+          f"{s['n_rejected']} fits rejected as not a face, "
+          f"{s['n_no_face'] + s['n_only_rejected']} without a face, {s['n_errors']} errors "
+          f"in {run.seconds:.2f} s -> {run.path}")
+    if s["n_processed"] == 0:
+        print(f"error: none of the {s['n_images']} images could be read", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return EXIT_DONE if n_faces > 0 else EXIT_NOTHING_FOUND
+    return EXIT_DONE if s["n_faces"] > 0 else EXIT_NOTHING_FOUND
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 
-from fadenn_tf.utils.cli import EXIT_DONE, command
+from fadenn_tf.utils.cli import EXIT_CODES, EXIT_DONE, add_no_progress, command, make_parser
 from fadenn_tf.utils.cli_args import non_negative_int, positive_int
 
 
@@ -32,7 +32,6 @@ def _size(text):
 
 
 def build_parser():
-    from fadenn_tf.utils.cli import EXIT_CODES, add_no_progress, make_parser
     ap = make_parser("synth", __doc__,
                      epilog=EXIT_CODES + " An --out that exists and is not empty is refused "
                      "(2); this command never exits 1.")
@@ -60,20 +59,20 @@ def build_parser():
 def main(argv=None):
     ap = build_parser()
     args = ap.parse_args(argv)
+    if not args.bench and not args.out:
+        ap.error("--out is required (or use --bench)")
+    from fadenn_tf.data import synthetic  # lazy: the renderer (OpenCV, NumPy); fast --help
     if args.bench:
         size = args.size or 256
-        from fadenn_tf.data.synthetic.rendering import render_speed
-        rate = render_speed(size)
+        rate = synthetic.render_speed(size)
         print(f"synthetic renderer: {rate:.1f} images/s at {size} px, one core")
         return EXIT_DONE
-    if not args.out:
-        ap.error("--out is required (or use --bench)")
-    from fadenn_tf.data.synthetic import generate_dataset
     t0 = time.perf_counter()
+    spec = synthetic.SynthSpec(n_train=args.train, n_test=args.test, n_videos=args.videos,
+                               n_frames=args.frames, seed=args.seed, image_size=args.size)
     # a bad count or a non-empty --out: exit 2; a failed write (full disk): 3, nothing left
-    out = generate_dataset(args.out, args.train, args.test, args.videos, args.frames,
-                           args.seed, progress=not args.no_progress, image_size=args.size,
-                           workers=args.workers)
+    out = synthetic.generate_dataset(args.out, spec, progress=not args.no_progress,
+                                     workers=args.workers)
     print(f"wrote {out}: {args.train} train + {args.test} test images, {args.videos} videos "
           f"x {args.frames} frames, seed {args.seed} ({time.perf_counter() - t0:.1f} s)")
     return EXIT_DONE

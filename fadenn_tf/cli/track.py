@@ -21,16 +21,22 @@ tracking gave no face count as failures), writing DIR/tracking_results.json.
 import sys
 from pathlib import Path
 
-from fadenn_tf.utils.cli import EXIT_BAD_INPUT, EXIT_DONE, EXIT_NOTHING_FOUND, command
+from fadenn_tf.config import load_config
+from fadenn_tf.detect import add_detector_arguments, detector_kwargs_from_args, parse_box
+from fadenn_tf.errors import DataError
+from fadenn_tf.inference.predictor import BACKENDS
+from fadenn_tf.tracking.options import TrackOptions, TrackScoring
+from fadenn_tf.utils.cli import (EXIT_BAD_INPUT, EXIT_CODES, EXIT_DONE, EXIT_NOTHING_FOUND,
+                                 add_alias, add_config_arguments, add_no_progress, command,
+                                 defaults_from_config, make_parser)
 from fadenn_tf.utils.cli_args import argparse_type, positive_float
 from fadenn_tf.utils.lock import take_lock
+from fadenn_tf.utils.outdir import TRACK_OUTPUTS, prepare_output
 
 
 def _parser():
-    from fadenn_tf.detect import add_detector_arguments, parse_box
-    from fadenn_tf.inference.predictor import BACKENDS
-    from fadenn_tf.utils.cli import (EXIT_CODES, add_alias, add_config_arguments,
-                                     add_no_progress, make_parser)
+    """The parser; option dests follow the config's `track` keys (TrackConfig), so the
+    config fills what the command line leaves out (utils.cli.config_flags)."""
     p = make_parser(
         "track", raw=False,
         description="Model-free face tracking (paper IV-D): the box of frame t is the "
@@ -53,10 +59,10 @@ def _parser():
                    help="FailureDetector .npz, 'none' (sanity checks only) or 'auto' (the "
                         "default: the one shipped with the model, as with pretrained and "
                         "pretrained-fll; sanity checks only for models without one)")
-    p.add_argument("--failure-threshold", dest="threshold", type=positive_float, default=None,
+    p.add_argument("--failure-threshold", type=positive_float, default=None,
                    metavar="P", help="P(good fit) below which a fit fails (default: the "
                                      "failure detector's, 0.5; was --threshold)")
-    p.add_argument("--no-shot-cuts", action="store_true",
+    p.add_argument("--no-shot-cuts", dest="shot_cuts", action="store_false",
                    help="do not look for shot cuts (by default a cut drops the track and "
                         "asks the detector)")
     g = p.add_mutually_exclusive_group()
@@ -77,7 +83,7 @@ def _parser():
     p.add_argument("--videos", nargs="+", help="explicit video ids (override --category)")
     p.add_argument("--normalizer", default="diagonal",
                    choices=("diagonal", "box", "interocular"), help="NME normaliser (diagonal)")
-    p.add_argument("--nme-threshold", dest="threshold_nme", type=positive_float, default=0.08,
+    p.add_argument("--nme-threshold", type=positive_float, default=0.08,
                    help="NME cut-off of AUC and failure rate (0.08; was --threshold-nme)")
     p.add_argument("--init-from-gt", action="store_true",
                    help="evaluation: start each video from its first frame's ground truth")
@@ -89,48 +95,50 @@ def _parser():
     return p
 
 
-def _main_video(args, detector_options):
-    from fadenn_tf.tracking.records import speed_line
-    from fadenn_tf.tracking.video import initial_fit, track_video
+def _options(args):
+    """The TrackOptions of the command line (after the config filled its defaults)."""
+    return TrackOptions(detector=args.detector, detector_options=detector_kwargs_from_args(args),
+                        failure_detector=args.failure_detector,
+                        failure_threshold=args.failure_threshold, shot_cuts=args.shot_cuts,
+                        device=args.device, backend=args.backend,
+                        progress=not args.no_progress)
+
+
+def _main_video(args):
+    from fadenn_tf.tracking import records, video  # lazy: the tracker (NumPy, OpenCV, models)
     if not args.video:
         print("error: give a VIDEO (or --evaluate ROOT)", file=sys.stderr)
         return EXIT_BAD_INPUT
     if not args.out:
         print("error: --out DIR is required", file=sys.stderr)
         return EXIT_BAD_INPUT
-    init_box, init_lm = initial_fit(args.video, args.init_pts, args.init_box)
-    res = track_video(args.model, args.video, args.detector, args.failure_detector,
-                      args.threshold, init_box=init_box, init_landmarks=init_lm,
-                      out_dir=args.out, overlay=not args.no_overlay, device=args.device,
-                      progress=not args.no_progress, shot_cuts=not args.no_shot_cuts,
-                      detector_options=detector_options, backend=args.backend)
+    init_box, init_lm = video.initial_fit(args.video, args.init_pts, args.init_box)
+    res = video.track_video(args.model, args.video, _options(args), init_box=init_box,
+                            init_landmarks=init_lm, out_dir=args.out,
+                            overlay=not args.no_overlay)
     if res.info.get("warning"):
         print(f"warning: {res.info['warning']}", file=sys.stderr)
     print(f"{args.video}: {res.counts_line()}")
     if res.no_face_frames:
         print(res.no_face_line(), file=sys.stderr)
-    print(speed_line(res))
+    print(records.speed_line(res))
     print(f"wrote {Path(args.out) / 'annot'}, {Path(args.out) / 'track_log.json'}"
           + ("" if args.no_overlay else f", {Path(args.out) / 'overlay.avi'}"))
     return EXIT_DONE if len(res.no_face_frames) < len(res.frames) else EXIT_NOTHING_FOUND
 
 
-def _main_evaluate(args, detector_options):
-    from fadenn_tf.tracking.evaluation import (evaluate_tracking, format_evaluation,
-                                               format_skipped, write_evaluation)
-    res = evaluate_tracking(args.model, args.evaluate, category=args.category,
-                            videos=args.videos, detector=args.detector,
-                            detector_options=detector_options,
-                            failure_detector=args.failure_detector, threshold=args.threshold,
-                            normalizer=args.normalizer, nme_threshold=args.threshold_nme,
-                            init_from_gt=args.init_from_gt, out_dir=args.out,
-                            device=args.device, progress=not args.no_progress,
-                            shot_cuts=not args.no_shot_cuts, backend=args.backend)
-    print(format_evaluation(res))
+def _main_evaluate(args):
+    from fadenn_tf.tracking import evaluation  # lazy: the tracker (NumPy, OpenCV, models)
+    scoring = TrackScoring(category=args.category, videos=args.videos,
+                           normalizer=args.normalizer, nme_threshold=args.nme_threshold,
+                           init_from_gt=args.init_from_gt)
+    res = evaluation.evaluate_tracking(args.model, args.evaluate, _options(args), scoring,
+                                       out_dir=args.out)
+    print(evaluation.format_evaluation(res))
     if res["skipped"]:
-        print(format_skipped(res, in_file=bool(args.out)), file=sys.stderr)
+        print(evaluation.format_skipped(res, in_file=bool(args.out)), file=sys.stderr)
     if args.out:
-        print(f"wrote {write_evaluation(res, args.out)}")
+        print(f"wrote {evaluation.write_evaluation(res, args.out)}")
     return EXIT_DONE
 
 
@@ -138,22 +146,13 @@ def _main_evaluate(args, detector_options):
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
-    from fadenn_tf.config import load_config
-    from fadenn_tf.detect import detector_kwargs_from_args
-    from fadenn_tf.utils.cli import defaults_from_config
-    from fadenn_tf.utils.outdir import TRACK_OUTPUTS, prepare_output
-    defaults_from_config(parser, args, argv, load_config(args.config, sets=args.sets).track, {
-        "failure_threshold": ("threshold", lambda v: v or None),
-        "shot_cuts": ("no_shot_cuts", lambda v: not v), "detector": "detector",
-        "normalizer": "normalizer", "nme_threshold": "threshold_nme"})
+    defaults_from_config(parser, args, argv, load_config(args.config, sets=args.sets).track)
     if args.video and not args.evaluate and not Path(args.video).is_file():
-        from fadenn_tf.errors import DataError
         raise DataError(args.video, "video not found")  # before --out is created
     if args.out:
         take_lock(args.out, "track")  # one writer per --out
         prepare_output(args.out, TRACK_OUTPUTS, args.overwrite)
-    run = _main_evaluate if args.evaluate else _main_video
-    return run(args, detector_kwargs_from_args(args))
+    return (_main_evaluate if args.evaluate else _main_video)(args)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
   python -m fadenn_tf.train --stage all --variant M          # experts, mtc, fll, joint
   python -m fadenn_tf.train --stage joint --variant S --out runs/cpu
 
-Stages: fll, dae, experts, stc, mtc, joint, all (see fadenn_tf/training/stages.py).
+Stages: the registered training stages (fadenn_tf/training/tasks/), listed under --stage.
 Inputs: a config (a name shipped in fadenn_tf/configs/, listed under --config; or a YAML
 path), a dataset (--data; default the built-in synthetic faces).
 Outputs in OUT/<stage>/ (--out; --workdir is its former name): model.keras (experts:
@@ -18,19 +18,21 @@ images/s, ETA); --no-progress for neither.
 import os
 import sys
 
-from fadenn_tf.utils.cli import EXIT_CODES, EXIT_DONE, EXIT_INTERRUPTED, command
+from fadenn_tf.config import available_configs, load_config
+from fadenn_tf.training.tasks import all_stages, task_names
+from fadenn_tf.utils.cli import (EXIT_CODES, EXIT_DONE, EXIT_INTERRUPTED, add_config_arguments,
+                                 add_no_progress, command, make_parser)
 from fadenn_tf.utils.cli_args import non_negative_int, positive_int
 
 
 def build_parser():
-    from fadenn_tf.config import STAGES, available_configs
-    from fadenn_tf.utils.cli import add_config_arguments, add_no_progress, make_parser
     p = make_parser("train", __doc__, epilog=EXIT_CODES + " A full disk while writing a "
                     "checkpoint or model stops the run with exit 3, the newest complete "
                     "checkpoint intact: free some space and continue with --resume.")
     p.add_argument("--stage", required=True,
-                   choices=[*STAGES, "all"],
-                   help="what to train: one stage, or all (experts, mtc, fll, joint for M)")
+                   choices=[*task_names(), "all"],
+                   help=f"what to train: one stage, or all (the stages of --variant: "
+                        f"{', '.join(all_stages('M'))} for M)")
     p.add_argument("--variant", default="M", help="D, S or M (FADeNN variant; default M); "
                    "used by joint and all. fll with --stage joint: the control run (the FLL "
                    "fine-tuned on the same noisy data, no denoiser)")
@@ -88,7 +90,6 @@ def main(argv=None):
     if args.resume and args.overwrite:
         parser.error("--resume and --overwrite exclude each other")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from fadenn_tf.config import load_config
     overrides = {"train": {}}
     if args.batch_size:
         overrides["train"]["batch_size"] = args.batch_size
@@ -101,14 +102,14 @@ def main(argv=None):
     if args.format:
         overrides["data"] = {"format": args.format}
     cfg = load_config(args.config, overrides, sets=args.sets)
-    from fadenn_tf.training.loop import Interrupted
-    from fadenn_tf.training.run import run_stages
+    from fadenn_tf.training import run as training  # lazy: TensorFlow
+    options = training.RunOptions(steps=args.steps or 0, resume=args.resume,
+                                  overwrite=args.overwrite, force=args.force, jit=args.jit,
+                                  progress=not args.no_progress, strategy=args.strategy,
+                                  logical_cpus=args.logical_cpus)
     try:
-        run_stages(cfg, args.stage, args.variant, args.workdir, args.data, steps=args.steps or 0,
-                   strategy=args.strategy, logical_cpus=args.logical_cpus, resume=args.resume,
-                   overwrite=args.overwrite, force=args.force, jit=args.jit,
-                   progress=not args.no_progress)
-    except Interrupted as exc:  # Ctrl-C / SIGTERM, after the loop saved a checkpoint
+        training.run_stages(cfg, args.stage, args.variant, args.workdir, args.data, options)
+    except training.Interrupted as exc:  # Ctrl-C / SIGTERM, after the loop saved a checkpoint
         print(f"\n{exc}; continue with the same command plus --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_DONE

@@ -30,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fadenn_tf.utils.cli import EXIT_DONE, command
+from fadenn_tf.utils.atomic import checked_write
+from fadenn_tf.utils.cli import EXIT_CODES, EXIT_DONE, add_no_progress, command, make_parser
 from fadenn_tf.utils.cli_args import non_negative_float, non_negative_int, positive_int
 
 
 def _parser():
-    from fadenn_tf.utils.cli import EXIT_CODES, add_no_progress, make_parser
     p = make_parser("train_failure_detector", __doc__.split("\n\n", 2)[2],
                     epilog=EXIT_CODES + " A data set with fewer than 2 images with 68 "
                     "landmarks is an unusable input (2); this command never exits 1.")
@@ -68,16 +68,10 @@ def _parser():
 
 def _open(data, fmt, split):
     """(samples, description) of the dataset to train on."""
-    from fadenn_tf.data.datasets import open_dataset
+    from fadenn_tf.data.cache import resolve_data  # lazy: the data readers (OpenCV, NumPy)
+    from fadenn_tf.data.datasets import open_dataset  # lazy: the data readers
     if data is None:
-        try:
-            from fadenn_tf.data.cache import resolve_data
-        except ImportError as exc:
-            raise ValueError(f"the built-in synthetic data set is not available ({exc}); "
-                             "pass --data DIR") from None
         root = resolve_data(None)
-        if isinstance(root, tuple):  # tolerate (root, ...) returns
-            root = root[0]
         name = f"built-in synthetic data ({root})"
     else:
         root, name = data, str(data)
@@ -88,8 +82,8 @@ def _open(data, fmt, split):
 @command
 def main(argv=None):
     args = _parser().parse_args(argv)
-    from fadenn_tf.data.datasets import split_holdout
-    from fadenn_tf.fitcheck.examples import evaluate_failure_detector, train_failure_detector
+    from fadenn_tf.data.datasets import split_holdout  # lazy: the data readers (OpenCV, NumPy)
+    from fadenn_tf.fitcheck import examples  # lazy: the features (OpenCV)
 
     if not 0 < args.holdout < 1:
         raise ValueError(f"--holdout must be in (0, 1), got {args.holdout:g}")
@@ -103,25 +97,22 @@ def main(argv=None):
         train = [train[i] for i in keep]
     predictor = None
     if args.model:
-        from fadenn_tf.inference.predictor import load
+        from fadenn_tf.inference.predictor import load  # lazy: models only with --model
         backend = "litert" if str(args.model).endswith(".tflite") else "keras"
         predictor = load(args.model, detector=None, backend=backend, failure_detector=None)
     if not train or not held:
         raise ValueError(f"{where}: need at least 2 images with 68 landmarks, found "
                          f"{len(samples)}")
-    from fadenn_tf.utils.atomic import checked_write
     with checked_write(args.out):   # an unwritable --out fails now (3), not after training
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
 
     t0 = time.time()
-    det = train_failure_detector(train, seed=args.seed, l2=args.l2,
-                                 pos_per_sample=args.positives,
-                                 neg_per_sample=args.negatives, progress=not args.no_progress,
-                                 predictor=predictor, max_good_nme=args.good_nme)
-    res = evaluate_failure_detector(det, held, seed=args.seed + 1,
-                                    pos_per_sample=args.positives,
-                                    neg_per_sample=args.negatives, progress=not args.no_progress,
-                                    predictor=predictor, max_good_nme=args.good_nme)
+    ex = examples.FitExamples(pos_per_sample=args.positives, neg_per_sample=args.negatives,
+                              max_good_nme=args.good_nme)
+    det = examples.train_failure_detector(train, args.seed, args.l2, ex,
+                                          progress=not args.no_progress, predictor=predictor)
+    res = examples.evaluate_failure_detector(det, held, args.seed + 1, ex,
+                                             progress=not args.no_progress, predictor=predictor)
     det.info.update({"data": where, "n_train_images": len(train),
                      "n_heldout_images": len(held), "heldout": res,
                      "heldout_split": f"split_holdout({args.holdout:g}, seed {args.seed})",

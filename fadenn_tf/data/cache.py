@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+from fadenn_tf.data.synthetic import SynthSpec, generate_dataset
 from fadenn_tf.errors import DataError
 
 DEFAULT_SEED = 0
@@ -40,7 +41,6 @@ def ensure_default_dataset(progress=True, **counts):
     only when the dataset is generated. Raises DataError if the folder exists but holds no
     complete dataset (delete it to regenerate).
     """
-    from fadenn_tf.data.synthetic import generate_dataset
     folder = default_dataset_dir()
     if folder.exists():
         if _is_complete(folder):
@@ -49,7 +49,7 @@ def ensure_default_dataset(progress=True, **counts):
                                 "manifest.json with complete: true); delete it to regenerate")
     sizes = {**DEFAULT_COUNTS, **counts}
     try:
-        generate_dataset(folder, seed=DEFAULT_SEED, progress=progress, **sizes)
+        generate_dataset(folder, SynthSpec(seed=DEFAULT_SEED, **sizes), progress=progress)
     except FileExistsError:
         # another process finished first
         if not _is_complete(folder):

@@ -28,6 +28,7 @@ import math
 
 import cv2
 import numpy as np
+from fadenn_tf.errors import DataError
 from fadenn_tf.utils.lazy import lazy_import
 tf = lazy_import("tensorflow")        # imported at first use: fast --help
 
@@ -37,6 +38,13 @@ CROP_SCALE = 2.0
 # Field notes: x-min, x-max, y-min move by U(-0.25, 0.25) of the box size, y-max by U(0.05, 0.25).
 JITTER_LOW = np.array([-0.25, -0.25, -0.25, 0.05])
 JITTER_HIGH = np.array([0.25, 0.25, 0.25, 0.25])
+# Training box jitter by name (config data.augment.box_jitter): (low, high) of each edge's
+# move (x0, y0, x1, y1) in box widths (x) / heights (y). "paper": the original code's (box
+# size 0.5-1.5x, always taller); "detector": every edge U(-0.1, 0.1), the spread of the
+# default detector's mapped boxes about the landmark box (centre shift median 5% of the box,
+# size ratio 0.93-1.09 for 80% of the AFW faces: experiments/photo_end_to_end.py).
+BOX_JITTERS = {"paper": (JITTER_LOW, JITTER_HIGH),
+               "detector": (np.full(4, -0.1), np.full(4, 0.1))}
 
 
 def landmark_box(points):
@@ -51,6 +59,17 @@ def box_from_xywh(rect):
     """Detector rectangle (x, y, w, h) in pixels -> edge-coordinate box (x0, y0, x1, y1)."""
     x, y, w, h = (float(v) for v in rect)
     return np.array([x, y, x + w, y + h])
+
+
+def checked_crop_scale(value, where):
+    """`value` (a model metadata's crop_scale: the crop region as a multiple of the face
+    box) as a float. Raises DataError naming `where` (the metadata file) when it is not a
+    finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value <= 0:
+        raise DataError(where, f"crop_scale must be a number > 0 (the crop region as a "
+                               f"multiple of the face box), got {value!r}")
+    return float(value)
 
 
 def crop_region(box, image_hw, scale=CROP_SCALE, clip=True):
@@ -269,12 +288,14 @@ def jitter_box(box, rng):
     return b + rng.uniform(JITTER_LOW, JITTER_HIGH) * [w, h, w, h]
 
 
-def jitter_boxes_tf(boxes, seed):
-    """Stateless tf version of jitter_box for [B, 4] boxes; seed: int [2]."""
+def jitter_boxes_tf(boxes, seed, kind="paper"):
+    """Stateless tf box jitter of [B, 4] boxes (jitter_box for kind "paper"); seed: int [2];
+    kind: a key of BOX_JITTERS."""
     boxes = tf.cast(boxes, tf.float32)
     u = tf.random.stateless_uniform(tf.shape(boxes), seed=seed)
-    lo = tf.constant(JITTER_LOW, tf.float32)
-    hi = tf.constant(JITTER_HIGH, tf.float32)
+    low, high = BOX_JITTERS[kind]
+    lo = tf.constant(low, tf.float32)
+    hi = tf.constant(high, tf.float32)
     w = boxes[:, 2] - boxes[:, 0]
     h = boxes[:, 3] - boxes[:, 1]
     return boxes + (lo + u * (hi - lo)) * tf.stack([w, h, w, h], axis=-1)

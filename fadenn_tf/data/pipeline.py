@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fadenn_tf.data.crop import CROP_SCALE, CropTransform, crop_image, landmark_box
+from fadenn_tf.data.datasets import read_sample_image
+from fadenn_tf.data.images import VideoFrameReader
 from fadenn_tf.errors import DataError
 from fadenn_tf.utils.progress import progress as _progress
 
@@ -80,8 +82,6 @@ def _where(sample):
 def _iter_images(samples, progress=False, desc="decoding"):
     """Yield (i, sample, image or None, problem or None) in the given order; videos are read
     through one shared VideoFrameReader in (video, frame) order."""
-    from fadenn_tf.data.datasets import read_sample_image
-    from fadenn_tf.data.images import VideoFrameReader
 
     def key(i):
         s = samples[i]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fadenn_tf.errors import DataError
+from fadenn_tf.utils.atomic import write_text_atomic
 
 _HEADER_N = re.compile(r"^n_points\s*:\s*(\d+)\s*$")
 
@@ -91,5 +92,4 @@ def format_pts(points):
 
 def write_pts(path, points):
     """Write (N, 2) 0-based (x, y) coordinates as a 1-based .pts file (atomically)."""
-    from fadenn_tf.utils.atomic import write_text_atomic
     write_text_atomic(path, format_pts(points))

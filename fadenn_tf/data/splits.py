@@ -2,6 +2,7 @@
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fadenn_tf.data.cache import resolve_data
 from fadenn_tf.data.datasets import detect_format, index_300w, open_dataset, split_holdout
 from fadenn_tf.errors import DataError
 
@@ -22,7 +23,6 @@ def resolve_root(data_arg):
     """None or "synthetic" -> the built-in synthetic dataset (generated once into the cache);
     else the given folder. A synthetic dataset's stills are its `300w/` subfolder."""
     if data_arg in (None, "synthetic"):
-        from fadenn_tf.data.cache import resolve_data
         root = Path(resolve_data(None))
     else:
         root = Path(data_arg)

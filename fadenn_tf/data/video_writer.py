@@ -8,7 +8,12 @@ written is there; otherwise it raises WriteError naming the target and removes t
 import contextlib
 from pathlib import Path
 
+import cv2
 import numpy as np
+
+from fadenn_tf.data.images import video_frame_count
+from fadenn_tf.errors import DataError, WriteError
+from fadenn_tf.utils.atomic import atomic_path
 
 
 class _FrameSink:
@@ -21,8 +26,6 @@ class _FrameSink:
 
     def write(self, rgb):
         """Append one frame: uint8 RGB (H, W, 3); every frame has the first one's size."""
-        import cv2
-        from fadenn_tf.errors import WriteError
         if self._writer is None:
             h, w = rgb.shape[:2]
             self._writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*self.fourcc),
@@ -38,8 +41,6 @@ class _FrameSink:
 
     def verify(self):
         """WriteError unless the temporary file reads back with exactly n frames."""
-        from fadenn_tf.data.images import video_frame_count
-        from fadenn_tf.errors import DataError, WriteError
         if self.n == 0:
             raise ValueError(f"{self.path}: no frame was written (a video needs at least one)")
         try:   # counted by decoding: a cut file can keep the frame count of its header
@@ -61,7 +62,6 @@ def checked_video_writer(path, fps, fourcc="MJPG"):
     back with every frame (full disk); ValueError when the block wrote no frame. On any
     error, nothing is left at `path` (an existing file there stays as it was).
     """
-    from fadenn_tf.utils.atomic import atomic_path
     with atomic_path(path) as tmp:
         sink = _FrameSink(tmp, path, fps, fourcc)
         try:

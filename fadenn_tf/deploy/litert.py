@@ -15,6 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
+import ai_edge_litert.interpreter as litert_interpreter
 import numpy as np
 
 from fadenn_tf.errors import DataError
@@ -36,7 +37,6 @@ def load_tflite(model, num_threads=None):
     (None: every usable core, default_num_threads(); LiteRT's own default would be ONE thread.
     On a busy shared host 1 thread can be faster: XNNPACK's pool waits on the busy core).
     Raises DataError naming the file when it is missing or not a TFLite flatbuffer."""
-    from ai_edge_litert.interpreter import Interpreter
     num_threads = default_num_threads() if num_threads is None else int(num_threads)
     if isinstance(model, (bytes, bytearray)):
         where, kwargs = "<tflite bytes>", {"model_content": bytes(model)}
@@ -46,7 +46,7 @@ def load_tflite(model, num_threads=None):
             raise DataError(where, "TFLite model file not found")
         kwargs = {"model_path": str(where)}
     try:
-        return Interpreter(num_threads=num_threads, **kwargs)
+        return litert_interpreter.Interpreter(num_threads=num_threads, **kwargs)
     except (ValueError, RuntimeError) as exc:
         raise DataError(where, f"not a loadable TFLite model ({exc})") from exc
 

@@ -3,17 +3,23 @@ crops (landmark differences, NME, latency) -> parity.json and parity.md."""
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
-from fadenn_tf.utils.lazy import lazy_import
-tf = lazy_import("tensorflow")
-
+from fadenn_tf.data.cache import resolve_data
+from fadenn_tf.data.crop import CROP_SCALE
+from fadenn_tf.data.datasets import open_dataset
+from fadenn_tf.data.pipeline import load_eval_data
+from fadenn_tf.deploy.litert import (load_tflite, median_latency_ms, op_names, run_tflite,
+                                     tflite_latency_ms)
 from fadenn_tf.deploy.signatures import SERVING_SIGNATURE, serving_function
+from fadenn_tf.evaluation.reduction import validation_step
+from fadenn_tf.evaluation.scoring import ground_truth
+from fadenn_tf.noise import apply_noise
 from fadenn_tf.utils.atomic import write_json_atomic, write_text_atomic
 
 
 def _noisy_half(crops, seed=0):
     """Degrade every other crop with a random paper noise condition (0..255 float32)."""
-    from fadenn_tf.noise import apply_noise
     n = len(crops)
     rng = np.random.default_rng(seed)
     t = np.where(np.arange(n) % 2 == 1, rng.integers(1, 5, n), 0).astype(np.int32)
@@ -22,28 +28,28 @@ def _noisy_half(crops, seed=0):
     return np.clip(x.numpy() * 255.0, 0, 255).astype(np.float32)
 
 
-def load_crops(data, size, split, max_images, noisy=False):
+def load_crops(data, size, split, max_images, noisy=False, scale=CROP_SCALE):
     """Evaluation crops of a dataset split: (crops [N,S,S,3] float32 0..255, EvalData).
-    data: a dataset folder or None for the synthetic default (fadenn_tf.data.cache)."""
-    from fadenn_tf.data.cache import resolve_data
-    from fadenn_tf.data.datasets import open_dataset
-    from fadenn_tf.data.pipeline import load_eval_data
+    data: a dataset folder or None for the synthetic default (fadenn_tf.data.cache);
+    scale: the crop region as a multiple of the face box (the model's crop_scale)."""
     root = resolve_data(data)
     samples, _ = open_dataset(root, split=split)
     if max_images:
         step = max(1, len(samples) // max_images)
         samples = samples[::step][:max_images]
-    ev = load_eval_data(samples, size)
+    ev = load_eval_data(samples, size, scale)
     crops = ev.images.astype(np.float32)
     return (_noisy_half(crops) if noisy else crops), ev
 
 
 def _image_nme(pred_crop, ev, normalizer):
-    from fadenn_tf.data.crop import CropTransform
-    from fadenn_tf.metrics import nme
-    pred = np.stack([CropTransform(r, ev.size).invert(p) for r, p in zip(ev.regions, pred_crop)])
-    gt = np.stack([s.landmarks for s in ev.samples])
-    return float(np.nanmean(nme(pred, gt, normalizer)))
+    """Mean NME on image coordinates of landmarks predicted on the crops of EvalData `ev`,
+    computed as `evaluate` computes it (evaluation.reduction.validation_step maps the crop
+    landmarks back to the images)."""
+    batch = {"image": ev.images, "region": ev.regions, "reference_size": ev.size,
+             "truth": ground_truth(ev)}
+    logs = validation_step({"landmarks": pred_crop}, batch, (normalizer,))
+    return float(np.nanmean(logs[f"nme_{normalizer}"]))
 
 
 def parity_report(model, tflite_paths, crops, ev=None, normalizer="diagonal", repeats=20,
@@ -55,8 +61,6 @@ def parity_report(model, tflite_paths, crops, ev=None, normalizer="diagonal", re
     max_landmark_diff_px (crop pixels, max over images and points), mean_landmark_diff_px,
     nme, nme_change (absolute) and nme_change_rel (relative to Keras), size_bytes,
     latency_ms_b1 (median of `repeats` batch-1 calls), ops."""
-    from fadenn_tf.deploy.litert import (load_tflite, median_latency_ms, op_names, run_tflite,
-                                         tflite_latency_ms)
     serve = serving_function(model)
     x = np.asarray(crops, dtype=np.float32)
     ref = np.concatenate([serve(tf.constant(x[i:i + 16]))["landmarks"].numpy()

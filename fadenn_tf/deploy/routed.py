@@ -10,6 +10,8 @@ Folder layout (convert_routed, then write_routed):
                       null (dynamic), "parts": {part name: file name}, "source": the
                       model file's name}
   classify.tflite, expert_1.tflite .. expert_4.tflite, landmarks.tflite
+  model.json         (export) the model's metadata (models.io), from which a LiteRT load
+                     takes its crop: crop_scale and input_size
 Every part has one signature, serving_default, with input "images" float32 [B,S,S,3] RGB
 0..255 (B = 1, or dynamic) and the outputs listed in models.routed_parts. Builtin ops only.
 Dynamic-batch parts run several crops per invoke (RoutedRunner.route_batch).
@@ -27,6 +29,7 @@ from fadenn_tf.utils.atomic import atomic_path
 
 _OUTPUTS = {"classify": ("noise_probs", "noise_class"), "landmarks": ("landmarks",)}
 ROUTED_JSON = "routed.json"
+MODEL_JSON = "model.json"    # the model's metadata in a routed folder (inference.litert_load)
 ROUTED_FORMAT = 1
 ROUTED_VARIANTS = ("float32", "float16", "dynamic_int8")  # full int8 needs per-part calibration
 
@@ -110,7 +113,7 @@ def convert_routed(model, variant="float32", source=None, parts=None, batch_size
     models.routed_parts if already built; batch_size: 1 or None, see convert_parts).
     Raises ValueError for a model that is not S/M (models.routed_parts) or an unknown
     variant."""
-    from fadenn_tf.models import routed_parts
+    from fadenn_tf.models import routed_parts  # lazy: TensorFlow (LiteRT path)
     data = convert_parts(parts if parts is not None else routed_parts(model), variant,
                          batch_size)
     meta = {"format": ROUTED_FORMAT, "kind": "fadenn-routed", "variant": variant,
@@ -120,9 +123,10 @@ def convert_routed(model, variant="float32", source=None, parts=None, batch_size
     return meta, data
 
 
-def write_routed(meta, data, out_dir):
+def write_routed(meta, data, out_dir, model_meta=None):
     """Write converted parts (convert_routed's output) to the folder `out_dir` (layout
-    above) atomically, each checked to load in LiteRT with builtin ops only. Raises
+    above) atomically, each checked to load in LiteRT with builtin ops only, and
+    `model_meta` (the model's metadata dict, None: none) as model.json. Raises
     FileExistsError if out_dir exists. Returns out_dir as a Path."""
     out_dir = Path(out_dir)
     if out_dir.exists():
@@ -132,6 +136,8 @@ def write_routed(meta, data, out_dir):
             check_builtin_only(load_tflite(blob, 1), f"{out_dir}/{meta['parts'][name]}")
             (Path(tmp) / meta["parts"][name]).write_bytes(blob)
         (Path(tmp) / ROUTED_JSON).write_text(json.dumps(meta, indent=2) + "\n")
+        if model_meta is not None:
+            (Path(tmp) / MODEL_JSON).write_text(json.dumps(model_meta, indent=2) + "\n")
     return out_dir
 
 
@@ -161,13 +167,16 @@ def read_routed(path, num_threads=None):
     return meta, interpreters
 
 
-def export_routed(model, tflite_dir, variants, source=None, check_inputs=None):
-    """Write one routed folder per variant, tflite_dir/routed-<variant>/, and check each
-    against the Keras model on `check_inputs` [N,S,S,3] 0..255 (None: no check).
+def export_routed(model, tflite_dir, variants, source=None, check_inputs=None,
+                  model_meta=None):
+    """Write one routed folder per variant, tflite_dir/routed-<variant>/ (with model_meta,
+    the model's metadata, as its model.json), and check each against the Keras model on
+    `check_inputs` [N,S,S,3] 0..255 (None: no check).
     Returns {variant: (folder, max landmark difference in crop pixels or None)}."""
     out = {}
     for v in variants:
-        folder = write_routed(*convert_routed(model, v, source), Path(tflite_dir) / f"routed-{v}")
+        folder = write_routed(*convert_routed(model, v, source), Path(tflite_dir) / f"routed-{v}",
+                              model_meta)
         diff = None
         if check_inputs is not None:
             runner = RoutedRunner(read_routed(folder)[1], folder)

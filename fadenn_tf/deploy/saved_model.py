@@ -4,8 +4,9 @@ signature, and the TF Serving version folder written atomically with its model.j
 from pathlib import Path
 
 from fadenn_tf.utils.lazy import lazy_import
-tf = lazy_import("tensorflow")        # imported at first use: fast --help
+keras = lazy_import("keras")          # imported at first use: this module is on the LiteRT path
 
+from fadenn_tf import pretrained
 from fadenn_tf.deploy.signatures import (BYTES_SIGNATURE, SERVING_SIGNATURE, bytes_function,
                                          serving_function)
 from fadenn_tf.errors import DataError
@@ -15,7 +16,6 @@ from fadenn_tf.utils.atomic import atomic_path, write_json_atomic
 def resolve_model_path(path):
     """A shipped name ("pretrained", "pretrained-fll": fadenn_tf.pretrained) -> its file; a
     workdir -> its final model file; an exported model root -> its newest version."""
-    from fadenn_tf import pretrained
     if pretrained.is_name(path):
         return pretrained.resolve(path)
     p = Path(path)
@@ -56,7 +56,8 @@ def resolve_model_file(path):
 def _model_cfg_for_fll(fll, model_file):
     """ModelConfig for wrapping a stand-alone FLL: the stage's config.yaml when present,
     else IID size = FLL size (no resize in the wrapper)."""
-    from fadenn_tf.config import FLLConfig, IIDConfig, ModelConfig, load_config
+    from fadenn_tf.config import (FLLConfig, IIDConfig,  # lazy: YAML, off the LiteRT path
+                                  ModelConfig, load_config)
     cfg_file = Path(model_file).parent / "config.yaml" if model_file else None
     s = int(fll.inputs[0].shape[1])
     n = int(fll.outputs[0].shape[-1]) // 2
@@ -70,7 +71,7 @@ def _model_cfg_for_fll(fll, model_file):
 def as_end_to_end(model, model_file=None):
     """An end-to-end FADeNN-interface Keras model (dict outputs landmarks/noise_probs/
     denoised); a stand-alone FLL ([B,s,s,3] -> [B,2P]) is wrapped with build_fll_baseline."""
-    from fadenn_tf.models import build_fll_baseline
+    from fadenn_tf.models import build_fll_baseline  # lazy: TensorFlow (LiteRT path)
     if isinstance(model.output, dict) and "landmarks" in model.output:
         return model
     if len(model.outputs) == 1 and len(model.outputs[0].shape) == 2 \
@@ -83,22 +84,22 @@ def as_end_to_end(model, model_file=None):
 def load_export_model(path):
     """(end-to-end Keras model taking 0..255 pixels, the .keras file it came from) for a
     --model argument (a file saved before model format 1 is wrapped, fadenn_tf.models.io)."""
-    from fadenn_tf.models import load_model
+    from fadenn_tf.models import load_model  # lazy: TensorFlow (LiteRT path)
     f = resolve_model_file(path)
     return as_end_to_end(load_model(f), f), f
 
 
-def build_archive(model):
-    """keras.export.ExportArchive with both endpoints of `model`.
+def build_archive(model, crop_scale):
+    """keras.export.ExportArchive with both endpoints of `model` (predict_image_bytes crops
+    `crop_scale` x each face box: signatures.bytes_function).
 
     The model is not given to archive.track(): the archive saves the variables its
     endpoints use (as `_all_variables`), and tracking the model as well would save each
     weight a second time through its Keras wrapper (`variables/*`), doubling the
     SavedModel (the model has no lookup tables or other assets that need tracking)."""
-    import keras
     archive = keras.export.ExportArchive()
     archive.add_endpoint(SERVING_SIGNATURE, serving_function(model))
-    archive.add_endpoint(BYTES_SIGNATURE, bytes_function(model))
+    archive.add_endpoint(BYTES_SIGNATURE, bytes_function(model, crop_scale))
     return archive
 
 
@@ -110,12 +111,15 @@ def next_version(root):
     return max(nums, default=0) + 1
 
 
-def export_saved_model(model, out_root, version=None, variant=None, config_name=None):
+def export_saved_model(model, out_root, version=None, variant=None, config_name=None,
+                       crop_scale=None):
     """Write the SavedModel of `model` (an end-to-end model taking 0..255 pixels) and its
     model.json (variant / config_name: see fadenn_tf.models.io.describe) to
-    out_root/<version>/ (default: next free version) atomically. Raises FileExistsError if
-    that version exists. Returns the version folder."""
-    from fadenn_tf.models import describe
+    out_root/<version>/ (default: next free version) atomically. crop_scale: the crop
+    region as a multiple of the face box, from the metadata of the model file (None: the
+    default, data.crop.CROP_SCALE); predict_image_bytes crops at it and model.json records
+    it. Raises FileExistsError if that version exists. Returns the version folder."""
+    from fadenn_tf.models import describe  # lazy: TensorFlow (LiteRT path)
     version = next_version(out_root) if version is None else int(version)
     if version < 1:
         raise ValueError(f"version must be >= 1, got {version}")
@@ -124,7 +128,9 @@ def export_saved_model(model, out_root, version=None, variant=None, config_name=
         raise FileExistsError(f"{final}: version {version} already exists; refusing to "
                               "overwrite it (leave --version out to use the next free one)")
     meta = describe(model, variant, config_name)
-    archive = build_archive(model)
+    if crop_scale is not None:
+        meta["crop_scale"] = float(crop_scale)
+    archive = build_archive(model, meta["crop_scale"])
     with atomic_path(final, is_dir=True) as tmp:
         archive.write_out(str(tmp), verbose=False)
         write_json_atomic(Path(tmp) / "model.json", meta)
@@ -140,7 +146,6 @@ def fixed_batch_saved_model(model, out_dir, batch_size=1, endpoint=None):
     converts to a broken TFLite, see the field notes). endpoint: a function of (model,
     batch_size) making the signature's tf.function (default signatures.serving_function).
     Returns out_dir."""
-    import keras
     if batch_size is not None and int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     archive = keras.export.ExportArchive()

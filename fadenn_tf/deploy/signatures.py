@@ -57,9 +57,11 @@ def _with_class_axis(noise_probs, batch_size):
 def bytes_function(model, scale=CROP_SCALE):
     """tf.function (image_bytes [B] string, boxes [B,4]) -> landmarks in original image
     pixels [B,68,2], noise_probs [B,5] and valid [B] (see checked_crop_tf; invalid rows
-    have NaN landmarks and noise_probs; B = 0 gives empty outputs). Differing batch sizes
-    raise InvalidArgumentError naming both."""
+    have NaN landmarks and noise_probs; B = 0 gives empty outputs). scale: the crop region
+    as a multiple of each box (the model's metadata crop_scale; a Python float baked into
+    the graph). Differing batch sizes raise InvalidArgumentError naming both."""
     s = model_size(model)
+    scale = float(scale)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes"),
                                   tf.TensorSpec([None, 4], tf.float32, name="boxes")])

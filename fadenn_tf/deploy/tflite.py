@@ -1,5 +1,6 @@
 """TFLite conversion of an exported SavedModel: float32, float16, dynamic_int8 and int8
 variants, builtin ops only, float32 I/O (run them with fadenn_tf.deploy.litert)."""
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -7,9 +8,10 @@ import numpy as np
 from fadenn_tf.utils.lazy import lazy_import
 tf = lazy_import("tensorflow")
 
+from fadenn_tf.deploy.litert import check_builtin_only, load_tflite
 from fadenn_tf.deploy.saved_model import fixed_batch_saved_model
 from fadenn_tf.deploy.signatures import SERVING_SIGNATURE
-from fadenn_tf.utils.atomic import atomic_path
+from fadenn_tf.utils.atomic import atomic_path, write_json_atomic
 
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
@@ -34,7 +36,6 @@ def convert_tflite(saved_model_dir, variant, representative=None, batch_size=Non
     if variant not in TFLITE_VARIANTS:
         raise ValueError(f"unknown TFLite variant {variant!r}; choose {', '.join(TFLITE_VARIANTS)}")
     if batch_size is not None or (saved_model_dir is None and model is not None):
-        import tempfile
         if model is None:
             raise ValueError("a fixed-batch TFLite conversion needs the Keras model")
         with tempfile.TemporaryDirectory() as tmp:
@@ -67,17 +68,20 @@ def convert_tflite(saved_model_dir, variant, representative=None, batch_size=Non
 
 
 def write_tflite_variants(saved_model_dir, out_dir, variants, representative=None,
-                          batch_size=None, model=None):
+                          batch_size=None, model=None, metadata=None):
     """Convert and write each variant to out_dir/fadenn_<variant>.tflite (atomic), checking
     that it loads in LiteRT with builtin ops only (batch_size/model: see convert_tflite).
-    Returns {variant: Path}."""
-    from fadenn_tf.deploy.litert import check_builtin_only, load_tflite
+    metadata: the model's metadata dict (its SavedModel's model.json), written first as
+    fadenn_<variant>.json beside each file (atomic) so a LiteRT load crops as the model
+    does (crop_scale, input_size); None writes none. Returns {variant: Path}."""
     out_dir = Path(out_dir)
     paths = {}
     for v in variants:
         data = convert_tflite(saved_model_dir, v, representative, batch_size, model)
         check_builtin_only(load_tflite(data), f"{out_dir}/fadenn_{v}.tflite")
         path = out_dir / f"fadenn_{v}.tflite"
+        if metadata is not None:
+            write_json_atomic(path.with_suffix(".json"), metadata)
         with atomic_path(path) as tmp:
             Path(tmp).write_bytes(data)
         paths[v] = path

@@ -1,6 +1,7 @@
 """Classic face detectors: OpenCV's frontal and profile Haar cascades and dlib's HOG detector
 (an optional extra), with the box corrections that map their boxes to the landmark-box
 convention."""
+import importlib.util
 from pathlib import Path
 
 import cv2
@@ -260,7 +261,6 @@ DLIB_EXTRA_HINT = "pip install 'fadenn_tf[dlib]' (or pip install dlib-bin)"
 def dlib_available():
     """True when the `dlib` package (the optional extra: pip install 'fadenn_tf[dlib]') is
     importable."""
-    import importlib.util
     return importlib.util.find_spec("dlib") is not None
 
 
@@ -280,7 +280,7 @@ class DlibHogDetector:
     def __init__(self, upsample=None, detect_width=None, adjust_threshold=0.0,
                  correction=DLIB_TO_LANDMARK_BOX):
         try:
-            import dlib
+            import dlib  # lazy: optional dependency dlib
         except ImportError:
             raise DetectorUnavailableError(
                 f"the 'dlib' detector needs the dlib package: {DLIB_EXTRA_HINT} (detectors "

@@ -1,5 +1,8 @@
 """Detectors by name: the registry behind get_detector("haar+profile", ...), the default
 choice, and the command-line options of predict and track."""
+import argparse
+import inspect
+
 from fadenn_tf.detect.boxes import FallbackDetector
 from fadenn_tf.detect.cascades import (DLIB_DEFAULTS, HAAR_DEFAULTS, DlibHogDetector,
                                        HaarFaceDetector, ProfileFaceDetector, dlib_available)
@@ -74,7 +77,6 @@ def get_detector(name="default", **kwargs):
 def _accepted(factory, kwargs):
     """The kwargs that `factory`'s signature takes (all of them for **kwargs or when the
     signature cannot be read)."""
-    import inspect
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
@@ -90,7 +92,6 @@ def _width_arg(text):
     try:
         return int(text)
     except ValueError:
-        import argparse
         raise argparse.ArgumentTypeError(f"--detect-width wants pixels or 'auto', got "
                                          f"{text!r}") from None
 
@@ -102,7 +103,6 @@ def _input_size_arg(text):
         w, h = (int(v) for v in text.lower().split("x"))
         return w, h
     except ValueError:
-        import argparse
         raise argparse.ArgumentTypeError(f"--detector-input wants WIDTHxHEIGHT (e.g. 640x480) "
                                          f"or 'auto', got {text!r}") from None
 

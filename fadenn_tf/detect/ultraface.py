@@ -137,7 +137,7 @@ class UltraFaceDetector:
         self.last_scores = np.zeros((0,), np.float64)
 
     def _load(self, path):
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter  # lazy: LiteRT (detect/ is light)
         if not path.is_file():
             packaged = path.parent == MODELS_DIR
             raise DataError(path, "UltraFace TFLite file not found" + (

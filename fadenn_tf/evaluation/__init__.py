@@ -6,12 +6,14 @@
     write_outputs(ev, "results/")
 
 engine: data selection, boxes, models, the run (Evaluation); job: what `evaluate` runs
-(--model specs, dlib peer, run, outputs); scoring: predictions on
-crops per noise condition and their scores (also training-time validation); degraded: the
-noisy copies of data sets (`degrade`, --noisy-from); report: results.json, CSV,
-Markdown; plots: PNG figures; dlib_peer: dlib's ERT as a peer model (optional).
+(--model specs, dlib peer, run, outputs); scoring: a model over the noisy crops of one
+condition (run_condition) and training-time validation's evaluate_*; reduction: per-batch
+logs and the validation figures, for both; degraded: the noisy copies of data sets
+(`degrade`, --noisy-from); report: results.json, CSV, Markdown; plots: PNG figures;
+dlib_peer: dlib's ERT as a peer model (optional).
 """
 import importlib
+from pathlib import Path
 
 _ENGINE = ("EvalSet", "Evaluation", "ModelEntry", "attach_detector_boxes", "evaluate",
            "model_entry", "select_samples")
@@ -27,8 +29,7 @@ def __getattr__(name):   # the engine (TensorFlow) is imported on first use
 
 def write_outputs(ev, out_dir, command=None):
     """results.json, errors.csv, results.md and the PNG plots into out_dir -> paths."""
-    from pathlib import Path
-    from fadenn_tf.evaluation import plots, report
+    from fadenn_tf.evaluation import plots, report  # lazy: matplotlib; the package stays light
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [report.write_results_json(ev, out / "results.json", command),

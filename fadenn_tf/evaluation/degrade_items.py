@@ -2,9 +2,24 @@
 every noise condition, each output written atomically (fadenn_tf.evaluation.degraded runs
 them). Each image's noise is seeded by (seed, its relative path, condition[, frame]), so an
 item's output does not depend on the order or on the other items."""
+import contextlib
 import os
+import shutil
 import zlib
 from pathlib import Path
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from fadenn_tf.data.crop import landmark_box
+from fadenn_tf.data.datasets import read_sample_image
+from fadenn_tf.data.images import read_video_frames
+from fadenn_tf.data.pts import format_pts
+from fadenn_tf.data.video_writer import checked_video_writer
+from fadenn_tf.errors import DataError
+from fadenn_tf.noise import degrade_conditions, degrade_image, reference_crop
+from fadenn_tf.utils.atomic import checked_write
 
 
 def image_seed(seed, rel, condition, frame=None):
@@ -22,10 +37,15 @@ def temporary_name(path):
 
 
 def remove_temporaries(folder):
-    """Delete the .NAME.tmp-* files killed writers left anywhere under `folder` (call it
-    while holding the folder's lock). Returns how many."""
+    """Delete the .NAME.tmp-* files (write_atomic) and folders (utils.atomic.atomic_path,
+    e.g. a video's) killed writers left anywhere under `folder` (call it while holding the
+    folder's lock). Returns how many."""
     n = 0
-    for dirpath, _, files in os.walk(folder):
+    for dirpath, dirs, files in os.walk(folder):
+        for name in [d for d in dirs if d.startswith(".") and ".tmp-" in d]:
+            shutil.rmtree(os.path.join(dirpath, name), ignore_errors=True)
+            dirs.remove(name)
+            n += 1
         for name in files:
             if name.startswith(".") and ".tmp-" in name:
                 os.unlink(os.path.join(dirpath, name))
@@ -35,47 +55,25 @@ def remove_temporaries(folder):
 
 def degrade_video(src, dst, conds, seed, rel):
     """Every frame of video `src` under each condition -> dst[condition name] (lossless
-    FFV1), each file renamed into place once complete. conds: [((type, level), name)].
-    Returns the files written."""
-    import cv2
-    from fadenn_tf.data.images import read_video_frames
-    from fadenn_tf.errors import DataError
-    from fadenn_tf.noise import degrade_image
-    from fadenn_tf.utils.atomic import checked_write
+    FFV1, at the source's frame rate), each written through the checked video writer
+    (data.video_writer: renamed into place once it reads back complete, else WriteError).
+    conds: [((type, level), name)]. Returns the files written."""
     cap = cv2.VideoCapture(str(src))
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     cap.release()
-    writers, done = {}, False
-    try:
+    writers = {}
+    with contextlib.ExitStack() as stack:   # every video is finished (verified) on leaving
         for k, frame in enumerate(read_video_frames(src)):
             for (t, lv), name in conds:
-                if name not in writers:
-                    dst[name].parent.mkdir(parents=True, exist_ok=True)
-                    h, w = frame.shape[:2]
-                    wr = cv2.VideoWriter(str(temporary_name(dst[name])),
-                                         cv2.VideoWriter_fourcc(*"FFV1"), fps, (w, h))
-                    if not wr.isOpened():
-                        raise DataError(dst[name], "cannot open an FFV1 video writer")
-                    writers[name] = wr
-                noisy = degrade_image(frame, t, lv, image_seed(seed, rel, name, k))
-                writers[name].write(noisy[:, :, ::-1].copy())
-        done = True
-    finally:
-        for wr in writers.values():
-            wr.release()
-        for name in writers:
-            tmp = temporary_name(dst[name])
-            if done:
-                with checked_write(dst[name]):
-                    os.replace(tmp, dst[name])
-            elif tmp.exists():
-                tmp.unlink()
+                if name not in writers:   # (atomic_path makes the parent folders)
+                    writers[name] = stack.enter_context(
+                        checked_video_writer(dst[name], fps, fourcc="FFV1"))
+                writers[name].write(degrade_image(frame, t, lv, image_seed(seed, rel, name, k)))
     return [dst[name] for name in writers]
 
 
 def encode_image(rgb, ext, quality):
     """uint8 RGB [H, W, 3] -> encoded bytes of `ext` (.png lossless, .jpg at `quality`)."""
-    import cv2
     params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if ext in (".jpg", ".jpeg") else []
     ok, buf = cv2.imencode(ext, rgb[:, :, ::-1].copy(), params)
     if not ok:
@@ -87,7 +85,6 @@ def write_atomic(path, data):
     """Write bytes to `path` atomically: a hidden temporary file beside it, then os.replace
     (utils.atomic.atomic_path makes a temporary folder per file, whose removal costs a few
     ms: too much for 26 small files per image). A failed write raises WriteError."""
-    from fadenn_tf.utils.atomic import checked_write
     path = Path(path)
     tmp = temporary_name(path)
     with checked_write(path):
@@ -102,9 +99,8 @@ def write_atomic(path, data):
 
 
 def init_worker():
-    """Worker process: quiet TensorFlow, one thread per op (the workers share the cores)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    """Worker process: one thread per op (the workers share the cores). TensorFlow's log
+    level comes from the parent's environment (degraded.degrade_dataset quiets it)."""
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
@@ -113,12 +109,6 @@ def degrade_still(job):
     """Degrade one annotated still (runs in a worker). job: dict with sample, rel, rel_out,
     out, conds [((type, level), name)], seed, full_image, reference_size, quality.
     Returns (rel, problem or None, crop info dict or None, files written, worker pid)."""
-    import numpy as np
-    from fadenn_tf.data.crop import landmark_box
-    from fadenn_tf.data.datasets import read_sample_image
-    from fadenn_tf.data.pts import format_pts
-    from fadenn_tf.errors import DataError
-    from fadenn_tf.noise import degrade_conditions, degrade_image, reference_crop
     s, rel, rel_out, out = job["sample"], job["rel"], Path(job["rel_out"]), Path(job["out"])
     conds, seed = job["conds"], job["seed"]
     seeds = [image_seed(seed, rel, name) for _, name in conds]

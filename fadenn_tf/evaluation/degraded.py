@@ -2,16 +2,26 @@
 to the reference crops (or whole images, videos) and written as datasets, with manifest.json
 (layout and modes: fadenn_tf.cli.degrade). The items themselves: evaluation.degrade_items.
 A journal (utils.journal) records each finished item, so `resume=True` continues an
-interrupted run without redoing what it finished."""
+interrupted run without redoing what it finished. Options: evaluation.degrade_options."""
 import dataclasses
+import json
 import os
 import time
 from pathlib import Path
 
+from fadenn_tf.data.datasets import (detect_format, index_300vw, index_folder, index_menpo,
+                                     open_dataset)
 from fadenn_tf.errors import DataError
 from fadenn_tf.evaluation.degrade_items import image_seed  # noqa: F401 (part of the API)
+from fadenn_tf.evaluation.degrade_items import (degrade_still, degrade_video, init_worker,
+                                                remove_temporaries, write_atomic)
+from fadenn_tf.evaluation.degrade_options import IMAGE_FORMATS, DegradeOptions
+from fadenn_tf.noise import condition_name, noise_conditions
+from fadenn_tf.utils.atomic import write_json_atomic
+from fadenn_tf.utils.journal import Journal
+from fadenn_tf.utils.processes import run_in_workers
+from fadenn_tf.utils.progress import progress as make_progress
 
-IMAGE_FORMATS = {"png": ".png", "jpg": ".jpg"}
 JOURNAL_NAME = ".degrade-journal.jsonl"
 
 
@@ -19,8 +29,6 @@ def index_all(root, fmt="auto", split=None, check_images=True):
     """(samples, report, format) of every annotated sample of a dataset, or of `split`.
     check_images=False skips the indexers' decode check (degrade's workers read every image
     anyway and report the unreadable ones)."""
-    from fadenn_tf.data.datasets import (detect_format, index_300vw, index_folder,
-                                         index_menpo, open_dataset)
     fmt = detect_format(root) if fmt == "auto" else fmt
     if split:
         samples, report = open_dataset(root, fmt, split, check_images=check_images)
@@ -59,7 +67,6 @@ class _Timing:
 def _check_output(out, folders, overwrite, resume):
     """Refuse an earlier run in `out` unless overwrite or resume (DataError naming it);
     remove the temporary files a killed run left."""
-    from fadenn_tf.evaluation.degrade_items import remove_temporaries
     earlier = [out / n for n in folders if (out / n).exists()]
     if (out / JOURNAL_NAME).exists():
         earlier.append(out / JOURNAL_NAME)
@@ -71,40 +78,31 @@ def _check_output(out, folders, overwrite, resume):
             remove_temporaries(p)
 
 
-def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
-                    keep_format=False, overwrite=False, progress=False, full_image=False,
-                    reference_size=None, image_format="png", quality=95, workers=0,
-                    log_every=None, max_images=0, resume=False):
-    """Write OUT/<condition>/... for each (type, level) in `conditions` (default the 12
-    noisy ones) and, in crop mode, OUT/clean (see the module docstring). max_images: at
-    most this many images, evenly spread (0 = all). log_every: in a log, a progress line
-    every this many items (default 10% of them). resume: keep the items an interrupted run
-    with the same settings finished (OUT/.degrade-journal.jsonl), do the rest; overwrite:
-    write every item again. Returns the manifest dict (also written to OUT/manifest.json)."""
-    from fadenn_tf.errors import DataError
-    from fadenn_tf.evaluation.degrade_items import degrade_still, degrade_video, init_worker
-    from fadenn_tf.noise import REFERENCE_SIZE, condition_name, noise_conditions
-    from fadenn_tf.utils.atomic import write_json_atomic
-    from fadenn_tf.utils.journal import Journal
-    from fadenn_tf.utils.processes import run_in_workers
-    from fadenn_tf.utils.progress import progress as make_progress
-
+def degrade_dataset(root, out, options=None):
+    """Write OUT/<condition>/... for each (type, level) of options.conditions (default the
+    12 noisy ones) and, in crop mode, OUT/clean (see the module docstring). options: a
+    DegradeOptions (seed, mode, encoding, workers, progress, resume / overwrite; resume
+    reads OUT/.degrade-journal.jsonl). Returns the manifest dict (also written to
+    OUT/manifest.json)."""
+    o = options or DegradeOptions()
+    seed, split, quality, image_format = o.seed, o.split, o.quality, o.image_format
+    keep_format, max_images = o.keep_format, o.max_images
     root, out = Path(root), Path(out)
-    conditions = [c for c in (conditions or noise_conditions()[1:]) if c[0] != 0]
+    conditions = [c for c in (o.conditions or noise_conditions()[1:]) if c[0] != 0]
     conds = [(c, condition_name(*c)) for c in conditions]
-    ref = int(reference_size or REFERENCE_SIZE)
+    ref = int(o.reference_size)
     if image_format not in IMAGE_FORMATS:
         raise ValueError(f"image format {image_format!r}: choose one of {sorted(IMAGE_FORMATS)}")
     if not 1 <= int(quality) <= 100:
         raise ValueError(f"JPEG quality {quality} not in 1..100")
-    if not full_image and not 32 <= ref <= 1024:
+    if not o.full_image and not 32 <= ref <= 1024:
         raise ValueError(f"reference size {ref} not in [32, 1024] pixels")
-    samples, report, fmt = index_all(root, fmt, split, check_images=False)
-    full_image = full_image or fmt == "300vw"      # videos: whole frames only
+    samples, report, fmt = index_all(root, o.format, split, check_images=False)
+    full_image = o.full_image or fmt == "300vw"      # videos: whole frames only
     if out.resolve() == root.resolve() or root.resolve() in out.resolve().parents:
         raise DataError(out, f"output folder lies inside the source dataset {root}")
     folders = [name for _, name in conds] + ([] if full_image else ["clean"])
-    _check_output(out, folders, overwrite, resume)
+    _check_output(out, folders, o.overwrite, o.resume)
     ext = IMAGE_FORMATS[image_format]
     # what to write: unique images, or unique videos with their annotation folders
     items, seen, targets = [], set(), {}
@@ -128,7 +126,7 @@ def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
                 "seed": int(seed), "reference_size": None if full_image else ref,
                 "image_ext": None if keep_format and full_image else ext,
                 "quality": int(quality), "max_images": int(max_images or 0)}
-    journal = Journal.start(out / JOURNAL_NAME, settings, resume=resume)
+    journal = Journal.start(out / JOURNAL_NAME, settings, resume=o.resume)
     todo = [it for it in items if it[2].as_posix() not in journal.done]
     videos = [it for it in todo if it[0].frame is not None]
     jobs = [{"sample": s, "rel": rel.as_posix(), "rel_out": str(rel_out), "out": str(out),
@@ -136,12 +134,13 @@ def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
              "reference_size": ref, "quality": int(quality)}
             for s, rel, rel_out in todo if s.frame is None]
     rel_outs = {job["rel"]: job["rel_out"] for job in jobs}
-    workers = int(workers) or min(2, os.cpu_count() or 1)
+    workers = int(o.workers) or min(2, os.cpu_count() or 1)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the workers import TensorFlow quietly
     skipped = [(p, why) for p, why in report.skipped]
     is_video = any(s.frame is not None for s, _, _ in items)
     timing = _Timing(len(conds), min(workers, max(len(jobs), 1)))
-    bar = make_progress(total=len(items), desc="degrading", enabled=progress,
-                        unit="video" if is_video else "img", every=log_every)
+    bar = make_progress(total=len(items), desc="degrading", enabled=o.progress,
+                        unit="video" if is_video else "img", every=o.log_every)
     n_new = 0                          # items written by this run
     with bar:
         if journal.kept:
@@ -167,7 +166,6 @@ def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
     done = journal.done
     wall = time.perf_counter() - timing.t0
     if full_image:    # annotations unchanged: copy every .pts of the written images
-        from fadenn_tf.evaluation.degrade_items import write_atomic
         kept = {root / rel for s, rel, rel_out in items if rel_out.as_posix() in done}
         for pts in sorted({Path(s.pts_path) for s in samples
                            if s.pts_path and Path(s.image_path) in kept}):
@@ -217,7 +215,6 @@ def degrade_dataset(root, out, conditions=None, seed=0, fmt="auto", split=None,
 
 def read_degrade_manifest(noisy_from):
     """The manifest.json a `fadenn_tf.degrade` run wrote (dict)."""
-    import json
     p = Path(noisy_from) / "manifest.json"
     try:
         return json.loads(p.read_text(encoding="utf-8"))

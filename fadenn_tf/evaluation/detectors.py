@@ -18,7 +18,9 @@ import time
 import cv2
 import numpy as np
 
+from fadenn_tf import metrics
 from fadenn_tf.data.crop import landmark_box
+from fadenn_tf.data.datasets import read_sample_image
 
 CANVAS = (480, 640)
 FRAME = (360, 640)
@@ -78,7 +80,6 @@ def make_canvas(image, landmarks, seed, canvas_hw=CANVAS, face_px=(64.0, 192.0),
 
 
 def _items(samples):
-    from fadenn_tf.data.datasets import read_sample_image
     for s in samples:
         lm = None if s.landmarks is None else np.asarray(s.landmarks, np.float64)
         if lm is not None and lm.shape == (68, 2):
@@ -97,7 +98,6 @@ def detector_table(detector, samples, predictor=None, offset=2):
     the detector box vs from the ground-truth landmark box, on the found faces -> dict:
     n, found, rate, rate_centre_in_box, mean_iou, nme_detector_box, nme_gt_box,
     nme_ratio (None without a predictor or without a found face)."""
-    from fadenn_tf import metrics
     n, found, near, ious, nme_det, nme_gt = 0, 0, 0, [], [], []
     for img, lm in canvases(samples, offset):
         n += 1

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from fadenn_tf.data.crop import landmark_box
+from fadenn_tf.evaluation.engine import ModelEntry
 
 DEFAULT_MODEL_PATHS = ("/usr/share/dlib/shape_predictor_68_face_landmarks.dat",
                        "/usr/local/share/dlib/shape_predictor_68_face_landmarks.dat")
@@ -29,6 +30,16 @@ LABEL = "dlib-ERT"
 
 class DlibUnavailable(RuntimeError):
     """dlib or its 68-point model file is missing (message says which and how to get it)."""
+
+
+def _import_dlib():
+    """The dlib module; DlibUnavailable saying how to install it when it is missing."""
+    try:
+        import dlib  # lazy: optional dependency dlib
+    except ImportError as exc:
+        raise DlibUnavailable(f"dlib is not installed ({exc}); pip install 'fadenn_tf[dlib]' "
+                              "(or pip install dlib-bin)") from None
+    return dlib
 
 
 def find_model(path=None):
@@ -54,7 +65,7 @@ def _points(shape):
 def calibrate(predictor, side=2000):
     """(dcx, dcy, sx, sy): the landmark box of dlib's mean shape relative to the rectangle
     it was given (centre shift in box sizes, size ratios), measured on a flat grey image."""
-    import dlib
+    dlib = _import_dlib()
     img = np.full((side, side, 3), 128, np.uint8)
     a, b = side // 4, 3 * side // 4
     rect = np.array([a, a, b + 1, b + 1], np.float64)  # dlib's right/bottom are inclusive
@@ -80,9 +91,8 @@ class DlibPeer:
     called first with the EvalData the crops come from (it gives each row's face box)."""
 
     def __init__(self, model_path):
-        import dlib
-        self._dlib = dlib
-        self.predictor = dlib.shape_predictor(str(model_path))
+        self._dlib = _import_dlib()
+        self.predictor = self._dlib.shape_predictor(str(model_path))
         self.correction = calibrate(self.predictor)
         self.model_path = str(model_path)
         self.crop_boxes = None
@@ -123,12 +133,7 @@ class DlibPeer:
 def load_dlib_peer(model_path=None, label=LABEL):
     """A fadenn_tf.evaluation.engine.ModelEntry running dlib's ERT; raises DlibUnavailable
     with the reason when dlib or its model file is missing."""
-    try:
-        import dlib  # noqa: F401
-    except ImportError as exc:
-        raise DlibUnavailable(f"dlib is not installed ({exc}); pip install 'fadenn_tf[dlib]' "
-                              "(or pip install dlib-bin)") from None
-    from fadenn_tf.evaluation.engine import ModelEntry
+    _import_dlib()
     path = find_model(model_path)
     peer = DlibPeer(path)
     return ModelEntry(label, path, "dlib", None, peer.predict, prepare=peer.prepare)

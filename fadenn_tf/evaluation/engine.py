@@ -2,7 +2,7 @@
 
     eval_set = select_samples(data=None, split="test")          # synthetic 300-W test split
     entries = [model_entry(load_any("runs/cpu", "M"))]
-    ev = evaluate(entries, eval_set, noise_conditions())
+    ev = evaluate(entries, eval_set)                              # all 13 conditions
     ev.summary("M", "blur-2")["auc"]                              # diagonal NME, AUC@0.08
 
 Protocol (paper section IV; the noise protocol of `fadenn_tf.noise`): each image is cropped
@@ -15,8 +15,10 @@ degraded and stored; evaluate them with --data NOISY/clean; or full images degra
 `degrade --full-image`). Each model then gets the noisy R crop resized to its input side s
 (noise.to_model_size) and its points mapped back with u_R = (u_s + 0.5) * R / s - 0.5; a
 model of any size (the dlib peer) gets the R crop itself. So every model and the peer see
-the same noisy reference pixels. Predictions go back to IMAGE pixels and are scored against
-the original annotations with fadenn_tf.metrics under all three normalisers.
+the same noisy reference pixels. The batches run through scoring.run_condition and are
+scored by fadenn_tf.evaluation.reduction, the loop and the reduction training's validation
+uses: predictions go back to IMAGE pixels and are scored against the original annotations
+with fadenn_tf.metrics under all three normalisers.
 """
 import dataclasses
 import time
@@ -25,16 +27,20 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
-import tensorflow as tf
 
 from fadenn_tf import metrics
+from fadenn_tf.config import EvalConfig, ExperimentConfig, load_config
 from fadenn_tf.data.crop import landmark_box
+from fadenn_tf.data.datasets import detect_format, iter_sample_images, open_dataset
 from fadenn_tf.data.pipeline import EvalData, load_eval_data
+from fadenn_tf.data.splits import load_splits, resolve_root
 from fadenn_tf.errors import DataError
-from fadenn_tf.noise import (NOISE_NAMES, REFERENCE_SIZE, condition_name, noise_conditions,
-                             rescale_points, to_model_size)
 from fadenn_tf.evaluation.degraded import noisy_sample_paths, read_degrade_manifest
-from fadenn_tf.evaluation.scoring import condition_batches, image_points, psnr, ssim
+from fadenn_tf.evaluation.reduction import condition_summary, reduce_aggregated_logs
+from fadenn_tf.evaluation.scoring import ValidationSpec, run_condition
+from fadenn_tf.noise import (REFERENCE_SIZE, condition_name, parse_conditions, rescale_points,
+                             to_model_size)
+from fadenn_tf.utils.progress import progress as progress_bar
 
 
 # ------------------------------------------------------------------------------ data set
@@ -71,8 +77,6 @@ def is_config_dataset(root, config):
     """True when the dataset folder `root` is the one `config` (name, path or
     ExperimentConfig) trains on (data.dataset; the synthetic data is handled by the caller,
     so it is never generated here just to compare)."""
-    from fadenn_tf.config import ExperimentConfig, load_config
-    from fadenn_tf.data.splits import resolve_root
     cfg = config if isinstance(config, ExperimentConfig) else load_config(config)
     if cfg.data.dataset == "synthetic":
         return False
@@ -108,8 +112,6 @@ def select_samples(data=None, format="auto", split=None, config="cpu", max_image
     which split was used and, for a default, why.
     config: a config name / YAML path, or an ExperimentConfig (e.g. loaded with --set).
     """
-    from fadenn_tf.data.datasets import detect_format, open_dataset
-    from fadenn_tf.data.splits import load_splits, resolve_root
     synthetic = data in (None, "synthetic")
     root = resolve_root(None if synthetic else data)
     fmt = detect_format(root) if format in ("auto", None) else format
@@ -147,7 +149,6 @@ def select_samples(data=None, format="auto", split=None, config="cpu", max_image
 
 def _val_config(config, fmt):
     """The ExperimentConfig whose data section picks the val split, with data.format = fmt."""
-    from fadenn_tf.config import ExperimentConfig, load_config
     if not isinstance(config, ExperimentConfig):
         return load_config(config, {"data": {"format": fmt}} if fmt != "auto" else None)
     if fmt == "auto":
@@ -170,12 +171,10 @@ def attach_detector_boxes(eval_set, detector, progress=False, name=None):
     Sample.box to the detection overlapping the ground-truth landmark box most (IoU). Images
     with no detection overlapping it go to eval_set.missed (failures). `name`: the
     detector's name in the outputs (default: its class). Returns eval_set."""
-    from fadenn_tf.data.datasets import iter_sample_images
-    from fadenn_tf.utils.progress import progress as bar
     kept, missed = [], []
     it = iter_sample_images(eval_set.samples)
-    for s, img in bar(it, total=len(eval_set.samples), desc="detecting", enabled=progress,
-                      unit="img"):
+    for s, img in progress_bar(it, total=len(eval_set.samples), desc="detecting",
+                               enabled=progress, unit="img"):
         boxes = np.asarray(detector(img), np.float64).reshape(-1, 4)
         iou = _iou(boxes, landmark_box(s.landmarks)) if len(boxes) else np.zeros(0)
         if len(iou) and iou.max() > 0:
@@ -200,6 +199,9 @@ class ModelEntry:
     size: input side s, or None for "any" (fed the evaluation crop as is).
     classifier / denoiser: whether the noise-classifier and denoiser diagnostics apply.
     prepare(eval_data): optional hook called before each pass over an EvalData.
+    resize(crops): the model's own resize of the reference crops [B,R,R,3] to [B,s,s,3]
+    (inference.CropModel.from_reference, which checks the model's crop_scale); None:
+    noise.to_model_size.
     """
     label: str
     path: str
@@ -209,6 +211,7 @@ class ModelEntry:
     classifier: bool = False
     denoiser: bool = False
     prepare: Optional[Callable] = None
+    resize: Optional[Callable] = None
 
 
 def model_entry(loaded):
@@ -217,64 +220,48 @@ def model_entry(loaded):
     (as the model's metadata says)."""
     return ModelEntry(loaded.label, loaded.path, loaded.kind, loaded.size,
                       lambda images, start: loaded(images), bool(loaded.has_classifier),
-                      bool(loaded.has_denoiser))
+                      bool(loaded.has_denoiser), resize=loaded.from_reference)
 
 
 
 # ------------------------------------------------------------------------------ running
 
-class _EntryRun:
-    """One ModelEntry over the batches of one condition, driven by `evaluate`: resizes the
-    reference crops (side `size`) to the model's side (noise.to_model_size), maps its points
-    back, and keeps the IID diagnostics and the noisy crops of the grid rows."""
+class _ModelSide:
+    """One ModelEntry as `scoring.run_condition` calls it on batches of reference crops
+    (side `size`): resizes them to the model's side (noise.to_model_size), maps its points
+    back to the reference crop, keeps the noisy crops of the grid rows and ticks `bar`."""
 
-    def __init__(self, entry, size, clean_u8, keep_rows, diagnostics=True):
-        self.entry, self.size, self.clean_u8 = entry, size, clean_u8
+    def __init__(self, entry, size, keep_rows, bar=None):
+        self.entry, self.size, self.bar = entry, size, bar
         self.keep_rows = set(keep_rows)
-        self.diag = diagnostics
-        self.start = 0
-        self.kept, self.classes, self.psnr_in, self.psnr_out = {}, [], [], []
-        self.ssim_in, self.ssim_out = [], []
+        self.kept = {}
 
-    def batch(self, images):
-        """Landmarks (B,68,2) float64 in reference-crop pixels of the next batch of crops."""
+    def __call__(self, batch):
+        """Outputs (reduction.validation_step) of the model on one batch of crops."""
+        images, start = batch["image"], batch["start"]
         b = int(images.shape[0])
         s = self.entry.size or self.size
-        x = images
-        if s != self.size:
-            x = to_model_size(images, s)
-        res = self.entry.predict(x, self.start)
+        resize = self.entry.resize or (lambda crops: to_model_size(crops, s))
+        x = resize(images) if s != self.size or self.entry.resize else images
+        res = self.entry.predict(x, start)
         lm = np.asarray(res["landmarks"], np.float64)
         if s != self.size:
             lm = rescale_points(lm, s, self.size)
-        if self.diag and self.entry.classifier and res.get("noise_probs") is not None:
-            self.classes.append(np.argmax(np.asarray(res["noise_probs"]), axis=-1))
-        if self.diag and self.entry.denoiser and res.get("denoised") is not None:
-            clean = self.clean_u8[self.start:self.start + b].astype(np.float32)
+        out = {"landmarks": lm}
+        if self.entry.classifier and res.get("noise_probs") is not None:
+            out["noise_probs"] = res["noise_probs"]
+        if self.entry.denoiser and res.get("denoised") is not None:
+            clean = batch["clean"]
             if s != self.size:
-                clean = to_model_size(clean, s).numpy()
-            xin, den = np.asarray(x), np.asarray(res["denoised"], np.float32)
-            self.psnr_in.append(psnr(xin, clean))
-            self.psnr_out.append(psnr(den, clean))
-            if s >= 11:
-                self.ssim_in.append(ssim(xin, clean))
-                self.ssim_out.append(ssim(den, clean))
+                clean = np.asarray(resize(clean))
+            out.update(denoised=res["denoised"], input=x, clean=clean)
         for r in self.keep_rows:
-            if self.start <= r < self.start + b:
-                img = np.asarray(images[r - self.start])
+            if start <= r < start + b:
+                img = np.asarray(images[r - start])
                 self.kept[r] = np.clip(np.round(img), 0, 255).astype(np.uint8)
-        self.start += b
-        return lm
-
-    def run(self, eval_data, batch_size, noise_type, level, seed, bar=None):
-        """{"crop_landmarks", "landmarks"} (N,68,2): reference-crop and image pixels."""
-        crop = []
-        for batch in condition_batches(eval_data, batch_size, noise_type, level, seed):
-            crop.append(self.batch(batch["image"]))
-            if bar is not None:
-                bar.update(1)
-        crop = np.concatenate(crop) if crop else np.zeros((0,))
-        return {"crop_landmarks": crop, "landmarks": image_points(eval_data, crop)}
+        if self.bar is not None:
+            self.bar.update(1)
+        return out
 
 
 @dataclass
@@ -307,14 +294,10 @@ class Evaluation:
         return self.meta["threshold"]
 
     def summary(self, label, condition, normalizer=None):
-        """metrics.summarize of one model under one condition (or "noisy" pooled)."""
-        norm = normalizer or self.normalizer
-        if condition == "noisy":
-            errs = np.concatenate([self.errors[label][c][norm] for c in self.conditions
-                                   if c != "clean"])
-        else:
-            errs = self.errors[label][condition][norm]
-        return metrics.summarize(errs, self.threshold, norm)
+        """metrics.summarize of one model under one condition (or "noisy" pooled), as
+        reduction.condition_summary computes it."""
+        return condition_summary(self.errors[label], condition, self.threshold,
+                                 normalizer or self.normalizer)
 
     def has_noisy(self):
         return any(c != "clean" for c in self.conditions)
@@ -326,18 +309,20 @@ def _grid_rows(n, k):
     return sorted(set(np.round(np.linspace(0, n - 1, min(k, n))).astype(int).tolist()))
 
 
-def evaluate(entries, eval_set, conditions=None, *, crop_size=None, noisy_from=None,
-             batch_size=32, seed=0, normalizer=metrics.DEFAULT_NORMALIZER,
-             threshold=metrics.DEFAULT_THRESHOLD, grid_images=4, progress=False):
+def evaluate(entries, eval_set, conditions=None, settings=None, *, crop_size=None,
+             noisy_from=None, progress=False):
     """Evaluate every ModelEntry on `eval_set` under every (type, level) condition.
 
-    crop_size: the reference crop side R where noise is applied (default
-    noise.REFERENCE_SIZE); every model gets the R crop resized to its input. noisy_from: a
-    fadenn_tf.degrade output folder to read the noisy images from (else noise is synthesised
-    on the R crops with `seed`). Returns an Evaluation.
+    conditions: (type, level) pairs (default: settings.conditions). settings: the `eval`
+    config section (fadenn_tf.config.EvalConfig: normalizer, nme_threshold, batch_size, seed,
+    grid_images; default its defaults). crop_size: the reference crop side R where noise is
+    applied (default noise.REFERENCE_SIZE); every model gets the R crop resized to its input.
+    noisy_from: a fadenn_tf.degrade output folder to read the noisy images from (else noise
+    is synthesised on the R crops with settings.seed). Returns an Evaluation.
     """
-    from fadenn_tf.utils.progress import progress as bar_factory
-    conditions = list(conditions or noise_conditions())
+    settings = settings or EvalConfig()
+    conditions = list(conditions or parse_conditions(settings.conditions))
+    seed, normalizer, threshold = settings.seed, settings.normalizer, settings.nme_threshold
     size = int(crop_size or REFERENCE_SIZE)
     if eval_set.samples:
         clean_ed = load_eval_data(eval_set.samples, size, progress=progress)
@@ -345,28 +330,26 @@ def evaluate(entries, eval_set, conditions=None, *, crop_size=None, noisy_from=N
         clean_ed = EvalData(np.zeros((0, size, size, 3), np.uint8), np.zeros((0, 68, 2)),
                             np.zeros((0, 4)), np.zeros(0, np.int32), [], size)
     n_eval = len(clean_ed)
-    gt = np.stack([np.asarray(s.landmarks, np.float64) for s in clean_ed.samples]) \
-        if n_eval else np.zeros((0, 68, 2))
     manifest = read_degrade_manifest(noisy_from) if noisy_from else None
     crops_mode = bool(manifest) and manifest.get("mode") == "crop"
     if crops_mode and Path(eval_set.root).resolve() != (Path(noisy_from) / "clean").resolve():
+        clean_dir = Path(noisy_from) / "clean"
         raise DataError(noisy_from, f"holds face crops (degrade --crop) whose .pts are in crop "
-                                    f"pixels: evaluate them with --data {Path(noisy_from) / 'clean'}"
+                                    f"pixels: evaluate them with --data {clean_dir}"
                                     f" (not {eval_set.root})")
-    n_batches = -(-n_eval // int(batch_size))
-    rows = _grid_rows(n_eval, grid_images)
+    spec = ValidationSpec(None, int(settings.batch_size), int(seed), metrics.NORMALIZERS)
+    n_batches = -(-n_eval // spec.batch_size)
+    rows = _grid_rows(n_eval, settings.grid_images)
     missed = len(eval_set.missed)
     names = [condition_name(*c) for c in conditions]
-    errors = {e.label: {} for e in entries}
+    logs = {e.label: {} for e in entries}
     timing = {e.label: {} for e in entries}
     grid = {"rows": rows, "conditions": names,
             "true": clean_ed.landmarks[rows].astype(np.float64), "crops": {},
             "pred": {e.label: {} for e in entries},
             "images": [clean_ed.samples[r].image_path for r in rows]}
-    diag = {e.label: {"confusion": np.zeros((5, 5), np.int64), "denoiser": {},
-                      "per_condition_accuracy": {}} for e in entries}
-    bar = bar_factory(total=len(conditions) * len(entries) * n_batches, enabled=progress,
-                      desc="evaluating", unit="batch")
+    bar = progress_bar(total=len(conditions) * len(entries) * n_batches, enabled=progress,
+                       desc="evaluating", unit="batch")
     try:
         for (t, lv), name in zip(conditions, names):
             ed, run_type = clean_ed, t
@@ -379,50 +362,29 @@ def evaluate(entries, eval_set, conditions=None, *, crop_size=None, noisy_from=N
                     raise DataError(p, f"degraded copy ({name}) unreadable: {why}")
                 run_type = 0
             for e in entries:
-                if n_eval == 0:
-                    errors[e.label][name] = {n: np.full(missed, np.inf)
-                                             for n in metrics.NORMALIZERS}
+                if n_eval == 0:  # nothing to run: the detector misses alone
+                    logs[e.label][name] = {f"nme_{n}": [] for n in metrics.NORMALIZERS}
                     continue
                 bar.set_postfix_str(f"{e.label} {name}")
                 if e.prepare is not None:
                     e.prepare(ed)
-                tap = _EntryRun(e, size, clean_ed.images, rows)
+                model = _ModelSide(e, size, rows, bar)
                 t0 = time.perf_counter()
-                out = tap.run(ed, batch_size, run_type, lv, seed, bar)
+                state = run_condition(model, ed, (run_type, lv), spec, true_type=t,
+                                      clean=None if ed is clean_ed else clean_ed)
                 timing[e.label][name] = time.perf_counter() - t0
-                errors[e.label][name] = {
-                    norm: np.concatenate([metrics.nme(out["landmarks"], gt, norm),
-                                          np.full(missed, np.inf)])
-                    for norm in metrics.NORMALIZERS}
-                grid["pred"][e.label][name] = out["crop_landmarks"][rows]
-                grid["crops"].setdefault(name, np.stack([tap.kept[r] for r in rows])
+                logs[e.label][name] = state
+                grid["pred"][e.label][name] = np.concatenate(state["crop_landmarks"])[rows]
+                grid["crops"].setdefault(name, np.stack([model.kept[r] for r in rows])
                                          if rows else np.zeros((0, size, size, 3), np.uint8))
-                d = diag[e.label]
-                if tap.classes:
-                    pred = np.concatenate(tap.classes)
-                    np.add.at(d["confusion"], (np.full_like(pred, t), pred), 1)
-                    d["per_condition_accuracy"][name] = float(np.mean(pred == t))
-                if tap.psnr_in:
-                    d["denoiser"][name] = {
-                        "psnr_input": float(np.concatenate(tap.psnr_in).mean()),
-                        "psnr_output": float(np.concatenate(tap.psnr_out).mean()),
-                        "ssim_input": (float(np.concatenate(tap.ssim_in).mean())
-                                       if tap.ssim_in else None),
-                        "ssim_output": (float(np.concatenate(tap.ssim_out).mean())
-                                        if tap.ssim_out else None)}
     finally:
         bar.close()
-    iid = {}
+    errors, iid = {}, {}
     for e in entries:
-        d, out = diag[e.label], {}
-        if e.classifier and d["per_condition_accuracy"]:
-            conf = d["confusion"]
-            out["classifier"] = {"accuracy": float(np.trace(conf) / max(conf.sum(), 1)),
-                                 "confusion": conf.tolist(), "classes": list(NOISE_NAMES),
-                                 "n": int(conf.sum()),
-                                 "per_condition_accuracy": d["per_condition_accuracy"]}
-        if e.denoiser and d["denoiser"]:
-            out["denoiser"] = d["denoiser"]
+        figures = reduce_aggregated_logs(logs[e.label], threshold, normalizer, failures=missed)
+        errors[e.label] = figures["errors"]
+        out = {k: figures[k] for k in ("classifier", "denoiser")
+               if k in figures and getattr(e, k)}
         if out:
             iid[e.label] = out
     if not noisy_from:

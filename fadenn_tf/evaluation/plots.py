@@ -8,6 +8,8 @@
 - confusion: the noise classifier's confusion matrix.
 Every figure names the data set, split, normaliser and threshold.
 """
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -15,7 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fadenn_tf import metrics  # noqa: E402
+from fadenn_tf.evaluation.reduction import condition_errors  # noqa: E402
 from fadenn_tf.noise import LEVELS, NOISE_NAMES, condition_name  # noqa: E402
+from fadenn_tf.utils.atomic import save_figure_atomic  # noqa: E402
 
 TITLES = {1: "down-sampling", 2: "gaussian blur", 3: "gaussian noise", 4: "colour scaling"}
 
@@ -30,7 +34,6 @@ def _context(ev):
 
 def _save(fig, path):
     """Write the figure atomically (a failed write raises WriteError naming `path`)."""
-    from fadenn_tf.utils.atomic import save_figure_atomic
     try:
         return save_figure_atomic(fig, path, dpi=110, bbox_inches="tight")
     finally:
@@ -76,12 +79,8 @@ def ced(ev, path, x_max=None):
                              layout="constrained")
     for ax, (cond, title) in zip(axes[0], parts):
         for label in ev.errors:
-            if cond == "noisy":
-                errs = np.concatenate([ev.errors[label][c][ev.normalizer]
-                                       for c in ev.conditions if c != "clean"])
-            else:
-                errs = ev.errors[label][cond][ev.normalizer]
-            auc = metrics.auc(errs, t)
+            errs = condition_errors(ev.errors[label], cond, ev.normalizer)
+            auc = ev.summary(label, cond)["auc"]
             ax.plot(x, metrics.ced(errs, x), label=f"{label} (AUC@{t:g} {auc:.3f})")
         ax.axvline(t, color="grey", ls="--", lw=1)
         ax.set_xlim(0, x_max)
@@ -144,7 +143,6 @@ def confusion(conf, label, path, classes=NOISE_NAMES):
 
 def write_all(ev, out_dir):
     """Every figure of `ev` into out_dir; returns the written paths."""
-    from pathlib import Path
     out = Path(out_dir)
     paths = []
     if ev.has_noisy():

@@ -1,25 +1,28 @@
-"""Landmark and denoiser evaluation on loaded crops, per noise condition.
+"""Validation passes: a model over the noisy crops of one condition, scored through the
+shared reduction (`fadenn_tf.evaluation.reduction`).
 
-The one evaluation engine behind training-time validation and `fadenn_tf.evaluate`:
-predictions are made on crops, mapped back to IMAGE pixel coordinates through the crop's
-inverse transform, and scored against the original annotations with `fadenn_tf.metrics`.
+`run_condition` is the one loop behind training-time validation (`evaluate_landmarks`,
+`evaluate_denoiser`, `evaluate_classifier`, called by fadenn_tf.training.stages) and
+`fadenn_tf.evaluate` (engine.evaluate): predictions are made on crops, mapped back to IMAGE
+pixel coordinates through the crop's inverse transform and scored against the original
+annotations with `fadenn_tf.metrics`.
 
 Noise protocol (`fadenn_tf.noise`): `eval_data` holds the clean crops at the REFERENCE side R
-(load_eval_data(samples, R)); each condition is applied there and the crops are then resized
-to the model's side `size` (default R), so models of any input size are validated on the
-same noisy reference pixels.
+(load_eval_data(samples, R)); each condition is applied there (the noisy crop clipped to
+0..255 like an image) and the crops are then resized to the model's side `size` (default R),
+so models of any input size are validated on the same noisy reference pixels.
 """
+from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
 import tensorflow as tf
 
 from fadenn_tf import metrics, noise
-from fadenn_tf.data.crop import CropTransform
 from fadenn_tf.data.pipeline import as_loaded, load_eval_data
-from fadenn_tf.models.pixels import PIXEL_RANGE
+from fadenn_tf.evaluation.reduction import aggregate_logs, reduce_aggregated_logs, validation_step
+from fadenn_tf.evaluation.reduction import psnr, ssim  # noqa: F401 (experiments import them here)
 from fadenn_tf.noise import condition_name, noise_conditions
-
-PEAK = PIXEL_RANGE[1] - PIXEL_RANGE[0]   # PSNR / SSIM dynamic range of the images
-
 
 CACHE_BYTES = 64 * 2 ** 20     # per condition dataset (64-px crops of ~1300 images)
 
@@ -30,14 +33,14 @@ def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
 
     data: EvalData loaded at the reference side R (its .size; load_eval_data(samples, R)), or
     a list of Samples (loaded at `reference_size`, default noise.REFERENCE_SIZE). The
-    condition is applied to the R crops and the result resized to `size`
-    (noise.noisy_model_input). Keys: image (noisy, 0..255 pixels), clean, landmarks (crop coords at
-    `size`, NaN if unannotated), region [B, 4] float32 (image edge coords;
-    CropTransform(region, size).invert maps predictions back; EvalData.regions has them in
-    float64), index [B] int32 (position in the sample list), noise_type, noise_level [B]
-    int32; reference [B, R, R, 3] (noisy crop at R, [0, 1]) if keep_reference. Noise of
-    batch k is seeded by (seed, k), so a condition is reproducible. noise_type 0 = clean
-    (level reported 0).
+    condition is applied to the R crops, the noisy crop clipped to 0..255, and the result
+    resized to `size` (noise.to_model_size); "clean" is the uint8 crop resized the same way.
+    Keys: image (noisy, float32 0..255 pixels), clean, landmarks (crop coords at `size`,
+    NaN if unannotated), region [B, 4] float32 (image edge coords; CropTransform(region, R)
+    maps back; EvalData.regions has them in float64), index [B] int32 (position in the
+    sample list), noise_type, noise_level [B] int32; reference [B, R, R, 3] (noisy crop at R,
+    [0, 1], before clipping) if keep_reference. Noise of batch k is seeded by (seed, k), so a
+    condition is reproducible. noise_type 0 = clean (level reported 0).
     """
     data = as_loaded(data, load_eval_data, int(reference_size or noise.REFERENCE_SIZE),
                      "make_eval_dataset")
@@ -47,20 +50,21 @@ def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
         "region": data.regions.astype(np.float32), "index": data.indices})
     ds = ds.batch(int(batch_size)).enumerate()
 
-    noisy_input = noise.noisy_model_input_fn(ref, size)
+    noisy_input = noise.noisy_model_input_fn(ref, ref)    # the noise at R; resized below
 
     def degrade(k, batch):
-        reference = tf.cast(batch["image"], tf.float32) / 255.0
-        nb = tf.shape(reference)[0]
+        pixels = tf.cast(batch["image"], tf.float32)
+        nb = tf.shape(pixels)[0]
         ntype = tf.fill([nb], tf.constant(int(noise_type), tf.int32))
         lev = tf.fill([nb], tf.constant(int(level) if noise_type else 0, tf.int32))
-        noisy, clean, noisy_ref = noisy_input(
-            reference, ntype, lev, tf.stack([tf.constant(int(seed), tf.int64), k]))
+        noisy, _, noisy_ref = noisy_input(
+            pixels / 255.0, ntype, lev, tf.stack([tf.constant(int(seed), tf.int64), k]))
+        image, clean = noisy * 255.0, pixels
         out = dict(batch)
-        out.update(image=noisy * 255.0, clean=clean * 255.0,
-                   noise_type=ntype, noise_level=lev)
         if ref != size:
+            image, clean = noise.to_model_size(image, size), noise.to_model_size(clean, size)
             out["landmarks"] = noise.rescale_points(batch["landmarks"], ref, size)
+        out.update(image=image, clean=clean, noise_type=ntype, noise_level=lev)
         if keep_reference:
             out["reference"] = noisy_ref
         return out
@@ -69,14 +73,14 @@ def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _condition_dataset(eval_data, batch_size, noise_type, level, seed, size=None):
-    """make_eval_dataset for one condition and model side `size` (default eval_data.size),
-    built once per EvalData and reused: building it traces its map function (about half a
-    second), and training evaluates the same conditions on the same crops again and again.
-    The stream is a pure function of (data, condition, seed, size), so a reused dataset
-    yields the same batches; when its float32 image + clean crops take at most
-    CACHE_BYTES it is also kept in memory after the first pass (noise at the reference side
-    is then computed once per condition, not at every validation)."""
+def condition_batches(eval_data, batch_size=32, noise_type=0, level=0, seed=0, size=None):
+    """The crops of `eval_data` under one condition, in row order (make_eval_dataset at the
+    model side `size`, default eval_data.size), built once per EvalData and reused: building
+    it traces its map function (about half a second), and training evaluates the same
+    conditions on the same crops again and again. The stream is a pure function of (data,
+    condition, seed, size), so a reused dataset yields the same batches; when its float32
+    image + clean crops take at most CACHE_BYTES it is also kept in memory after the first
+    pass (the noise is then computed once per condition, not at every validation)."""
     key = (int(size or eval_data.size), int(batch_size), int(noise_type), max(int(level), 1),
            int(seed))
     cache = getattr(eval_data, "__dict__", {}).setdefault("_condition_datasets", {})
@@ -89,6 +93,64 @@ def _condition_dataset(eval_data, batch_size, noise_type, level, seed, size=None
     return cache[key]
 
 
+def ground_truth(eval_data):
+    """(N,68,2) image-pixel annotations of the loaded crops, in eval_data's order."""
+    return np.stack([np.asarray(s.landmarks, np.float64) for s in eval_data.samples])
+
+
+@dataclass(frozen=True)
+class ValidationSpec:
+    """How one validation pass runs: size: the side S of the batches given to the model
+    (default: the data's reference side R); batch_size: crops per model call; seed: noise
+    seed (batch k seeded by (seed, k)); normalizers: the NMEs logged (metrics.NORMALIZERS)."""
+    size: Optional[int] = None
+    batch_size: int = 32
+    seed: int = 0
+    normalizers: tuple = (metrics.DEFAULT_NORMALIZER,)
+
+
+def run_condition(predict, eval_data, condition, spec=ValidationSpec(), *, true_type=None,
+                  clean=None):
+    """Run `predict` over every crop of `eval_data` under one noise condition -> the
+    aggregated per-example logs (reduction.validation_step; reduce_aggregated_logs turns
+    the logs of several conditions into figures).
+
+    predict(batch) -> outputs (see validation_step): batch holds "image" [B,S,S,3] float32
+    0..255 noisy crops, "clean", and "start", the row of its first crop in eval_data.
+    condition: (noise_type, level) synthesised on the reference crops. true_type: the noise
+    type the classifier should name (default the condition's; 0 for crops degraded
+    elsewhere). clean: an EvalData of the same rows at the batch side holding the clean
+    crops and annotations to score against (default eval_data itself).
+    """
+    noise_type, level = condition
+    if clean is not None and int(clean.size) != int(spec.size or eval_data.size):
+        raise ValueError(f"clean crops of side {clean.size} for batches of side "
+                         f"{spec.size or eval_data.size}")
+    truth = ground_truth(clean if clean is not None else eval_data) \
+        if spec.normalizers and len(eval_data) else None
+    labelled = noise_type if true_type is None else true_type
+    state, start = {}, 0
+    for batch in condition_batches(eval_data, spec.batch_size, noise_type, level, spec.seed,
+                                   spec.size):
+        b = int(batch["image"].shape[0])
+        rows = slice(start, start + b)
+        step = {"image": batch["image"], "start": start,
+                "clean": batch["clean"] if clean is None
+                else clean.images[rows].astype(np.float32),
+                "region": eval_data.regions[rows], "reference_size": eval_data.size,
+                "truth": None if truth is None else truth[rows],
+                "noise_type": np.full(b, labelled, np.int64)}
+        state = aggregate_logs(state, validation_step(predict(step), step, spec.normalizers))
+        start += b
+    return state
+
+
+def _run_conditions(predict, eval_data, conditions, spec):
+    """{condition name: aggregated logs} over `conditions` (default all 13)."""
+    return {condition_name(t, lv): run_condition(predict, eval_data, (t, lv), spec)
+            for t, lv in (conditions or noise_conditions())}
+
+
 def predict_crops(predict_fn, eval_data, batch_size=32, noise_type=0, level=0, seed=0,
                   keep=(), size=None):
     """Run predict_fn over every crop of `eval_data` under one noise condition.
@@ -97,46 +159,23 @@ def predict_crops(predict_fn, eval_data, batch_size=32, noise_type=0, level=0, s
     eval_data.size): the condition is applied at the reference side, then resized to S.
     predict_fn: [B,S,S,3] float32 pixels in 0..255 -> dict with "landmarks" [B,68,2] in crop pixels
     (and optionally "noise_probs", "denoised"). Returns a dict of NumPy arrays:
-    "landmarks" (N,68,2) in IMAGE pixels, "crop_landmarks" (N,68,2) and any key in `keep`
-    stacked over the data set, plus "noisy"/"clean" crops if asked for in `keep`.
+    "landmarks" (N,68,2) in IMAGE pixels, "crop_landmarks" (N,68,2) at side S and any key
+    in `keep` stacked over the data set, plus "noisy"/"clean" crops if asked for in `keep`.
     """
-    size = int(size or eval_data.size)
-    out = {"crop_landmarks": []}
-    for k in keep:
-        out[k] = []
-    for batch in condition_batches(eval_data, batch_size, noise_type, level, seed, size):
+    kept = {k: [] for k in ("crop_landmarks",) + tuple(keep)}
+
+    def predict(batch):
         res = predict_fn(batch["image"])
-        out["crop_landmarks"].append(np.asarray(res["landmarks"], np.float64))
+        kept["crop_landmarks"].append(np.asarray(res["landmarks"], np.float64))
         for k in keep:
-            if k in ("noisy", "clean"):
-                out[k].append(batch["image" if k == "noisy" else "clean"].numpy())
-            else:
-                out[k].append(np.asarray(res[k]))
-    out = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in out.items()}
-    out["landmarks"] = image_points(eval_data, out["crop_landmarks"], size)
+            value = batch["image" if k == "noisy" else k] if k in ("noisy", "clean") else res[k]
+            kept[k].append(np.asarray(value))
+        return {"landmarks": res["landmarks"]}
+    spec = ValidationSpec(size, batch_size, seed, normalizers=())
+    logs = run_condition(predict, eval_data, (noise_type, level), spec)
+    out = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in kept.items()}
+    out["landmarks"] = np.concatenate(logs["landmarks"]) if logs else np.zeros((0,))
     return out
-
-
-def condition_batches(eval_data, batch_size=32, noise_type=0, level=0, seed=0, size=None):
-    """The crops of `eval_data` under one condition, in row order: a dataset of dicts with
-    "image" [B,S,S,3] float32 0..255 (the condition applied at the reference side, then
-    resized to the model side `size`, default eval_data.size) and "clean" (the same crops
-    without it)."""
-    return _condition_dataset(eval_data, batch_size, noise_type, level, seed,
-                              int(size or eval_data.size))
-
-
-def image_points(eval_data, crop_landmarks, size=None):
-    """(N,68,2) points in the S x S crops of eval_data's rows (S = size, default
-    eval_data.size) -> (N,68,2) image pixels through each crop's inverse transform."""
-    size = int(size or eval_data.size)
-    return np.stack([CropTransform(eval_data.regions[i], size).invert(p)
-                     for i, p in enumerate(crop_landmarks)])
-
-
-def ground_truth(eval_data):
-    """(N,68,2) image-pixel annotations of the loaded crops, in eval_data's order."""
-    return np.stack([np.asarray(s.landmarks, np.float64) for s in eval_data.samples])
 
 
 def evaluate_landmarks(predict_fn, eval_data, conditions=None, batch_size=32, seed=0,
@@ -149,21 +188,13 @@ def evaluate_landmarks(predict_fn, eval_data, conditions=None, batch_size=32, se
     Returns {"per_condition": {name: summary}, "errors": {name: (N,) NME array},
     "clean": summary, "noisy": summary pooled over every noisy condition given}.
     """
-    conditions = conditions or noise_conditions()
-    gt = ground_truth(eval_data)
-    per, errs = {}, {}
-    for t, lv in conditions:
-        name = condition_name(t, lv)
-        pred = predict_crops(predict_fn, eval_data, batch_size, t, lv, seed,
-                             size=size)["landmarks"]
-        errs[name] = metrics.nme(pred, gt, normalizer)
-        per[name] = metrics.summarize(errs[name], threshold, normalizer)
-    result = {"per_condition": per, "errors": errs}
-    if "clean" in errs:
-        result["clean"] = per["clean"]
-    noisy = [e for n, e in errs.items() if n != "clean"]
-    if noisy:
-        result["noisy"] = metrics.summarize(np.concatenate(noisy), threshold, normalizer)
+    spec = ValidationSpec(size, batch_size, seed, normalizers=(normalizer,))
+    figures = reduce_aggregated_logs(
+        _run_conditions(lambda b: {"landmarks": predict_fn(b["image"])["landmarks"]},
+                        eval_data, conditions, spec), threshold, normalizer)
+    result = {"per_condition": figures["per_condition"],
+              "errors": {c: e[normalizer] for c, e in figures["errors"].items()}}
+    result.update({k: figures[k] for k in ("clean", "noisy") if k in figures})
     return result
 
 
@@ -178,55 +209,27 @@ def mean_shape_predictor(mean_shape):
     return predict
 
 
-def psnr(a, b):
-    """PSNR in dB between image batches of 0..255 pixels (peak 255): [B,H,W,3] -> [B]."""
-    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2, axis=(1, 2, 3))
-    return 10.0 * np.log10(PEAK ** 2 / np.maximum(mse, PEAK ** 2 * 2.5e-13))
-
-
-def ssim(a, b):
-    """SSIM (tf.image.ssim: 11x11 gaussian window, sigma 1.5, k1 0.01, k2 0.03) between image
-    batches of 0..255 pixels (max_val 255): [B,H,W,3] -> [B] NumPy float64; H, W >= 11."""
-    a = tf.convert_to_tensor(np.asarray(a, np.float32))
-    b = tf.convert_to_tensor(np.asarray(b, np.float32))
-    return tf.image.ssim(a, b, max_val=PEAK).numpy().astype(np.float64)
-
-
 def evaluate_denoiser(denoise_fn, eval_data, conditions=None, batch_size=32, seed=0,
                       size=None):
     """PSNR (dB) and SSIM (against the clean crop resized to S) of the noisy input and of
     denoise_fn's output per condition. denoise_fn: [B,S,S,3] pixels in 0..255 -> same; size: S
     (default eval_data.size; see predict_crops). Returns {name:
     {"psnr_input", "psnr_output", "ssim_input", "ssim_output"}} (means over images)."""
-    conditions = conditions or noise_conditions()
-    res = {}
-    for t, lv in conditions:
-        ds = _condition_dataset(eval_data, batch_size, t, lv, seed, size)
-        pin, pout, sin, sout = [], [], [], []
-        for batch in ds:
-            den = np.asarray(denoise_fn(batch["image"]))
-            pin.append(psnr(batch["image"].numpy(), batch["clean"].numpy()))
-            pout.append(psnr(den, batch["clean"].numpy()))
-            sin.append(ssim(batch["image"].numpy(), batch["clean"].numpy()))
-            sout.append(ssim(den, batch["clean"].numpy()))
-        res[condition_name(t, lv)] = {"psnr_input": float(np.concatenate(pin).mean()),
-                                      "psnr_output": float(np.concatenate(pout).mean()),
-                                      "ssim_input": float(np.concatenate(sin).mean()),
-                                      "ssim_output": float(np.concatenate(sout).mean())}
-    return res
+    spec = ValidationSpec(size, batch_size, seed, normalizers=())
+    logs = _run_conditions(lambda b: {"denoised": denoise_fn(b["image"])}, eval_data,
+                           conditions, spec)
+    return reduce_aggregated_logs(logs).get("denoiser", {})
 
 
 def evaluate_classifier(logits_fn, eval_data, conditions=None, batch_size=32, seed=0,
                         size=None):
     """Noise-classifier accuracy over the conditions (each image once per condition).
-    logits_fn: [B,S,S,3] -> [B,5]; size: S (default eval_data.size). Returns {"accuracy", "confusion" (5x5 counts, rows =
-    true type), "n"}."""
-    conditions = conditions or noise_conditions()
-    conf = np.zeros((5, 5), np.int64)
-    for t, lv in conditions:
-        ds = _condition_dataset(eval_data, batch_size, t, lv, seed, size)
-        for batch in ds:
-            pred = np.argmax(np.asarray(logits_fn(batch["image"])), axis=-1)
-            np.add.at(conf, (np.full_like(pred, t), pred), 1)
-    n = int(conf.sum())
-    return {"accuracy": float(np.trace(conf) / max(n, 1)), "confusion": conf.tolist(), "n": n}
+    logits_fn: [B,S,S,3] -> [B,5]; size: S (default eval_data.size). Returns {"accuracy",
+    "confusion" (5x5 counts, rows = true type), "n"}."""
+    spec = ValidationSpec(size, batch_size, seed, normalizers=())
+    logs = _run_conditions(lambda b: {"noise_probs": logits_fn(b["image"])}, eval_data,
+                           conditions, spec)
+    cl = reduce_aggregated_logs(logs).get("classifier")
+    if cl is None:   # no crop at all
+        return {"accuracy": 0.0, "confusion": np.zeros((5, 5), np.int64).tolist(), "n": 0}
+    return {k: cl[k] for k in ("accuracy", "confusion", "n")}

@@ -13,6 +13,7 @@ import numpy as np
 
 from fadenn_tf.errors import DataError
 from fadenn_tf.fitcheck.features import FeatureConfig, extract_features
+from fadenn_tf.pretrained import failure_detector_for
 from fadenn_tf.utils.atomic import atomic_path
 
 FORMAT_VERSION = 1
@@ -187,7 +188,6 @@ def failure_detector_from_spec(fd, model_path=None):
     if isinstance(fd, str) and fd.lower() == "none":
         return None
     if isinstance(fd, str) and fd == "auto":
-        from fadenn_tf.pretrained import failure_detector_for
         path = failure_detector_for(model_path)
         if path is None:
             return None

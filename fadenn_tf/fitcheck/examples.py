@@ -4,18 +4,38 @@ Training data (make_training_set): positives are the ground-truth landmarks unde
 similarity perturbations and point noise (NME < 0.03); negatives are the ground truth
 translated, scaled, rotated, distorted point by point, combined, or moved onto background
 (NME > 0.15). NME here = mean point error / diagonal of the ground-truth landmark box.
+How many of each, and where good and failed fits lie: FitExamples.
 """
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
+from fadenn_tf.data.crop import landmark_box
+from fadenn_tf.data.datasets import iter_sample_images
 from fadenn_tf.fitcheck.detector import FailureDetector
 from fadenn_tf.fitcheck.features import FeatureConfig, _to_gray, extract_features
+from fadenn_tf.utils.progress import progress as bar
 
 POSITIVE_MAX_NME = 0.03
 
 
 NEGATIVE_MIN_NME = 0.15
+
+
+@dataclass
+class FitExamples:
+    """How many examples each image gives, and the NME (of the landmark-box diagonal) that
+    makes a fit good or failed. pos_per_sample, neg_per_sample: perturbed good fits and
+    corrupted failures of the ground truth per image (make_training_set). n_good, n_bad:
+    fits of a model in boxes near / far from the ground truth per image; a model fit is good
+    below max_good_nme, failed above min_bad_nme, dropped in between (make_model_fit_set)."""
+    pos_per_sample: int = 2
+    neg_per_sample: int = 3
+    n_good: int = 1
+    n_bad: int = 2
+    max_good_nme: float = POSITIVE_MAX_NME
+    min_bad_nme: float = NEGATIVE_MIN_NME
 
 
 def nme_diag(pred, gt):
@@ -88,7 +108,6 @@ def _iter_items(samples):
     or from (image, landmarks) pairs. Samples without landmarks are skipped."""
     samples = list(samples)
     if samples and hasattr(samples[0], "image_path"):
-        from fadenn_tf.data.datasets import iter_sample_images
         usable = [s for s in samples if s.landmarks is not None]
         for sample, image in iter_sample_images(usable):
             yield image, np.asarray(sample.landmarks, np.float64)
@@ -97,25 +116,26 @@ def _iter_items(samples):
         yield np.asarray(image), np.asarray(landmarks, np.float64)
 
 
-def make_training_set(samples, rng, pos_per_sample=2, neg_per_sample=3, feature_config=None,
-                      progress=False):
+def make_training_set(samples, rng, examples=None, feature_config=None, progress=False):
     """Features and labels for the failure detector.
 
     samples: fadenn_tf.data.sample.Sample records with 68-point landmarks (images read with
     fadenn_tf.data.datasets.iter_sample_images) or (image (H, W[, 3]) uint8, landmarks
-    (68, 2)) pairs. rng: numpy Generator or seed.
+    (68, 2)) pairs. rng: numpy Generator or seed. examples: a FitExamples (its
+    pos_per_sample and neg_per_sample; default FitExamples()).
     Returns X (n, D) float32 and y (n,) int8 (1 = good fit, 0 = failure); samples without
     68-point landmarks are skipped.
     """
     rng = np.random.default_rng(rng)
+    ex = examples or FitExamples()
     cfg = feature_config or FeatureConfig()
     X, y = [], []
     for image, gt in _usable_items(samples, cfg, "features", progress):
         gray = _to_gray(image)
-        for _ in range(pos_per_sample):
+        for _ in range(ex.pos_per_sample):
             X.append(extract_features(gray, perturb_good(gt, rng), cfg))
             y.append(1)
-        for _ in range(neg_per_sample):
+        for _ in range(ex.neg_per_sample):
             bad = perturb_bad(gt, rng, gray.shape)
             if bad is not None:
                 X.append(extract_features(gray, bad, cfg))
@@ -125,7 +145,6 @@ def make_training_set(samples, rng, pos_per_sample=2, neg_per_sample=3, feature_
 
 def _usable_items(samples, cfg, desc, progress):
     """(image, landmarks) of the samples with cfg.n_points landmarks, with a progress bar."""
-    from fadenn_tf.utils.progress import progress as bar
     samples = list(samples)
     for image, gt in bar(_iter_items(samples), total=len(samples), desc=desc,
                          enabled=progress, unit="img"):
@@ -143,7 +162,6 @@ def model_fit_boxes(gt, rng, n_good=1, n_bad=2):
     """Boxes to fit a model in, around the ground truth (68, 2): n_good near the landmark
     box (centre moved by <= 8%, size scaled by 0.9-1.1) and n_bad far from it (centre moved
     by 35-90% of the box, or size halved / doubled). Returns (n_good + n_bad, 4)."""
-    from fadenn_tf.data.crop import landmark_box
     b = landmark_box(gt)
     w, h = b[2] - b[0], b[3] - b[1]
     out = []
@@ -160,13 +178,15 @@ def model_fit_boxes(gt, rng, n_good=1, n_bad=2):
     return np.asarray(out)
 
 
-def make_model_fit_set(samples, predictor, rng, n_good=1, n_bad=2, feature_config=None,
-                       max_good_nme=POSITIVE_MAX_NME, min_bad_nme=NEGATIVE_MIN_NME,
+def make_model_fit_set(samples, predictor, rng, examples=None, feature_config=None,
                        progress=False):
     """Features of a real model's fits: `predictor` (fadenn_tf.inference.Predictor) fits the
-    landmarks in boxes from model_fit_boxes; a fit with NME < max_good_nme is a good fit
-    (label 1), one with NME > min_bad_nme a failure (0), the ones in between are dropped.
-    These are the estimates a tracker really sees. Returns X (n, D) float32, y (n,) int8."""
+    landmarks in examples.n_good + examples.n_bad boxes from model_fit_boxes; a fit with NME
+    < examples.max_good_nme is a good fit (label 1), one with NME > examples.min_bad_nme a
+    failure (0), the ones in between are dropped (examples: a FitExamples, default
+    FitExamples()). These are the estimates a tracker really sees. Returns X (n, D) float32,
+    y (n,) int8."""
+    ex = examples or FitExamples()
     cfg = feature_config or FeatureConfig()
     rng = np.random.default_rng(rng)
     X, y = [], []
@@ -174,7 +194,7 @@ def make_model_fit_set(samples, predictor, rng, n_good=1, n_bad=2, feature_confi
         img = np.asarray(image)
         if img.ndim == 2:
             img = np.repeat(img[:, :, None], 3, axis=2)
-        boxes = model_fit_boxes(gt, rng, n_good, n_bad)
+        boxes = model_fit_boxes(gt, rng, ex.n_good, ex.n_bad)
         h, w = img.shape[:2]
         boxes = boxes[(boxes[:, 2] > 1) & (boxes[:, 3] > 1) & (boxes[:, 0] < w - 1)
                       & (boxes[:, 1] < h - 1)]
@@ -184,24 +204,24 @@ def make_model_fit_set(samples, predictor, rng, n_good=1, n_bad=2, feature_confi
         gray = _to_gray(img)
         for face in fits:
             err = nme_diag(face.landmarks, gt)
-            if err < max_good_nme or err > min_bad_nme:
+            if err < ex.max_good_nme or err > ex.min_bad_nme:
                 X.append(extract_features(gray, face.landmarks, cfg))
-                y.append(int(err < max_good_nme))
+                y.append(int(err < ex.max_good_nme))
     return _stacked(X, y, cfg)
 
 
-def train_failure_detector(samples, seed=0, l2=1e-2, pos_per_sample=2, neg_per_sample=3,
-                           feature_config=None, progress=False, predictor=None,
-                           max_good_nme=POSITIVE_MAX_NME):
-    """Train a FailureDetector on `samples` (see make_training_set) with seed `seed`; with a
-    `predictor`, the model's own fits are added (make_model_fit_set: 1 good-box and 2
-    far-box fits per image, good when NME < max_good_nme)."""
-    X, y = make_training_set(samples, np.random.default_rng(seed), pos_per_sample,
-                             neg_per_sample, feature_config, progress)
+def train_failure_detector(samples, seed=0, l2=1e-2, examples=None, feature_config=None,
+                           progress=False, predictor=None):
+    """Train a FailureDetector (L2 regularisation `l2`) on `samples` (see make_training_set)
+    with seed `seed`; with a `predictor`, the model's own fits are added
+    (make_model_fit_set). examples: a FitExamples (default FitExamples(): 2 good and 3
+    failed perturbations, 1 good-box and 2 far-box model fits per image, good below NME
+    0.03)."""
+    X, y = make_training_set(samples, np.random.default_rng(seed), examples, feature_config,
+                             progress)
     if predictor is not None:
         Xm, ym = make_model_fit_set(samples, predictor, np.random.default_rng([seed, 1]),
-                                    feature_config=feature_config,
-                                    max_good_nme=max_good_nme, progress=progress)
+                                    examples, feature_config, progress)
         X, y = np.concatenate([X, Xm]), np.concatenate([y, ym])
     if len(y) == 0:
         raise ValueError("train_failure_detector: no usable sample (need 68-point landmarks)")
@@ -210,21 +230,20 @@ def train_failure_detector(samples, seed=0, l2=1e-2, pos_per_sample=2, neg_per_s
     return det
 
 
-def evaluate_failure_detector(detector, samples, seed=1, pos_per_sample=2, neg_per_sample=3,
-                              progress=False, predictor=None, max_good_nme=POSITIVE_MAX_NME):
+def evaluate_failure_detector(detector, samples, seed=1, examples=None, progress=False,
+                              predictor=None):
     """Accuracy on perturbations of held-out `samples` -> dict(accuracy, good_recall
     (good fits accepted), failure_recall (failures caught), n_good, n_failure, threshold).
     With a `predictor`, the same on the model's own fits (make_model_fit_set) under the key
-    "model_fits"."""
-    X, y = make_training_set(samples, np.random.default_rng(seed), pos_per_sample,
-                             neg_per_sample, detector.feature_config, progress)
+    "model_fits". examples: a FitExamples, as in train_failure_detector."""
+    X, y = make_training_set(samples, np.random.default_rng(seed), examples,
+                             detector.feature_config, progress)
     if len(y) == 0:
         raise ValueError("evaluate_failure_detector: no usable sample")
     out = _accuracy(detector, X, y)
     if predictor is not None:
         Xm, ym = make_model_fit_set(samples, predictor, np.random.default_rng([seed, 1]),
-                                    feature_config=detector.feature_config,
-                                    max_good_nme=max_good_nme, progress=progress)
+                                    examples, detector.feature_config, progress)
         if len(ym):
             out["model_fits"] = _accuracy(detector, Xm, ym)
     return out

@@ -1,6 +1,7 @@
 """The `device=` of prediction checked against the devices TensorFlow sees here: a device that
 does not exist is an error naming those that do (TensorFlow itself would silently place the
 model elsewhere, or raise its own parser's ValueError for a name like "cuda")."""
+import tensorflow as tf
 
 
 class DeviceError(ValueError):
@@ -12,7 +13,6 @@ def check_device(device):
 
     A name without an index means index 0. Raises DeviceError naming the devices that exist
     when the name cannot be parsed or names no logical device of this machine."""
-    import tensorflow as tf
     devices = [d.name.replace("/device:", "/") for d in tf.config.list_logical_devices()]
     known = ", ".join(devices) or "none"
     try:

@@ -1,6 +1,7 @@
 """One-face mode's fallback: when the fit in the detector's first box is rejected (its
 fit_score is below the floor: most likely not a face), the next boxes the detector found
-are fitted in turn, and the first accepted fit is the image's face instead of "no face"."""
+are fitted in turn (the model's fit_boxes), and the first accepted fit is the image's face
+instead of "no face"."""
 import time
 
 MAX_FALLBACKS = 4   # further detector boxes tried per image, in the detector's order
@@ -20,13 +21,13 @@ def fall_back(predictor, prepared, results, floor, limit=MAX_FALLBACKS):
         t0 = time.perf_counter()
         for k in range(min(int(limit), len(boxes))):
             try:
-                crop, tr = predictor.model.crop(p.image, boxes[k])
+                fit = predictor.model.fit_boxes(p.image, boxes[k:k + 1])
             except ValueError:        # a box with no area inside the image
                 continue
-            lm, probs = predictor.run_crops(crop[None])
-            face = predictor.face(p.image, tr.invert(lm[0]),
-                                  None if probs is None else probs[0], boxes[k], p.source,
-                                  None if scores is None else scores[k], floor)
+            face = predictor.face(p.image, fit.landmarks[0],
+                                  None if fit.noise_probs is None else fit.noise_probs[0],
+                                  boxes[k], p.source, None if scores is None else scores[k],
+                                  floor)
             (r.faces if face.status == "ok" else r.rejected).append(face)
             if face.status == "ok":
                 break

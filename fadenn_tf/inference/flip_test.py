@@ -25,10 +25,19 @@ class FlipAveraged(CropModel):
     label, metadata, ...) is the base model's."""
 
     flip_test = True
-    fn = None          # no single tf.function: Predictor's one-crop fast path must call us
+    fn = None          # not the base's: this model is no single tf.function
 
     def __init__(self, base):
         self.base = base
+
+    @property
+    def crop_scale(self):
+        """The base model's crop (CropModel's class default would hide it)."""
+        return self.base.crop_scale
+
+    def on_device(self, device):
+        """Flip averaging of the base model moved to `device` (CropModel.on_device)."""
+        return FlipAveraged(self.base.on_device(device))
 
     @property
     def kind(self):

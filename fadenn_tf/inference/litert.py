@@ -8,7 +8,7 @@ import numpy as np
 
 from fadenn_tf.deploy.litert import TFLiteRunner
 from fadenn_tf.errors import DataError
-from fadenn_tf.inference.crop_model import CropModel
+from fadenn_tf.inference.crop_model import CropModel, crop_geometry
 
 
 class LiteRTModel(CropModel):
@@ -20,13 +20,17 @@ class LiteRTModel(CropModel):
     size stays the same). A fixed-batch file (e.g. batch 1, the fastest on CPU) runs larger
     batches one crop at a time. kind = "litert". tflite_bytes: the model's bytes when it was
     converted while loading (write them to a .tflite file to skip the conversion next
-    time), else None.
+    time), else None. metadata: the format-1 metadata of the model it was converted from
+    (read from `metadata_file`; inference.litert_load finds it) or None; size and
+    crop_scale come from it (crop_model.crop_geometry: without it the graph's input side
+    and crop_scale 2.0).
     """
 
     kind = "litert"
     has_classifier = True
 
-    def __init__(self, interpreter, path="<tflite bytes>", label="litert"):
+    def __init__(self, interpreter, path="<tflite bytes>", label="litert", metadata=None,
+                 metadata_file=None):
         self.interpreter = interpreter
         self.path, self.label = str(path), label
         self.tflite_bytes = None
@@ -36,7 +40,9 @@ class LiteRTModel(CropModel):
             raise DataError(path, f"TFLite signature has no 'landmarks' output "
                                   f"(outputs: {sorted(outs)})")
         self.has_classifier = "noise_probs" in outs
-        self.size = self._run.input_shape[1]
+        self.metadata = dict(metadata or {})
+        self.size, self.crop_scale = crop_geometry(metadata, metadata_file or path,
+                                                   self._run.input_shape[1])
         self.fixed_batch = self._run.fixed_batch
 
     def __call__(self, crops):

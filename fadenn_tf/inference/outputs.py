@@ -3,6 +3,9 @@ per image."""
 from pathlib import Path
 
 from fadenn_tf.data.images import IMAGE_EXTENSIONS
+from fadenn_tf.data.pts import write_pts
+from fadenn_tf.drawing import GREY, RED, draw_box, draw_face, draw_landmarks, draw_text
+from fadenn_tf.utils.atomic import write_image_atomic, write_json_atomic
 
 
 def find_images(inputs):
@@ -39,8 +42,6 @@ def write_image_outputs(out_dir, name, result, image, overlay, drop_rejected=Fal
     Raises fadenn_tf.errors.WriteError naming the file that could not be written (full
     disk, unwritable folder); the files of this image written before it are deleted again,
     so no partial result stays behind."""
-    from fadenn_tf.data.pts import write_pts
-    from fadenn_tf.utils.atomic import write_image_atomic
     files, overlay_path = [], None
     groups = [("", result.faces)] + ([] if drop_rejected else [("_rejected", result.rejected)])
     try:
@@ -65,7 +66,6 @@ def _overlay(image, result, drop_rejected=False):
     """The RGB image with every face's landmarks, box and label drawn ("no face" if none);
     rejected fits (unless dropped): a red box labelled "rejected fit <score>" around grey
     landmarks."""
-    from fadenn_tf.drawing import GREY, RED, draw_box, draw_face, draw_landmarks, draw_text
     img = image
     for k, face in enumerate(result.faces):
         label = face.box_source + (f" {face.noise_name}" if face.noise_name else "")
@@ -100,7 +100,6 @@ def write_summary(out_dir, entries, predictor, settings, total_s, warm_up_s):
     """OUT/summary.json: the run's settings (detector, detector_options, backend,
     boxes_file, all_faces, min_fit_score, drop_rejected), the counts (images by status;
     n_faces and n_rejected fits) and the image entries -> (path, summary)."""
-    from fadenn_tf.utils.atomic import write_json_atomic
     status = [e.get("status") for e in entries]
     summary = {
         "model": predictor.model.path, "model_kind": predictor.model.kind,

@@ -18,9 +18,10 @@ pixel's centre is (0, 0)); boxes are (x0, y0, x1, y1) pixel-edge coordinates, th
 68-point landmark box convention the model was trained on (fadenn_tf.detect explains it and
 how to adapt another detector's boxes).
 
-How it works: each face is cropped with fadenn_tf.data.crop (the box grown to 2x, clipped,
-resized to the model's input side), the crops of all images are batched through the model,
-and the predicted crop landmarks are mapped back through the exact inverse transform.
+How it works: the model crops each face as its metadata says (CropModel.crop_faces: the box
+grown to crop_scale x, 2.0 by default, clipped, resized to the model's input side), the crops
+of all images are batched through the model, and the model maps the predicted crop landmarks
+back through the exact inverse of each crop (CropModel.fit_crops).
 
 Images without a face give an ImageResult with `landmarks is None` and `faces == []`, never
 an exception. The default face detector is fadenn_tf.detect.DEFAULT_DETECTOR
@@ -47,6 +48,13 @@ from typing import Optional
 
 import numpy as np
 
+from fadenn_tf import pretrained
+from fadenn_tf.data.images import read_image
+from fadenn_tf.detect import get_detector
+from fadenn_tf.fitcheck.detector import DEFAULT_MIN_FIT_SCORE, failure_detector_from_spec
+from fadenn_tf.inference.fallback import fall_back
+from fadenn_tf.inference.flip_test import FlipAveraged
+from fadenn_tf.inference.litert_load import load_litert
 from fadenn_tf.inference.results import FaceResult, ImageResult
 
 COLORS = ("rgb", "bgr")
@@ -54,12 +62,11 @@ COLORS = ("rgb", "bgr")
 
 @dataclass
 class _Prepared:
-    """An image checked, converted to RGB, with its face boxes and crops."""
+    """An image checked, converted to RGB, with its face boxes and the model's crops."""
     image: np.ndarray
     boxes: np.ndarray          # (K, 4)
     source: str
-    crops: np.ndarray          # (K, S, S, 3) float32 pixels 0..255
-    transforms: list
+    faces: object              # inference.crop_model.FaceCrops of the K boxes
     t_detect: float
     t_crop: float
     scores: Optional[np.ndarray] = None   # (K,) detector scores; None: given boxes, or none
@@ -137,11 +144,13 @@ class Predictor:
     """Landmarks for images of any size: detector (or given boxes) -> crop -> model -> image
     coordinates. Build it with `fadenn_tf.load(path)` (or `load` here).
 
-    model: a fadenn_tf.inference.LoadedModel. detector: a BoxProvider (callable RGB image ->
-    (K, 4) boxes, best first), a registered detector name (fadenn_tf.detect.get_detector,
-    built on first use), or None (then every call must give boxes). device: a TensorFlow
-    device string ("/CPU:0", "/GPU:0") the model runs on, None for TensorFlow's choice; one
-    that does not exist here raises inference.devices.DeviceError naming those that do.
+    model: a fadenn_tf.inference.CropModel (LoadedModel, LiteRTModel, ...): it crops, runs
+    and maps back (fit_crops). detector: a BoxProvider (callable RGB image -> (K, 4) boxes,
+    best first), a registered detector name (fadenn_tf.detect.get_detector, built on first
+    use), or None (then every call must give boxes). device: a TensorFlow device string
+    ("/CPU:0", "/GPU:0") a Keras model runs on (CropModel.on_device), None for the model's
+    own; one that does not exist here raises inference.devices.DeviceError naming those
+    that do.
     failure_detector: a fadenn_tf.fitcheck.detector.FailureDetector scoring every
     face (FaceResult.fit_score), or None. min_fit_score: faces whose fit_score is below it
     are rejected (ImageResult.rejected); "auto" = fitcheck.detector.DEFAULT_MIN_FIT_SCORE,
@@ -150,23 +159,20 @@ class Predictor:
 
     def __init__(self, model, detector="default", device=None, detector_kwargs=None,
                  failure_detector=None, min_fit_score="auto"):
+        if device is not None:  # a device that does not exist is an error, not a fallback
+            model = model.on_device(device)
         self.model = model
         self.size = int(model.size)
-        if device is not None:  # a device that does not exist is an error, not a fallback
-            from fadenn_tf.inference.devices import check_device
-            device = check_device(device)
-        self.device = device
+        self.device = getattr(model, "device", None)
         self.failure_detector = failure_detector
         self.min_fit_score = _check_min_fit_score(min_fit_score)
         self._detector = detector
         self._detector_kwargs = dict(detector_kwargs or {})
-        self._one = None           # concrete function for one crop [1, S, S, 3] (Keras)
 
     @property
     def detector(self):
         """The BoxProvider (a registered name is built here, on first use)."""
         if isinstance(self._detector, str):
-            from fadenn_tf.detect import get_detector
             try:
                 self._detector = get_detector(self._detector, **self._detector_kwargs)
             except TypeError as exc:
@@ -185,19 +191,9 @@ class Predictor:
                 f"detector={det})")
 
     def warm_up(self):
-        """Trace the model once for any batch size (so later timings exclude tracing);
-        returns the seconds it took."""
-        t0 = time.perf_counter()
-        fn = getattr(self.model, "fn", None)
-        if hasattr(fn, "get_concrete_function"):
-            import tensorflow as tf
-            try:
-                fn.get_concrete_function(tf.TensorSpec([None, self.size, self.size, 3],
-                                                       tf.float32))
-            except (TypeError, ValueError):
-                pass
-        self.run_crops(np.zeros((1, self.size, self.size, 3), np.float32))  # first run
-        return time.perf_counter() - t0
+        """Warm the model up (CropModel.warm_up: a Keras model is traced for any batch
+        size, so later timings exclude tracing); returns the seconds it took."""
+        return float(self.model.warm_up())
 
     # -------------------------------------------------------------------------- pieces
     def boxes_for(self, image, all_faces=False):
@@ -222,7 +218,8 @@ class Predictor:
         return b, scores
 
     def prepare(self, image, boxes=None, color="rgb", all_faces=False):
-        """Check/convert one image, find its faces and crop them (no model call).
+        """Check/convert one image, find its faces and crop them with the model's crop
+        (CropModel.crop_faces; no model call).
 
         boxes: None (detector), (4,) or (K, 4) given boxes, or [] for 'no face'.
         Raises ValueError on a bad image or a given box with no area or outside the image.
@@ -238,65 +235,27 @@ class Predictor:
         else:
             b, source = _as_boxes(boxes), "given"
         t1 = time.perf_counter()
-        crops, transforms = [], []
-        for box in b:
-            try:
-                crop, tr = self.model.crop(img, box)
-            except ValueError as exc:
-                raise ValueError(f"{source} box {np.round(box, 2).tolist()} is unusable for "
-                                 f"the {img.shape[1]}x{img.shape[0]} image: {exc}") from None
-            crops.append(crop)
-            transforms.append(tr)
-        crops = (np.stack(crops) if crops else
-                 np.zeros((0, self.size, self.size, 3), np.float32))
-        return _Prepared(img, b, source, crops, transforms, t1 - t0, time.perf_counter() - t1,
-                         scores, spare)
-
-    def _on_device(self, fn, *args):
-        if self.device is None:
-            return fn(*args)
-        import tensorflow as tf
-        with tf.device(self.device):
-            return fn(*args)
-
-    def _one_crop_function(self):
-        """The model's function traced once for [1, S, S, 3] float32 (a concrete function:
-        no retracing and no argument dispatch per call), or None for models without a
-        tf.function (LiteRT, SavedModel)."""
-        if self._one is None:
-            fn = getattr(self.model, "fn", None)
-            if not hasattr(fn, "get_concrete_function"):
-                self._one = False
-            else:
-                import tensorflow as tf
-                self._one = fn.get_concrete_function(
-                    tf.TensorSpec([1, self.size, self.size, 3], tf.float32))
-        return self._one or None
-
-    def _call_model(self, crops):
-        one = self._one_crop_function() if len(crops) == 1 else None
-        if one is None:
-            out = self.model(crops)
-            return out["landmarks"], out["noise_probs"]
-        import tensorflow as tf
-        out = one(tf.constant(crops, tf.float32))
-        return out["landmarks"], out.get("noise_probs")
+        try:
+            faces = self.model.crop_faces(img, b)
+        except ValueError as exc:
+            raise ValueError(f"{source} {exc}") from None
+        return _Prepared(img, b, source, faces, t1 - t0, time.perf_counter() - t1, scores,
+                         spare)
 
     def run_crops(self, crops):
         """Model outputs for (N, S, S, 3) float32 crops of 0..255 pixels (one call, no
         batching): (landmarks (N, 68, 2) crop pixels, noise_probs (N, 5) or None). One crop
-        runs through a function compiled for [1, S, S, 3] (the fast single-face path)."""
-        lm, probs = self._on_device(self._call_model, crops)
-        return (np.asarray(lm, np.float64),
+        of a Keras model runs through a function compiled for [1, S, S, 3] (LoadedModel)."""
+        out = self.model(crops)
+        probs = out["noise_probs"]
+        return (np.asarray(out["landmarks"], np.float64),
                 None if probs is None else np.asarray(probs, np.float64))
 
     def fit_box(self, image, box):
-        """The model's fit_box through the single-crop fast path (run_crops) on this
-        predictor's device: (landmarks (68, 2) image pixels, noise_probs (5,) or None) for
-        face `box` of an RGB uint8 image; ValueError when the box lies outside the image."""
-        crop, tr = self.model.crop(image, box)
-        lm, probs = self.run_crops(crop[None])
-        return tr.invert(lm[0]), None if probs is None else probs[0]
+        """The model's fit_box: (landmarks (68, 2) image pixels, noise_probs (5,) or None)
+        for face `box` of an RGB uint8 image; ValueError when the box lies outside the
+        image."""
+        return self.model.fit_box(image, box)
 
     def run(self, prepared, batch_size=32, min_fit_score=None):
         """Batch the crops of prepared images through the model -> list of ImageResult
@@ -306,33 +265,17 @@ class Predictor:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         floor = (self.min_fit_score if min_fit_score is None
                  else _check_min_fit_score(min_fit_score))
-        owners = [(i, k) for i, p in enumerate(prepared) for k in range(len(p.boxes))]
-        all_crops = (np.concatenate([p.crops for p in prepared]) if owners
-                     else np.zeros((0, self.size, self.size, 3), np.float32))
-        lms, probs = [], []
-        share = np.zeros(len(prepared))
-        for s in range(0, len(owners), batch_size):
-            t0 = time.perf_counter()
-            lm, pr = self.run_crops(all_crops[s:s + batch_size])
-            dt = time.perf_counter() - t0
-            lms.append(lm)
-            probs.append(pr)
-            chunk = owners[s:s + batch_size]
-            for i, _ in chunk:
-                share[i] += dt / len(chunk)
-        lm_all = np.concatenate(lms) if lms else np.zeros((0, 68, 2))
-        pr_all = None if not probs or probs[0] is None else np.concatenate(probs)
+        fits = self.model.fit_crops([p.faces for p in prepared], int(batch_size))
         results = [ImageResult(image_shape=p.image.shape) for p in prepared]
-        for j, (i, k) in enumerate(owners):
-            p = prepared[i]
-            face = self.face(p.image, p.transforms[k].invert(lm_all[j]),
-                             None if pr_all is None else pr_all[j], p.boxes[k], p.source,
-                             None if p.scores is None else p.scores[k], floor)
-            (results[i].faces if face.status == "ok" else results[i].rejected).append(face)
-        for r, p, m in zip(results, prepared, share):
-            r.timing = {"detect": p.t_detect, "crop": p.t_crop, "model": float(m),
-                        "total": p.t_detect + p.t_crop + float(m)}
-        from fadenn_tf.inference.fallback import fall_back
+        for r, p, fit in zip(results, prepared, fits):
+            for k in range(len(p.boxes)):
+                face = self.face(p.image, fit.landmarks[k],
+                                 None if fit.noise_probs is None else fit.noise_probs[k],
+                                 p.boxes[k], p.source,
+                                 None if p.scores is None else p.scores[k], floor)
+                (r.faces if face.status == "ok" else r.rejected).append(face)
+            r.timing = {"detect": p.t_detect, "crop": p.t_crop, "model": fit.seconds,
+                        "total": p.t_detect + p.t_crop + fit.seconds}
         fall_back(self, prepared, results, floor)
         return results
 
@@ -385,7 +328,6 @@ class Predictor:
     def predict_file(self, path, boxes=None, all_faces=False):
         """Read an image file (fadenn_tf.data.images.read_image; DataError naming the file if
         it is unreadable) and predict it -> one ImageResult."""
-        from fadenn_tf.data.images import read_image
         return self.predict(read_image(path), boxes=boxes, all_faces=all_faces)[0]
 
 
@@ -400,7 +342,6 @@ def resolve_backend(path, backend="auto", device=None):
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend != "auto":
         return backend
-    from fadenn_tf import pretrained
     shipped = pretrained.is_name(path) and pretrained.litert_path(path) is not None
     return "litert-int8" if shipped and device is None else "keras"
 
@@ -432,11 +373,9 @@ def load(path, detector="default", device=None, backend="auto", num_threads=None
     (inference.flip_test; about 2x the model's cost). Raises fadenn_tf.errors.DataError if
     no model is found, ValueError for an unknown backend.
     """
-    from fadenn_tf import pretrained
     backend = resolve_backend(path, backend, device)
     fd_source = str(path) if pretrained.is_name(path) else None
     if backend in ("litert", "litert-int8"):
-        from fadenn_tf.inference.litert_load import load_litert
         shipped = (pretrained.litert_path(path)
                    if backend == "litert-int8" and pretrained.is_name(path) else None)
         model = load_litert(shipped or path, num_threads,
@@ -444,27 +383,19 @@ def load(path, detector="default", device=None, backend="auto", num_threads=None
         if shipped is not None:
             model.label = str(path)
         if flip_test:
-            from fadenn_tf.inference.flip_test import FlipAveraged
             model = FlipAveraged(model)
         return Predictor(model, detector, None, detector_kwargs,
                          _failure_detector(failure_detector, fd_source or model),
                          min_fit_score)
-    from fadenn_tf.inference.model import load_any
-    if device is None:
-        model = load_any(path, flip_test=flip_test)
-    else:
-        import tensorflow as tf
-        from fadenn_tf.inference.devices import check_device
-        with tf.device(check_device(device)):
-            model = load_any(path, flip_test=flip_test)
-    return Predictor(model, detector, device, detector_kwargs,
+    from fadenn_tf.inference.model import load_any  # lazy: TensorFlow (the keras backend)
+    model = load_any(path, flip_test=flip_test, device=device)
+    return Predictor(model, detector, None, detector_kwargs,
                      _failure_detector(failure_detector, fd_source or model), min_fit_score)
 
 
 def _failure_detector(spec, model):
     """load's failure_detector argument -> FailureDetector or None ("auto": the one shipped
     beside the model file, or with the shipped name `model`)."""
-    from fadenn_tf.fitcheck.detector import failure_detector_from_spec
     where = model if isinstance(model, str) else getattr(model, "path", None)
     return failure_detector_from_spec(spec, where)
 
@@ -473,7 +404,6 @@ def _check_min_fit_score(value):
     """min_fit_score -> float in [0, 1] ("auto": the default floor; None: 0, reject
     nothing). Raises ValueError otherwise."""
     if isinstance(value, str) and value == "auto":
-        from fadenn_tf.fitcheck.detector import DEFAULT_MIN_FIT_SCORE
         return float(DEFAULT_MIN_FIT_SCORE)
     if value is None:
         return 0.0

@@ -4,6 +4,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from fadenn_tf.noise_names import NOISE_NAMES
+
 
 @dataclass
 class FaceResult:
@@ -30,7 +32,6 @@ class FaceResult:
         """Name of noise_class (fadenn_tf.noise.NOISE_NAMES), or None."""
         if self.noise_class is None:
             return None
-        from fadenn_tf.noise_names import NOISE_NAMES
         return NOISE_NAMES[self.noise_class]
 
     def to_dict(self, landmarks=True):

@@ -10,7 +10,7 @@ or converted while loading: fadenn_tf.load(path, backend="litert")).
 import numpy as np
 
 from fadenn_tf.deploy.routed import RoutedRunner
-from fadenn_tf.inference.crop_model import CropModel
+from fadenn_tf.inference.crop_model import CropModel, crop_geometry
 
 
 class RoutedLiteRTModel(CropModel):
@@ -22,17 +22,21 @@ class RoutedLiteRTModel(CropModel):
     {part name: LiteRT interpreter} (see RoutedRunner). tflite_bytes: {part name: bytes}
     when converted while loading (deploy.routed.write_routed saves a folder), else None.
     Raises DataError naming `path` when a part is missing or has the wrong inputs or
-    outputs."""
+    outputs. metadata / metadata_file: as inference.litert.LiteRTModel's (size and
+    crop_scale)."""
 
     kind = "litert-routed"
     has_classifier = True
     has_denoiser = True
 
-    def __init__(self, interpreters, path="<tflite bytes>", label="litert-routed"):
+    def __init__(self, interpreters, path="<tflite bytes>", label="litert-routed",
+                 metadata=None, metadata_file=None):
         self.path, self.label = str(path), label
         self.tflite_bytes = None
         self.parts = RoutedRunner(interpreters, path)
-        self.size = self.parts.size
+        self.metadata = dict(metadata or {})
+        self.size, self.crop_scale = crop_geometry(metadata, metadata_file or path,
+                                                   self.parts.size)
 
     def __call__(self, crops):
         x = np.asarray(crops, np.float32)

@@ -20,12 +20,15 @@ format 1; the landmarks stay the same. Loading needs no custom_objects because i
 fadenn_tf.models registers the custom layers. Checkpoints (tf.train.Checkpoint of the
 model) hold weights only: restore them into a model built from the same config.
 """
+import io
 import json
 import warnings
 import zipfile
 from pathlib import Path
 
+import h5py
 import keras
+import numpy as np
 import tensorflow as tf
 import yaml
 
@@ -34,6 +37,7 @@ from fadenn_tf.errors import DataError
 from fadenn_tf.models import layers as _layers  # noqa: F401  (registers the custom layers)
 from fadenn_tf.models.pixels import PIXEL_RANGE, core_of, is_pixel_model, pixel_model
 from fadenn_tf.utils.atomic import atomic_path, write_json_atomic
+from fadenn_tf.version import __version__
 
 FORMAT_VERSION = 1
 NUM_CLASSES = 5
@@ -98,7 +102,6 @@ def describe(model, variant=None, config_name=None):
 
 
 def _version():
-    from fadenn_tf.version import __version__
     return __version__
 
 
@@ -275,10 +278,6 @@ def save_float16_copy(src, dst):
     weights stored as float16: half the size, loaded back into float32 variables (Keras
     casts on assignment), about 1e-4 px of landmark change at 128 px. For shipping weights
     inside the package (fadenn_tf.pretrained). Atomic; returns the Path of `dst`."""
-    import io
-
-    import h5py
-    import numpy as np
     src, dst = Path(src), Path(dst)
     if read_metadata(src) is None:
         raise DataError(src, "not a format-1 model (no metadata): run models.upgrade first")

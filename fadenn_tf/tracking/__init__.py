@@ -1,9 +1,9 @@
 """Model-free face tracking on videos (paper section IV-D) and its 300-VW evaluation.
 
 records (FrameRecord, TrackResult), checks (sanity checks, shot cuts), tracker (Tracker),
-video (track_video: a file -> .pts, overlay, log), evaluation (300-VW NME/AUC/FR). The
-fitting-failure detector the tracker checks fits with lives in fadenn_tf.fitcheck (Predictor
-scores fits with it too).
+video (track_video: a file -> .pts, overlay, log), evaluation (300-VW NME/AUC/FR), options
+(TrackOptions, TrackScoring: what a run is given). The fitting-failure detector the
+tracker checks fits with lives in fadenn_tf.fitcheck (Predictor scores fits with it too).
 
 Protocol, per frame t (`track_video`):
 1. If frame t-1 gave an accepted estimate, the box of frame t is the tight landmark box of

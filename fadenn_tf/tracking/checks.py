@@ -1,4 +1,5 @@
 """Checks of a tracked fit: sanity of the landmarks and shot cuts between frames."""
+import cv2
 import numpy as np
 
 
@@ -55,7 +56,6 @@ class ShotCutDetector:
         self._prev = None
 
     def _thumb(self, frame):
-        import cv2
         img = np.asarray(frame)
         gray = img if img.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(img[:, :, :3]),
                                                       cv2.COLOR_RGB2GRAY)

@@ -1,54 +1,55 @@
 """Tracking on a 300-VW layout scored per video and pooled: NME, AUC and FR at a threshold."""
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
+from fadenn_tf import metrics
+from fadenn_tf.data.cache import resolve_data
+from fadenn_tf.data.datasets import index_300vw
 from fadenn_tf.fitcheck.detector import failure_detector_from_spec
+from fadenn_tf.tracking.options import TrackOptions, TrackScoring
 from fadenn_tf.tracking.tracker import (NO_FD_NOTE, _as_detector, _as_predictor, _fd_name,
                                         model_source)
 from fadenn_tf.tracking.video import track_video
+from fadenn_tf.utils.atomic import write_json_atomic
 
 
-def evaluate_tracking(model, root, category=3, videos=None, detector="default",
-                      failure_detector="auto", threshold=None, normalizer="diagonal",
-                      nme_threshold=0.08, init_from_gt=False, out_dir=None, overlay=False,
-                      device=None, progress=False, shot_cuts=True, detector_options=None,
-                      backend="auto"):
+def evaluate_tracking(model, root, options=None, scoring=None, out_dir=None, overlay=False):
     """Track every video of a 300-VW layout and score the annotated frames.
 
     root: 300-VW root (<id>/vid.avi + <id>/annot/%06d.pts), "synthetic" for the built-in
-    videos. category: 1, 2, 3 (or "1".."3"), "test", "all"
-    (fadenn_tf.data.datasets.index_300vw); videos: explicit ids (override category).
-    init_from_gt: start each video from the ground-truth landmark box of its first frame
-    (source "given"; re-initialisations still use the detector).
+    videos. options: a TrackOptions, as in track_video (default TrackOptions()). scoring: a
+    TrackScoring (category or video ids, NME normaliser and threshold, init_from_gt: start
+    each video from the ground-truth landmark box of its first frame, source "given";
+    default TrackScoring(): category 3, diagonal, 0.08).
     Frames where tracking gave no face count as failures (NME = inf).
     Returns {"videos": {id: summary + n_no_face, n_reinit, speed}, "pooled": summary, ...}
     where a summary is fadenn_tf.metrics.summarize (mean/median NME, AUC@t, FR@t named with
-    the normaliser and threshold). out_dir: per-video outputs in out_dir/<id>/.
-    backend: as in track_video ("auto": the shipped LiteRT copies for pretrained /
-    pretrained-fll, Keras for other models).
+    the normaliser and threshold). out_dir: per-video outputs in out_dir/<id>/ (overlay.avi
+    too with overlay=True).
     """
-    from fadenn_tf import metrics
-    from fadenn_tf.data.datasets import index_300vw
+    o, sc = options or TrackOptions(), scoring or TrackScoring()
+    normalizer, nme_threshold, videos = sc.normalizer, sc.nme_threshold, sc.videos
     if root == "synthetic":
-        from fadenn_tf.data.cache import resolve_data
         root = resolve_data(None, "300vw")
-    category = int(category) if str(category).isdigit() else category
+    category = int(sc.category) if str(sc.category).isdigit() else sc.category
     samples, report = index_300vw(root, category=category, videos=videos)
     by_video = {}
     for s in samples:
         by_video.setdefault(s.subset, []).append(s)
-    predictor = _as_predictor(model, device, backend)
-    det = _as_detector(detector, detector_options)
-    fd = failure_detector_from_spec(failure_detector, model_source(predictor))
+    predictor = _as_predictor(model, o.device, o.backend)
+    det = _as_detector(o.detector, o.detector_options)
+    fd = failure_detector_from_spec(o.failure_detector, model_source(predictor))
+    resolved = dataclasses.replace(o, detector=det, failure_detector=fd)
     per_video, pooled = {}, []
     for vid, ss in by_video.items():
         ss = sorted(ss, key=lambda s: s.frame)
         first_gt = next((s.landmarks for s in ss if s.frame == 0), None)
-        res = track_video(predictor, ss[0].image_path, det, fd, threshold,
-                          init_landmarks=first_gt if init_from_gt else None,
+        res = track_video(predictor, ss[0].image_path, resolved,
+                          init_landmarks=first_gt if sc.init_from_gt else None,
                           out_dir=None if out_dir is None else Path(out_dir) / vid,
-                          overlay=overlay, progress=progress, shot_cuts=shot_cuts)
+                          overlay=overlay)
         pred = res.landmarks()
         errs = []
         for s in ss:
@@ -71,11 +72,11 @@ def evaluate_tracking(model, root, category=3, videos=None, detector="default",
             "missing_videos": list(report.missing_videos),
             "normalizer": normalizer, "normalizer_info": metrics.NORMALIZER_INFO[normalizer],
             "threshold": nme_threshold, "model": str(getattr(predictor.model, "path", "")),
-            "detector": detector if isinstance(detector, str) or detector is None
-            else type(detector).__name__,
+            "detector": o.detector if isinstance(o.detector, str) or o.detector is None
+            else type(o.detector).__name__,
             "failure_detector": _fd_name(fd),
             "failure_check": NO_FD_NOTE if fd is None else "failure detector + sanity checks",
-            "init": "ground-truth box of frame 1" if init_from_gt else "face detector",
+            "init": "ground-truth box of frame 1" if sc.init_from_gt else "face detector",
             "no_face_counts_as": "failure (NME = inf)",
             "videos": per_video, "pooled": metrics.summarize(pooled, nme_threshold, normalizer),
             "skipped": [{"path": p, "problem": why} for p, why in report.skipped]}
@@ -116,7 +117,6 @@ def format_skipped(results, in_file=False):
 
 def write_evaluation(results, out_dir):
     """Write evaluate_tracking's results to OUT/tracking_results.json -> its path."""
-    from fadenn_tf.utils.atomic import write_json_atomic
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     path = Path(out_dir) / "tracking_results.json"
     write_json_atomic(path, results)

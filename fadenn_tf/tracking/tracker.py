@@ -4,7 +4,12 @@ import time
 
 import numpy as np
 
+from fadenn_tf import pretrained
+from fadenn_tf.data.crop import landmark_box
+from fadenn_tf.detect import get_detector
 from fadenn_tf.fitcheck.detector import failure_detector_from_spec
+from fadenn_tf.inference.crop_model import CropModel
+from fadenn_tf.inference.predictor import Predictor, load
 from fadenn_tf.tracking.checks import ShotCutDetector, sanity_problem
 from fadenn_tf.tracking.records import FrameRecord
 
@@ -13,13 +18,13 @@ NO_FD_NOTE = ("no failure detector given: failures are caught by the sanity chec
 
 
 def _as_predictor(model, device=None, backend="auto"):
-    """A Predictor without detector for `model` (a Predictor, a LoadedModel or a path).
+    """A Predictor without detector for `model` (a Predictor, a loaded model: any
+    inference.CropModel, or a path).
     backend as in inference.load ("auto": the shipped LiteRT copies of pretrained /
     pretrained-fll, Keras for other models); a .tflite path always runs on LiteRT."""
-    from fadenn_tf.inference.predictor import Predictor, load
     if isinstance(model, Predictor):
         return model
-    if hasattr(model, "fn") and hasattr(model, "size"):  # a LoadedModel
+    if isinstance(model, CropModel):  # LoadedModel, LiteRTModel, ...
         return Predictor(model, detector=None, device=device)
     if str(model).endswith(".tflite") and backend in ("auto", "keras"):
         backend = "litert"
@@ -30,7 +35,6 @@ def model_source(predictor):
     """Where failure_detector="auto" looks for `predictor`'s shipped failure detector: the
     shipped name for the LiteRT copies of pretrained / pretrained-fll (they sit in a
     sub-folder of the model), else the model's file (None if unknown)."""
-    from fadenn_tf import pretrained
     model = getattr(predictor, "model", None)
     label = getattr(model, "label", None)
     if label is not None and pretrained.is_name(label):
@@ -41,7 +45,6 @@ def model_source(predictor):
 def _as_detector(detector, options=None):
     if detector is None or callable(detector):
         return detector
-    from fadenn_tf.detect import get_detector
     try:
         return get_detector(detector, **(options or {}))
     except TypeError as exc:
@@ -74,7 +77,6 @@ class Tracker:
 
     def __init__(self, predictor, detector=None, failure_detector="auto", threshold=None,
                  init_box=None, min_face=8.0, cut_detector="default"):
-        from fadenn_tf.data.crop import landmark_box
         self._lbox = landmark_box
         self.predictor = predictor
         self.detector = detector

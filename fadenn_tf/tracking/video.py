@@ -3,17 +3,26 @@ import contextlib
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from fadenn_tf.data.crop import landmark_box
+from fadenn_tf.data.images import read_video_frames, video_frame_count, video_size
+from fadenn_tf.data.pts import read_pts, write_pts
+from fadenn_tf.data.video_writer import checked_video_writer
+from fadenn_tf.drawing import GREEN, RED, WHITE, YELLOW, draw_face, draw_text
+from fadenn_tf.errors import DataError
 from fadenn_tf.fitcheck.detector import failure_detector_from_spec
 from fadenn_tf.tracking.checks import ShotCutDetector
+from fadenn_tf.tracking.options import TrackOptions
 from fadenn_tf.tracking.records import TrackResult
 from fadenn_tf.tracking.tracker import (NO_FD_NOTE, Tracker, _as_detector, _as_predictor,
                                         _fd_name, model_source)
+from fadenn_tf.utils.atomic import checked_write, write_json_atomic
+from fadenn_tf.utils.progress import progress as bar
 
 
 def _video_fps(path):
-    import cv2
     cap = cv2.VideoCapture(str(path))
     fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0
     cap.release()
@@ -24,7 +33,6 @@ def draw_frame(frame, rec, fd_used=True):
     """Overlay of one tracked frame (RGB uint8): box coloured by source, landmarks, and a
     caption with the frame number, status (tracked / re-detected / lost), failure score and
     a shot-cut mark."""
-    from fadenn_tf.drawing import GREEN, RED, WHITE, YELLOW, draw_face, draw_text
     img = frame
     if rec.landmarks is not None:
         img = draw_face(img, rec.landmarks, rec.box, rec.source, rec.source)
@@ -41,45 +49,30 @@ def draw_frame(frame, rec, fd_used=True):
     return img
 
 
-def track_video(model, video_path, detector="default", failure_detector="auto", threshold=None,
-                init_box=None, init_landmarks=None, out_dir=None, overlay=True, device=None,
-                min_face=8.0, progress=False, shot_cuts=True, detector_options=None,
-                backend="auto"):
+def track_video(model, video_path, options=None, init_box=None, init_landmarks=None,
+                out_dir=None, overlay=True):
     """Track the face of a video -> TrackResult (frames, speed).
 
     model: a Predictor, a LoadedModel or a model path (fadenn_tf.inference.load_any).
-    detector: a registered detector name ("default" = UltraFace, "haar", ...), a
-    BoxProvider callable, or None.
-    failure_detector: a FailureDetector, a path to its .npz, "auto" (default: the one
-    shipped beside the model file, e.g. with pretrained / pretrained-fll; none for other
-    models) or None (sanity checks only).
-    shot_cuts: True (a ShotCutDetector with its defaults), a ShotCutDetector, or False.
-    detector_options: kwargs for a detector given by name (e.g. {"equalize": False}).
-    backend: for a model given by path, as in fadenn_tf.load: "auto" (default: the LiteRT
-    copies shipped with pretrained / pretrained-fll, no TensorFlow; Keras for other
-    models), "keras", "litert" (float32 TFLite; a .tflite path always runs on LiteRT) or
-    "litert-int8" (int8 weights).
-    progress: a line every 10% of the frames with the ETA (utils.progress; a bar on a
-    terminal).
-    threshold: P(good fit) below which a fit fails (default: the failure detector's).
+    options: a TrackOptions (face detector, failure detector and its threshold, shot cuts,
+    device, backend, progress); default TrackOptions(): the default detector, the failure
+    detector shipped with the model if any, shot cuts on, backend "auto" (the LiteRT copies
+    shipped with pretrained / pretrained-fll, no TensorFlow; Keras for other models).
     init_box (x0, y0, x1, y1) or init_landmarks (68, 2) (its landmark box): the first frame's
     box instead of the detector's.
     out_dir: if given, writes out_dir/annot/%06d.pts (1-based, frames with a face),
     out_dir/overlay.avi (MJPG, with overlay=True) and out_dir/track_log.json.
     Raises DataError for an unreadable video or failure-detector file.
     """
-    from fadenn_tf.data.crop import landmark_box
-    from fadenn_tf.data.images import read_video_frames
-    from fadenn_tf.data.pts import write_pts
-    from fadenn_tf.utils.progress import progress as bar
-    t_start = time.perf_counter()
-    predictor = _as_predictor(model, device, backend)
-    det = _as_detector(detector, detector_options)
-    fd = failure_detector_from_spec(failure_detector, model_source(predictor))
+    o = options or TrackOptions()
+    predictor = _as_predictor(model, o.device, o.backend)
+    det = _as_detector(o.detector, o.detector_options)
+    fd = failure_detector_from_spec(o.failure_detector, model_source(predictor))
     if init_landmarks is not None:
         init_box = landmark_box(np.asarray(init_landmarks, np.float64))
-    cuts = ShotCutDetector() if shot_cuts is True else (shot_cuts or None)
-    tracker = Tracker(predictor, det, fd, threshold, init_box, min_face, cut_detector=cuts)
+    cuts = ShotCutDetector() if o.shot_cuts is True else (o.shot_cuts or None)
+    tracker = Tracker(predictor, det, fd, o.failure_threshold or None, init_box, o.min_face,
+                      cut_detector=cuts)
     result = TrackResult(str(video_path))
     warm = tracker.warm_up()
     t_start = time.perf_counter()  # speed figures exclude loading and tracing
@@ -87,9 +80,9 @@ def track_video(model, video_path, detector="default", failure_detector="auto", 
                             f"failure detector (P(good fit) < {tracker.threshold:g} fails) "
                             "+ sanity checks")
     result.info = {"model": str(getattr(predictor.model, "path", "")),
-                   "detector": detector if isinstance(detector, str) or detector is None
-                   else type(detector).__name__,
-                   "detector_options": dict(detector_options or {}),
+                   "detector": o.detector if isinstance(o.detector, str) or o.detector is None
+                   else type(o.detector).__name__,
+                   "detector_options": dict(o.detector_options or {}),
                    "failure_detector": _fd_name(fd),
                    "threshold": tracker.threshold,
                    "shot_cuts": None if cuts is None else {
@@ -100,18 +93,15 @@ def track_video(model, video_path, detector="default", failure_detector="auto", 
     frames = read_video_frames(video_path)
     out = None if out_dir is None else Path(out_dir)
     if out is not None:
-        from fadenn_tf.utils.atomic import checked_write
         with checked_write(out / "annot"):
             (out / "annot").mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         writer = None
         if out is not None and overlay:
-            from fadenn_tf.data.video_writer import checked_video_writer
             writer = stack.enter_context(checked_video_writer(out / "overlay.avi",  # MJPG
                                                               _video_fps(video_path)))
-        from fadenn_tf.data.images import video_frame_count
         for frame in bar(frames, total=video_frame_count(video_path) or None,  # lines + ETA
-                         desc="tracking", enabled=progress, unit="frame"):
+                         desc="tracking", enabled=o.progress, unit="frame"):
             rec = tracker.step(frame)
             result.frames.append(rec)
             if out is None:
@@ -120,7 +110,6 @@ def track_video(model, video_path, detector="default", failure_detector="auto", 
                 write_pts(out / "annot" / f"{rec.frame:06d}.pts", rec.landmarks)
             if writer is not None:
                 writer.write(draw_frame(frame, rec))
-    from fadenn_tf.data.images import video_frame_count
     announced = video_frame_count(video_path)
     result.info["frames_announced"] = announced
     if len(result.frames) < announced:  # a cut or corrupt file: decoding stopped early
@@ -129,7 +118,6 @@ def track_video(model, video_path, detector="default", failure_detector="auto", 
                                   f"or corrupt video)")
     result.wall_s = time.perf_counter() - t_start
     if out is not None:
-        from fadenn_tf.utils.atomic import write_json_atomic
         write_json_atomic(out / "track_log.json", result.to_log())
     return result
 
@@ -137,7 +125,6 @@ def track_video(model, video_path, detector="default", failure_detector="auto", 
 def initial_fit(video, init_pts=None, init_box=None):
     """(box, landmarks) a video starts from: the 68 landmarks of the .pts file `init_pts`,
     else `init_box`; checked against the frames (check_init_box)."""
-    from fadenn_tf.data.pts import read_pts
     landmarks = read_pts(init_pts, 68) if init_pts else None
     box = init_box if landmarks is None else None
     check_init_box(video, box, landmarks)
@@ -147,9 +134,6 @@ def initial_fit(video, init_pts=None, init_box=None):
 def check_init_box(video, box, landmarks=None):
     """DataError when the given first-frame box (or landmarks' box) lies entirely outside
     the video's frames (the tracker would otherwise drop it and use the detector)."""
-    from fadenn_tf.data.crop import landmark_box
-    from fadenn_tf.data.images import video_size
-    from fadenn_tf.errors import DataError
     if landmarks is not None:
         box = landmark_box(np.asarray(landmarks, np.float64))
     if box is None:

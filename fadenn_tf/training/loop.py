@@ -1,7 +1,7 @@
-"""The one training loop every stage runs: a `tf.function` step under a tf.distribute
-strategy, checkpoints written atomically (keep N), `metrics.json` lines, TensorBoard logs,
-resume with the step counter, optimizer state and data position, and Ctrl-C / SIGTERM that
-save a checkpoint before exiting.
+"""The one training loop every stage runs: the train step (`make_train_step`, which `bench`
+times too) under a tf.distribute strategy, checkpoints written atomically (keep N),
+`metrics.json` lines, TensorBoard logs, resume with the step counter, optimizer state and
+data position, and Ctrl-C / SIGTERM that save a checkpoint before exiting.
 
 What is on disk decides, not TF's `checkpoints/checkpoint` state file alone: resume takes the
 newest `ckpt-N` that reads back completely (unreadable newer ones are renamed
@@ -13,16 +13,21 @@ import math
 import shutil
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+import keras
 import tensorflow as tf
 
-from fadenn_tf.errors import ConfigError, FadennError
+from fadenn_tf.errors import ConfigError, FadennError, WriteError, write_failure_problem
 from fadenn_tf.training import ema
+from fadenn_tf.utils.atomic import checked_write, write_text_atomic
 from fadenn_tf.utils.progress import progress as progress_bar
+
+STEP_MODES = ("eager", "function", "xla")
 
 
 class Interrupted(Exception):
@@ -68,6 +73,74 @@ class LoopSpec:
     total_steps: int
     global_batch: int
     evaluate: Optional[Callable] = None
+
+
+@dataclass
+class LoopOptions:
+    """How the loop runs (steps are counts of train steps): evaluation, checkpoint and log
+    periods, checkpoints kept, XLA for the step, resume / overwrite of an earlier run (see
+    guard_workdir), chief (the worker that writes), a progress bar."""
+    eval_every: int = 1000
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 50
+    jit: bool = False
+    resume: bool = False
+    overwrite: bool = False
+    chief: bool = True
+    progress: bool = False
+
+    @classmethod
+    def from_config(cls, train_cfg):
+        """The periods, checkpoints kept and jit of config section `train` (TrainConfig); the
+        rest at their defaults (set them with dataclasses.replace)."""
+        return cls(eval_every=train_cfg.eval_every, checkpoint_every=train_cfg.checkpoint_every,
+                   keep_checkpoints=train_cfg.keep_checkpoints, log_every=train_cfg.log_every,
+                   jit=bool(train_cfg.jit))
+
+
+def make_train_step(compute_losses, variables, optimizer, global_batch, *, strategy=None,
+                    mode="function", step_var=None):
+    """The train step: batch -> {"loss": scalar, term: scalar} summed over the replicas.
+
+    On each replica: compute_losses(batch) -> (per-example loss [B], {name: per-example [B]
+    or scalar term}) under a GradientTape, the loss averaged over `global_batch` examples
+    (tf.nn.compute_average_loss, so replicas add up to the global mean), scaled for a
+    LossScaleOptimizer, gradients applied to `variables` (a list). mode: eager (plain Python,
+    for debugging and bench), function (tf.function), xla (tf.function, the replica step
+    XLA-compiled). step_var (tf.Variable int64, optional) counts the steps taken. strategy:
+    tf.distribute strategy (default: the current one)."""
+    if mode not in STEP_MODES:
+        raise ValueError(f"unknown step mode {mode!r}; choose {', '.join(STEP_MODES)}")
+    strategy = strategy or tf.distribute.get_strategy()
+    use_scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    # The tasks' loss functions hold no Python control flow on tensors: AutoGraph has
+    # nothing to convert, and its attempt on these closures only prints warnings.
+    compute = tf.autograph.experimental.do_not_convert(compute_losses)
+
+    def replica_step(batch):
+        with tf.GradientTape() as tape:
+            per_example, logs = compute(batch)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+            scaled = optimizer.scale_loss(loss) if use_scaling else loss
+        grads = tape.gradient(scaled, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        out = {"loss": loss}
+        for k, v in logs.items():
+            v = tf.cast(v, tf.float32)
+            out[k] = (tf.nn.compute_average_loss(v, global_batch_size=global_batch)
+                      if v.shape.rank else v / strategy.num_replicas_in_sync)
+        return out
+
+    replica_fn = tf.function(replica_step, jit_compile=True) if mode == "xla" else replica_step
+
+    def train_step(batch):
+        per_replica = strategy.run(replica_fn, args=(batch,))
+        if step_var is not None:
+            step_var.assign_add(1)
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                for k, v in per_replica.items()}
+    return train_step if mode == "eager" else tf.function(train_step)
 
 
 def checkpoints_on_disk(ckpt_dir):
@@ -179,7 +252,6 @@ def _metrics_records(path):
 
 def _trim_metrics(path, last_step):
     """Drop metrics lines after `last_step` (a resumed run computes those steps again)."""
-    from fadenn_tf.utils.atomic import write_text_atomic
     if not Path(path).is_file():
         return
     keep = [r for r in _metrics_records(path) if int(r.get("step", 0)) <= last_step]
@@ -187,7 +259,6 @@ def _trim_metrics(path, last_step):
 
 
 def _append_jsonl(path, record):
-    from fadenn_tf.utils.atomic import checked_write
     with checked_write(path), open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
         f.flush()
@@ -198,7 +269,6 @@ def save_checkpoint(manager, step):
     file-size limit) removes what the attempt left (the `ckpt-N_temp` folder and, unless
     ckpt-N existed before, its partial `ckpt-N.*` files) and raises WriteError naming the
     checkpoint; the earlier checkpoints and the state file are untouched."""
-    from fadenn_tf.errors import WriteError, write_failure_problem
     ckpt_dir = Path(manager.directory)
     prefix = ckpt_dir / f"ckpt-{step}"
     existed = {p.name for p in ckpt_dir.glob(f"ckpt-{step}.*")}
@@ -219,33 +289,36 @@ def save_checkpoint(manager, step):
         raise WriteError(prefix, f"{problem}; {keep}") from None
 
 
-def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_every=500,
-             keep_checkpoints=3, log_every=50, jit=False, resume=False, chief=True,
-             progress=False, overwrite=False):
-    """Train `spec` for spec.total_steps steps; returns the last evaluation dict (or {}).
+def run_loop(spec, optimizer, strategy, workdir, options=None):
+    """Train `spec` (LoopSpec) for spec.total_steps steps with `optimizer` under `strategy`
+    into `workdir`, as `options` (LoopOptions; default LoopOptions()) say; returns the last
+    evaluation dict (or {}).
 
-    Checkpoints go to WORKDIR/checkpoints (tf.train.CheckpointManager). Without `resume`, a
-    workdir holding an earlier run is an error (or is cleared with `overwrite`, see
-    guard_workdir). With `resume`, the newest complete checkpoint is restored (see
-    restore_newest) and metrics lines after its step are dropped. A run resumed at or past
-    its last step still writes its final validation if the metrics lack it.
+    Checkpoints go to WORKDIR/checkpoints (tf.train.CheckpointManager). Without
+    options.resume, a workdir holding an earlier run is an error (or is cleared with
+    options.overwrite, see guard_workdir). With resume, the newest complete checkpoint is
+    restored (see restore_newest) and metrics lines after its step are dropped. A run resumed
+    at or past its last step still writes its final validation if the metrics lack it.
     """
+    opt = options or LoopOptions()
     if int(spec.total_steps) < 1:  # never "complete" an untrained model
         raise ConfigError(f"stage {spec.name}: steps must be >= 1, got {spec.total_steps}")
     workdir = Path(workdir)
+    chief = opt.chief
     ckpt_dir = workdir / "checkpoints"
     if not chief:  # non-chief workers of multi-worker training write to a throwaway folder
         ckpt_dir = workdir / f".worker-{strategy.cluster_resolver.task_id}" / "checkpoints"
     step_var = spec.trackables.get("step")
     checkpoint = tf.train.Checkpoint(optimizer=optimizer, **spec.trackables)
     metrics_path = workdir / "metrics.json"
-    guard_workdir(workdir if chief else ckpt_dir.parent, resume=resume, overwrite=overwrite,
-                  ckpt_dir=ckpt_dir)
-    if resume:
+    guard_workdir(workdir if chief else ckpt_dir.parent, resume=opt.resume,
+                  overwrite=opt.overwrite, ckpt_dir=ckpt_dir)
+    if opt.resume:
         restore_newest(checkpoint, ckpt_dir)
-    manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=keep_checkpoints)
+    manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir),
+                                         max_to_keep=opt.keep_checkpoints)
     start = int(step_var.numpy())
-    if resume and chief:
+    if opt.resume and chief:
         _trim_metrics(metrics_path, start)
     if start >= spec.total_steps:
         ema.finalize(optimizer)
@@ -253,35 +326,9 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
 
     with strategy.scope():
         variables = spec.variables()
-    use_scaling = isinstance(optimizer, getattr(__import__("keras").optimizers,
-                                                 "LossScaleOptimizer", ()))
-
-    # The stages' loss functions hold no Python control flow on tensors: AutoGraph has
-    # nothing to convert, and its attempt on these closures only prints warnings.
-    compute_losses = tf.autograph.experimental.do_not_convert(spec.compute_losses)
-
-    def replica_step(batch):
-        with tf.GradientTape() as tape:
-            per_example, logs = compute_losses(batch)
-            loss = tf.nn.compute_average_loss(per_example, global_batch_size=spec.global_batch)
-            scaled = optimizer.scale_loss(loss) if use_scaling else loss
-        grads = tape.gradient(scaled, variables)
-        optimizer.apply_gradients(zip(grads, variables))
-        out = {"loss": loss}
-        for k, v in logs.items():
-            v = tf.cast(v, tf.float32)
-            out[k] = (tf.nn.compute_average_loss(v, global_batch_size=spec.global_batch)
-                      if v.shape.rank else v / strategy.num_replicas_in_sync)
-        return out
-
-    replica_fn = tf.function(replica_step, jit_compile=True) if jit else replica_step
-
-    @tf.function
-    def train_step(batch):
-        per_replica = strategy.run(replica_fn, args=(batch,))
-        step_var.assign_add(1)
-        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-                for k, v in per_replica.items()}
+    train_step = make_train_step(spec.compute_losses, variables, optimizer, spec.global_batch,
+                                 strategy=strategy, mode="xla" if opt.jit else "function",
+                                 step_var=step_var)
 
     dataset = strategy.distribute_datasets_from_function(
         lambda input_context: spec.make_dataset(start, input_context))
@@ -295,7 +342,7 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
 
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
         if _main_thread() else {}
-    bar = progress_bar(total=spec.total_steps, desc=f"train {spec.name}", enabled=progress,
+    bar = progress_bar(total=spec.total_steps, desc=f"train {spec.name}", enabled=opt.progress,
                        unit="step")
     bar.update(start)
     t0, n0 = time.perf_counter(), start
@@ -309,12 +356,12 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
             if stop["signal"] is not None:
                 path = save_checkpoint(manager, step)
                 raise Interrupted(step, path)
-            is_ckpt = step % checkpoint_every == 0 or step == spec.total_steps
-            if step % log_every == 0 or is_ckpt:
+            is_ckpt = step % opt.checkpoint_every == 0 or step == spec.total_steps
+            if step % opt.log_every == 0 or is_ckpt:
                 vals = {k: float(v.numpy()) for k, v in logs.items()}
                 if not all(math.isfinite(v) for v in vals.values()):
                     raise Diverged(spec.name, step, vals, manager.latest_checkpoint)
-            if step % log_every == 0 or step == spec.total_steps:
+            if step % opt.log_every == 0 or step == spec.total_steps:
                 rate = (step - n0) * spec.global_batch / max(time.perf_counter() - t0, 1e-9)
                 t0, n0 = time.perf_counter(), step
                 bar.set_postfix(loss=f"{vals['loss']:.4g}", img_s=f"{rate:.0f}")
@@ -327,7 +374,8 @@ def run_loop(spec, optimizer, strategy, workdir, *, eval_every=1000, checkpoint_
                         lr(step) if callable(lr) else lr))
             if is_ckpt:
                 save_checkpoint(manager, step)
-            if spec.evaluate is not None and (step % eval_every == 0 or step == spec.total_steps):
+            if spec.evaluate is not None and (step % opt.eval_every == 0
+                                              or step == spec.total_steps):
                 with ema.averaged_weights(optimizer):
                     last_eval = dict(spec.evaluate(step) or {})
                 record = {"stage": spec.name, "step": step, "time": time.time(), **last_eval}
@@ -366,5 +414,4 @@ def _final_figures(spec, step, metrics_path, chief):
 
 
 def _main_thread():
-    import threading
     return threading.current_thread() is threading.main_thread()

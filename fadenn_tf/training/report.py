@@ -1,13 +1,16 @@
 """What `train` prints after each stage: the validation figures of its result dict."""
+from fadenn_tf import metrics
+from fadenn_tf.training.tasks import get_task
 
 
 def print_result(stage, variant, result, desc):
-    from fadenn_tf import metrics
+    """Print the figures of `result` (run_stage's dict) of `stage` of FADeNN-`variant`,
+    validated on `desc` (the data description)."""
     norm = metrics.NORMALIZER_INFO[metrics.DEFAULT_NORMALIZER]
     t = metrics.DEFAULT_THRESHOLD
     what = ("FLL fine-tuned on noisy crops, the control" if variant == "fll"
             else f"FADeNN-{variant}")
-    print(f"\n== stage {stage}{' (' + what + ')' if stage == 'joint' else ''}: "
+    print(f"\n== stage {stage}{' (' + what + ')' if get_task(stage).per_variant else ''}: "
           f"validation on {desc}")
     if "nme_clean" in result:
         print(f"   NME normalised by the {norm}; AUC and FR at {t}; 'noisy' pools the 12 "
@@ -40,3 +43,6 @@ def print_result(stage, variant, result, desc):
                   f"{result[f'psnr_expert_{k}_output']:.2f} ({result['psnr_unit']})")
     elif result.get("note"):
         print(f"   {result['note']}")
+    elif result:  # a stage of other figures: each by its name
+        print("   " + "; ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                for k, v in result.items() if isinstance(v, (int, float, str))))

@@ -1,6 +1,5 @@
-"""The training stages run in a workdir (paper section III-D): the task of each stage
-(fadenn_tf.training.tasks: its model parts, inputs and loss) trained by the shared loop,
-validated, and saved.
+"""The stage runner: one stage's task (fadenn_tf.training.tasks) trained in a workdir by
+the shared loop, validated and saved, the same for every stage (paper section III-D).
 
 Stage      trains                         data (crop size)            loss
 fll        FLL alone                      clean crops, FLL size s,    landmark RMSE (px)
@@ -21,7 +20,7 @@ line per evaluation), tb/ (TensorBoard) and the final model(s): model.keras (exp
 expert_1.keras .. expert_4.keras), each with its metadata beside it (model.json,
 expert_k.json; fadenn_tf.models.io). Batches carry 0..255 pixels and every stage trains a
 model that takes them (pixel_model around the [-1, 1] core it builds); checkpoints hold the
-core, as before the pixel interface, so older runs still resume.
+cores under the task's names ("model", "expert_k") and "step", so older runs still resume.
 
 Noise (training and validation) follows `fadenn_tf.noise`'s protocol: conditions are applied
 at the reference side R = cfg.noise.reference_size and the crops then resized to the stage's
@@ -38,48 +37,47 @@ import numpy as np
 import tensorflow as tf
 import yaml
 
-from fadenn_tf import metrics
-from fadenn_tf.data.pipeline import load_eval_data, load_train_data
 from fadenn_tf.config import TRAINING_SECTIONS, config_from_dict, precision_mode
+from fadenn_tf.data.pipeline import load_eval_data, load_train_data
 from fadenn_tf.errors import ConfigError
-from fadenn_tf.training import transfer
-from fadenn_tf.models import (build_fll_baseline, load_model, logits_model, pixel_model,
-                              save_model, to_points)
 from fadenn_tf.models.fadenn import normalize_variant
-from fadenn_tf.noise import LEVELS, noise_conditions
-from fadenn_tf.training.loop import LoopSpec, guard_workdir, run_loop
-from fadenn_tf.training.stream import make_train_dataset
-from fadenn_tf.training.tasks import TASKS
+from fadenn_tf.training import transfer
+from fadenn_tf.training.loop import LoopOptions, LoopSpec, guard_workdir, run_loop
+from fadenn_tf.training.stream import StreamOptions, make_train_dataset
+from fadenn_tf.training.tasks import all_stages, check_needs, get_task, task_names
 from fadenn_tf.utils.atomic import write_json_atomic, write_text_atomic
-from fadenn_tf.evaluation import scoring as validation
 
-STAGE_ORDER = {"D": ("dae", "fll", "joint"),
-               "S": ("experts", "stc", "fll", "joint"),
-               "M": ("experts", "mtc", "fll", "joint")}
-JOINT_NEEDS = {"fll": ("fll",), "D": ("fll", "dae"), "S": ("fll", "experts", "stc"),
-               "M": ("fll", "experts", "mtc")}
-# Conditions used for validation during training: clean + every type at every level.
-VAL_CONDITIONS = noise_conditions()
+
+@dataclasses.dataclass
+class RunOptions:
+    """How `train` runs its stages (the command line's choices). steps: per stage, 0 = the
+    config's train.steps (fadenn_tf.training.tasks.Task.steps); resume: from the newest
+    complete checkpoint; overwrite: start over on a workdir holding an earlier run; force:
+    resume although the config or data differ from the run's; jit: XLA for the train step
+    (or train.jit); progress: a progress bar; strategy: tf.distribute strategy name
+    (training.distribute); logical_cpus: CPUs to split into devices for "mirrored"."""
+    steps: int = 0
+    resume: bool = False
+    overwrite: bool = False
+    force: bool = False
+    jit: bool = False
+    progress: bool = False
+    strategy: str = "default"
+    logical_cpus: int = 0
 
 
 @dataclasses.dataclass
 class StageContext:
-    """Everything a stage needs. train/val: lists of Samples; strategy: tf.distribute."""
+    """Everything a stage needs. cfg: ExperimentConfig; variant: fll | D | S | M;
+    train/val: lists of Samples; strategy: tf.distribute; options: RunOptions."""
     cfg: object
     variant: str
     workdir: Path
     strategy: object
     train: list
     val: list
-    steps: int = 0            # 0 = the config's steps for the stage
-    resume: bool = False
-    overwrite: bool = False   # start over on a workdir holding an earlier run
-    force: bool = False       # resume although the config or data differ from the run's
-    chief: bool = True
-    progress: bool = False
-    mixed_precision: str = "none"   # none | fp16 | bf16 (config.precision_mode)
-    jit: bool = False
-    init_from: str = ""             # weights to start each stage from (training.transfer)
+    options: RunOptions = dataclasses.field(default_factory=RunOptions)
+    chief: bool = True        # this worker writes the outputs
     data_problems: list = dataclasses.field(default_factory=list)
     loaded: dict = dataclasses.field(default_factory=dict, init=False, repr=False)
 
@@ -94,7 +92,8 @@ class StageContext:
         (skipped samples go to data_problems the first time)."""
         key = ("train", int(size))
         if key not in self.loaded:
-            self.loaded[key] = load_train_data(self.train, size, progress=self.progress)
+            self.loaded[key] = load_train_data(self.train, size,
+                                               progress=self.options.progress)
             self.data_problems.extend(self.loaded[key].problems)
         return self.loaded[key]
 
@@ -107,34 +106,64 @@ class StageContext:
         key = ("val", self.reference_size)
         if key not in self.loaded:
             self.loaded[key] = load_eval_data(self.val, self.reference_size,
-                                              progress=self.progress)
+                                              progress=self.options.progress)
         return self.loaded[key]
 
     def stage_dir(self, stage):
-        return self.workdir / (f"joint-{self.variant}" if stage == "joint" else stage)
+        """The folder of `stage` in the workdir (per-variant stages: NAME-V)."""
+        return self.workdir / get_task(stage).folder(self.variant)
 
 
-def stage_outputs(workdir, stage, variant="M"):
-    """Files a finished stage leaves behind (what later stages load)."""
-    d = Path(workdir) / (f"joint-{variant}" if stage == "joint" else stage)
-    if stage == "experts":
-        return [d / f"expert_{k}.keras" for k in range(1, 5)]
-    return [d / "model.keras"]
+def stages_for(stage, variant):
+    """The list of stages `--stage` runs for `variant` ("all": the recipe of the variant,
+    fadenn_tf.training.tasks.all_stages). ConfigError for a stage that is not registered."""
+    variant = normalize_variant(variant) if variant else "M"
+    if stage == "all":
+        return all_stages(variant)
+    if stage not in task_names():
+        raise ConfigError(f"--stage {stage!r}: choose one of "
+                          f"{', '.join(task_names() + ('all',))}")
+    return [stage]
 
 
-def check_needs(workdir, stage, variant):
-    """Raise ConfigError naming the stages and files a stage needs but cannot find."""
-    if stage != "joint":
-        return
-    missing = [(s, p) for s in JOINT_NEEDS[variant] for p in stage_outputs(workdir, s)
-               if not p.is_file()]
-    if missing:
-        lines = "\n".join(f"  stage {s!r}: {p}" for s, p in missing)
-        raise ConfigError(
-            f"stage 'joint' of FADeNN-{variant} needs the results of stages "
-            f"{', '.join(JOINT_NEEDS[variant])}; not found:\n{lines}\n"
-            f"run them first (python -m fadenn_tf.train --stage STAGE with the same --workdir)"
-            f" or use --stage all --variant {variant}")
+def run_stage(ctx, name):
+    """Train stage `name` in ctx.workdir: its task's parts (started from train.init_from for
+    stages that start fresh), the loop, validation (when ctx.val has images) and the saved
+    outputs (on the chief). Returns the final validation figures (dict), with the task's
+    reference figures beside them."""
+    task, cfg = get_task(name), ctx.cfg
+    check_needs(ctx.workdir, name, ctx.variant)
+    data = ctx.train_data(task.work_size(cfg))
+    val = ctx.val_data()
+    total = task.steps(cfg, ctx.options.steps)
+    with ctx.strategy.scope():
+        parts = task.build(ctx)
+        if not task.needs(ctx.variant):
+            _init_weights(ctx, task, parts.cores.values())
+        optimizer = make_optimizer(cfg.train, cfg.train.mixed_precision, total_steps=total)
+        optimizer.build(parts.variables())
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    d, o = ctx.stage_dir(name), ctx.options
+    d.mkdir(parents=True, exist_ok=True)
+    if ctx.chief:  # before config.yaml: a refused run must not touch the earlier one's
+        guard_workdir(d, resume=o.resume, overwrite=o.overwrite)
+    _write_config(ctx, d)
+    evaluate, reference = None, {}
+    if val is not None:  # none with data.val_fraction 0
+        evaluate = task.validation(ctx, parts, val)
+        reference = task.reference_figures(ctx, parts, val)
+    spec = LoopSpec(name=name, compute_losses=task.loss(cfg, parts), variables=parts.variables,
+                    make_dataset=dataset_fn(ctx, data, task),
+                    trackables={**parts.cores, "step": step}, total_steps=total,
+                    global_batch=cfg.train.batch_size, evaluate=evaluate)
+    loop = dataclasses.replace(LoopOptions.from_config(cfg.train), resume=o.resume,
+                               overwrite=o.overwrite, chief=ctx.chief, progress=o.progress,
+                               jit=o.jit or cfg.train.jit)
+    result = run_loop(spec, optimizer, ctx.strategy, d, loop)
+    result.update(reference)
+    if ctx.chief:
+        task.save(parts, d, cfg, ctx.variant)
+    return result
 
 
 def make_optimizer(train_cfg, mixed_precision="none", total_steps=None):
@@ -158,19 +187,17 @@ def make_optimizer(train_cfg, mixed_precision="none", total_steps=None):
     return opt
 
 
-def _init_weights(ctx, stage, *models):
-    """Start `models` from ctx.init_from (a .keras file, a stage folder or a workdir): every
-    layer whose name and weight shapes match is copied (training.transfer). Skipped when
-    resuming (the checkpoint holds the weights) or when no source is set."""
-    if not ctx.init_from or ctx.resume and (ctx.stage_dir(stage) / "checkpoints").is_dir():
+def _init_weights(ctx, task, models):
+    """Start `models` from train.init_from (a .keras file, a stage folder or a workdir):
+    every layer whose name and weight shapes match is copied (training.transfer). Skipped
+    when resuming (the checkpoint holds the weights) or when no source is set."""
+    init_from = ctx.cfg.train.init_from
+    if not init_from or ctx.options.resume and (ctx.stage_dir(task.name) / "checkpoints").is_dir():
         return
-    sources = transfer.resolve_sources(ctx.init_from, stage, len(models))
+    models = list(models)
+    sources = transfer.resolve_sources(init_from, task.name, len(models))
     for model, (source, desc) in zip(models, sources):
-        print(f"   {stage}: {transfer.copy_matching(model, source, desc)}")
-
-
-def _total_steps(ctx, stage):
-    return int(ctx.steps or ctx.cfg.train.steps.get(stage, 1000))
+        print(f"   {task.name}: {transfer.copy_matching(model, source, desc)}")
 
 
 def data_fingerprint(samples):
@@ -187,12 +214,12 @@ def data_fingerprint(samples):
 
 def _write_config(ctx, d):
     """Write config.yaml and run.json; on resume, refuse (ConfigError) a config or training
-    data that differ from the run's unless ctx.force."""
+    data that differ from the run's unless ctx.options.force."""
     text = yaml.safe_dump(ctx.cfg.to_dict(TRAINING_SECTIONS), sort_keys=False)
     path = d / "config.yaml"
     plan = {"config_sha256": hashlib.sha256(text.encode()).hexdigest(),
             "data_sha256": data_fingerprint(ctx.train), "train_samples": len(ctx.train)}
-    if ctx.resume:
+    if ctx.options.resume:
         changed = []
         if path.is_file() and _as_written_now(path.read_text()) != text:
             changed.append(f"the configuration ({path})")
@@ -203,7 +230,7 @@ def _write_config(ctx, d):
         if old.get("data_sha256") not in (None, plan["data_sha256"]):
             changed.append(f"the training data ({old.get('train_samples')} samples then, "
                            f"{len(ctx.train)} now)")
-        if changed and not ctx.force:
+        if changed and not ctx.options.force:
             raise ConfigError(f"{d}: the run being resumed differs in {' and '.join(changed)}; "
                               f"resume with the same --config, overrides and --data as the "
                               f"first run, or pass --force to continue it anyway")
@@ -230,51 +257,23 @@ def _as_written_now(text):
     return yaml.safe_dump(cfg.to_dict(TRAINING_SECTIONS), sort_keys=False)
 
 
-def _inference_fn(fn, size):
-    """tf.function of fn over [B, size, size, 3] float32 batches, traced once for any B (the
-    last validation batch is usually smaller: no retracing)."""
-    return tf.function(fn, input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
-
-
-def _run(ctx, stage, trackables, compute_losses, variables, make_dataset, evaluate, optimizer):
-    d = ctx.stage_dir(stage)
-    d.mkdir(parents=True, exist_ok=True)
-    if ctx.chief:  # before config.yaml: a refused run must not touch the earlier one's
-        guard_workdir(d, resume=ctx.resume, overwrite=ctx.overwrite)
-    _write_config(ctx, d)
-    spec = LoopSpec(name=stage, compute_losses=compute_losses, variables=variables,
-                    make_dataset=make_dataset, trackables=trackables,
-                    total_steps=_total_steps(ctx, stage), global_batch=ctx.cfg.train.batch_size,
-                    evaluate=evaluate if ctx.val else None)  # val_fraction 0: none
-    t = ctx.cfg.train
-    return run_loop(spec, optimizer, ctx.strategy, d, eval_every=t.eval_every,
-                    checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints,
-                    log_every=t.log_every, jit=ctx.jit or t.jit, resume=ctx.resume,
-                    chief=ctx.chief, progress=ctx.progress, overwrite=ctx.overwrite)
-
-
-def _dataset_fn(ctx, data, task):
-    """make(start_step, input_context) of the stage's input pipeline (task: its crops, noise,
-    occlusion)."""
-    t, dc = ctx.cfg.train, ctx.cfg.data
-    size, noise, occlusion = task.input_size(ctx.cfg), task.noise, task.occlusion
-    expert_noise = task.expert_noise
+def dataset_fn(ctx, data, task):
+    """make(start_step, input_context) of the stage's input pipeline (the task's crops,
+    noise and occlusion; StreamOptions.for_task) on TrainData `data`."""
+    batch_size = ctx.cfg.train.batch_size
+    size, options = task.input_size(ctx.cfg), StreamOptions.for_task(task, ctx.cfg)
 
     def make(start_step, input_context=None):
         """Per-replica batches of this input pipeline, element 0 = step start_step. A
         pipeline feeding R local replicas yields R consecutive elements per step (the
         strategy hands them out in turn), so every replica is its own shard of the global
         stream and a resumed run starts at element R * start_step, not start_step."""
-        pipeline, pipelines, replicas, batch = 0, 1, 1, t.batch_size
+        pipeline, pipelines, replicas, batch = 0, 1, 1, batch_size
         if input_context is not None:
             pipeline, pipelines = input_context.input_pipeline_id, input_context.num_input_pipelines
             replicas = input_context.num_replicas_in_sync // pipelines
-            batch = input_context.get_per_replica_batch_size(t.batch_size)
-        streams = [make_train_dataset(data, size, batch, augment=dc.augment,
-                                      clean_prob=dc.clean_prob, seed=t.seed,
-                                      occlusion=occlusion, noise=noise, start_step=start_step,
-                                      reference_size=ctx.cfg.noise.reference_size,
-                                      expert_noise=expert_noise,
+            batch = input_context.get_per_replica_batch_size(batch_size)
+        streams = [make_train_dataset(data, size, batch, options, start_step=start_step,
                                       shard_index=pipeline * replicas + r,
                                       num_shards=pipelines * replicas)
                    for r in range(replicas)]
@@ -283,217 +282,3 @@ def _dataset_fn(ctx, data, task):
         return tf.data.Dataset.choose_from_datasets(
             streams, tf.data.Dataset.range(replicas).repeat())
     return make
-
-
-def _step_var():
-    return tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-
-
-def _landmark_figures(result):
-    out = {}
-    for key in ("clean", "noisy"):
-        if key in result:
-            s = result[key]
-            out.update({f"nme_{key}": s["mean_nme"], f"auc_{key}": s["auc"],
-                        f"fr_{key}": s["fr"]})
-    out.update(normalizer=metrics.DEFAULT_NORMALIZER, threshold=metrics.DEFAULT_THRESHOLD)
-    return out
-
-
-def _mean_shape(train_samples, size):
-    """Mean (68,2) landmark shape in un-jittered crop pixels of the training samples."""
-    data = load_eval_data(train_samples[:1000], size)
-    return np.nanmean(data.landmarks, axis=0)
-
-
-# ----------------------------------------------------------------------------------- stages
-def _inputs(ctx, task):
-    """(input side, validation crops) of the task; its training pre-crops are loaded too."""
-    ctx.train_data(task.work_size(ctx.cfg))
-    return task.input_size(ctx.cfg), ctx.val_data()
-
-
-def _setup(ctx, task, init=True, **build_kw):
-    """In the strategy scope: the task's parts (started from --init-from), the optimizer
-    built on their variables and the step variable."""
-    with ctx.strategy.scope():
-        parts = task.build(ctx.cfg, **build_kw)
-        if init:
-            _init_weights(ctx, task.name, *parts.cores.values())
-        optimizer = make_optimizer(ctx.cfg.train, ctx.mixed_precision,
-                                   total_steps=_total_steps(ctx, task.name))
-        optimizer.build(parts.variables())
-        step = _step_var()
-    return parts, optimizer, step
-
-
-def _train_task(ctx, task, parts, optimizer, step, evaluate):
-    """Run the loop of `task` on its inputs; the stage's name is the task's."""
-    data = ctx.train_data(task.work_size(ctx.cfg))
-    return _run(ctx, task.name, {**parts.cores, "step": step}, task.loss(ctx.cfg, parts),
-                parts.variables, _dataset_fn(ctx, data, task), evaluate, optimizer)
-
-
-def train_fll(ctx):
-    """Stage fll. Returns the final validation figures (dict)."""
-    cfg, task = ctx.cfg, TASKS["fll"]
-    s, val = _inputs(ctx, task)
-    mean_shape = _mean_shape(ctx.train, s)
-    parts, optimizer, step = _setup(ctx, task, mean_shape=mean_shape)
-    model = parts.model
-    predict = _inference_fn(lambda x: {"landmarks": to_points(model(x, training=False))}, s)
-
-    def evaluate(_step):
-        return _landmark_figures(validation.evaluate_landmarks(predict, val, VAL_CONDITIONS,
-                                                               size=s))
-
-    result = _train_task(ctx, task, parts, optimizer, step, evaluate)
-    if val is not None:  # none with data.val_fraction 0
-        baseline = validation.evaluate_landmarks(validation.mean_shape_predictor(mean_shape),
-                                                 val, VAL_CONDITIONS, size=s)
-        result.update({f"mean_shape_{k}": v for k, v in _landmark_figures(baseline).items()
-                       if k.startswith("nme") or k.startswith("auc")})
-    if ctx.chief:
-        save_model(model, ctx.stage_dir("fll") / "model.keras", config_name=cfg.name)
-    return result
-
-
-def _denoiser_eval(fn, val, size):
-    res = validation.evaluate_denoiser(fn, val, VAL_CONDITIONS, size=size)
-    noisy = [v for k, v in res.items() if k != "clean"]
-    return {"psnr_clean_output": res["clean"]["psnr_output"],
-            "psnr_noisy_input": float(np.mean([v["psnr_input"] for v in noisy])),
-            "psnr_noisy_output": float(np.mean([v["psnr_output"] for v in noisy])),
-            "psnr_unit": "dB vs clean crop, mean over 12 noisy conditions"}
-
-
-def train_dae(ctx):
-    """Stage dae: the general denoiser of FADeNN-D."""
-    cfg, task = ctx.cfg, TASKS["dae"]
-    S, val = _inputs(ctx, task)
-    parts, optimizer, step = _setup(ctx, task)
-    denoise = _inference_fn(lambda x: parts.model(x, training=False), S)
-    result = _train_task(ctx, task, parts, optimizer, step,
-                         lambda _s: _denoiser_eval(denoise, val, S))
-    if ctx.chief:
-        save_model(parts.model, ctx.stage_dir("dae") / "model.keras", config_name=cfg.name)
-    return result
-
-
-def train_experts(ctx):
-    """Stage experts: expert k learns to remove noise type k only (paper eq. 11)."""
-    cfg, task = ctx.cfg, TASKS["experts"]
-    S, val = _inputs(ctx, task)
-    parts, optimizer, step = _setup(ctx, task)
-    fns = [_inference_fn(lambda x, e=e: e(x, training=False), S) for e in parts.models]
-
-    def evaluate(_step):
-        out = {}
-        for k, fn in enumerate(fns, start=1):
-            conds = [(k, lv) for lv in LEVELS]
-            res = validation.evaluate_denoiser(fn, val, conds, size=S)
-            out[f"psnr_expert_{k}_input"] = float(np.mean([v["psnr_input"] for v in res.values()]))
-            out[f"psnr_expert_{k}_output"] = float(np.mean([v["psnr_output"]
-                                                           for v in res.values()]))
-        out["psnr_unit"] = "dB vs clean crop, mean over the expert's own 3 levels"
-        return out
-
-    result = _train_task(ctx, task, parts, optimizer, step, evaluate)
-    if ctx.chief:
-        for k, e in enumerate(parts.models, start=1):
-            save_model(e, ctx.stage_dir("experts") / f"expert_{k}.keras", config_name=cfg.name)
-    return result
-
-
-def _train_classifier(ctx, stage):
-    cfg, task = ctx.cfg, TASKS[stage]
-    S, val = _inputs(ctx, task)
-    parts, optimizer, step = _setup(ctx, task)
-    logits = pixel_model(logits_model(parts.cores["model"]))
-    logits_fn = _inference_fn(lambda x: logits(x, training=False), S)
-
-    def evaluate(_step):
-        res = validation.evaluate_classifier(logits_fn, val, VAL_CONDITIONS, size=S)
-        return {"accuracy": res["accuracy"], "confusion": res["confusion"],
-                "accuracy_over": "13 conditions (clean + 4 types x 3 levels), each image once"}
-
-    result = _train_task(ctx, task, parts, optimizer, step, evaluate)
-    if ctx.chief:
-        save_model(parts.model, ctx.stage_dir(stage) / "model.keras", config_name=cfg.name)
-    return result
-
-
-def train_stc(ctx):
-    """Stage stc: single-task noise classifier (encoder + head, cross-entropy)."""
-    return _train_classifier(ctx, "stc")
-
-
-def train_mtc(ctx):
-    """Stage mtc: multi-task noise classifier (auto-encoder + head, CE + lambda * L2)."""
-    return _train_classifier(ctx, "mtc")
-
-
-def load_parts(workdir, variant):
-    """Load the trained parts a FADeNN-`variant` joint stage starts from (models taking
-    pixels; build_fadenn nests their [-1, 1] cores). Files saved before the pixel interface
-    load too (models.io wraps them)."""
-    w = Path(workdir)
-    parts = {"fll": load_model(w / "fll" / "model.keras")}
-    if variant == "fll":  # the control: the same fine-tuning, no denoiser
-        return parts
-    if variant == "D":
-        parts["dae"] = load_model(w / "dae" / "model.keras")
-    else:
-        parts["experts"] = [load_model(p) for p in stage_outputs(w, "experts")]
-        parts["classifier"] = load_model(w / ("stc" if variant == "S" else "mtc") / "model.keras")
-    return parts
-
-
-def train_joint(ctx):
-    """Stage joint: end-to-end fine-tuning of FADeNN-`variant` from the earlier stages.
-    Trainable: the FLL and the denoiser(s); the classifier stays frozen. Variant "fll" is the
-    control: the FLL alone fine-tuned with the same data, noise and steps. Returns the
-    validation figures of the fine-tuned model and of the FLL baseline before fine-tuning."""
-    cfg, variant, task = ctx.cfg, ctx.variant, TASKS["joint"]
-    check_needs(ctx.workdir, "joint", variant)
-    S, val = _inputs(ctx, task)
-    with ctx.strategy.scope():
-        loaded = load_parts(ctx.workdir, variant)
-        baseline_fll = load_model(ctx.workdir / "fll" / "model.keras")
-    parts, optimizer, step = _setup(ctx, task, init=False, variant=variant, parts=loaded)
-    model = parts.model
-    predict = _inference_fn(lambda x: model(x, training=False), S)
-
-    def evaluate(_step):
-        return _landmark_figures(validation.evaluate_landmarks(predict, val, VAL_CONDITIONS,
-                                                               size=S))
-
-    before = {}
-    if val is not None:  # none with data.val_fraction 0
-        baseline = build_fll_baseline(cfg.model, baseline_fll)
-        base_fn = _inference_fn(lambda x: baseline(x, training=False), S)
-        before = _landmark_figures(validation.evaluate_landmarks(base_fn, val, VAL_CONDITIONS,
-                                                                 size=S))
-    result = _train_task(ctx, task, parts, optimizer, step, evaluate)
-    result.update({f"fll_baseline_{k}": v for k, v in before.items()
-                   if k.split("_")[0] in ("nme", "auc", "fr")})
-    if ctx.chief:
-        save_model(model, ctx.stage_dir("joint") / "model.keras", variant=variant,
-                   config_name=cfg.name)
-    return result
-
-
-STAGES = {"fll": train_fll, "dae": train_dae, "experts": train_experts, "stc": train_stc,
-          "mtc": train_mtc, "joint": train_joint}
-
-
-def stages_for(stage, variant):
-    """The list of stages `--stage` runs for `variant` ("all" expands to the variant's)."""
-    variant = normalize_variant(variant) if variant else "M"
-    if stage == "all":
-        if variant == "fll":
-            return ["fll"]
-        return list(STAGE_ORDER[variant])
-    if stage not in STAGES:
-        raise ConfigError(f"--stage {stage!r}: choose one of {', '.join(list(STAGES) + ['all'])}")
-    return [stage]

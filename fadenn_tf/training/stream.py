@@ -17,6 +17,8 @@ takes, fadenn_tf.models.pixels), clean (same crop without noise, 0..255), landma
 clean), index [B] int32 (row of the loaded data).
 With expert_noise: expert_images [B,4,S,S,3] in 0..255 (type k+1, random level, at index k).
 """
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
@@ -29,13 +31,38 @@ from fadenn_tf.data.pipeline import as_loaded, load_train_data, steps_per_epoch
 _INT64_MAX = np.iinfo(np.int64).max
 
 
-def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, seed=0,
-                       occlusion=True, noise=True, repeat=True, start_step=0,
-                       shard_index=0, num_shards=1, num_parallel_calls=tf.data.AUTOTUNE,
-                       reference_size=None, expert_noise=False, keep_reference=False):
-    """Training batches (dicts, see module docstring) from TrainData or a list of Samples.
+@dataclasses.dataclass(frozen=True)
+class StreamOptions:
+    """What a training stream holds. augment: AugmentConfig (None: its defaults); clean_prob:
+    share of clean crops in a noisy stream; seed: of every random draw; occlusion: random
+    occluders (if augment.occlusion_prob > 0); noise: one noise condition per crop;
+    expert_noise: expert_images too; reference_size: side R where noise is applied (None:
+    noise.REFERENCE_SIZE); keep_reference: the noisy crops at R too."""
+    augment: object = None
+    clean_prob: float = 0.2
+    seed: int = 0
+    occlusion: bool = True
+    noise: bool = True
+    expert_noise: bool = False
+    reference_size: object = None
+    keep_reference: bool = False
 
-    Per sample: landmark box jittered (augment.box_jitter) -> 2x region clipped -> bilinear
+    @classmethod
+    def for_task(cls, task, cfg):
+        """The stream of a training task (fadenn_tf.training.tasks: its noise, expert_noise
+        and occlusion flags) under ExperimentConfig `cfg` (data.augment, data.clean_prob,
+        train.seed, noise.reference_size)."""
+        return cls(augment=cfg.data.augment, clean_prob=cfg.data.clean_prob,
+                   seed=cfg.train.seed, occlusion=task.occlusion, noise=task.noise,
+                   expert_noise=task.expert_noise, reference_size=cfg.noise.reference_size)
+
+
+def make_train_dataset(data, size, batch_size, options=None, *, start_step=0, shard_index=0,
+                       num_shards=1, repeat=True):
+    """Training batches (dicts, see module docstring) from TrainData or a list of Samples,
+    as `options` (StreamOptions; default StreamOptions()) say.
+
+    Per sample: landmark box jittered (augment.box_jitter: paper | detector | none) -> 2x region clipped -> bilinear
     crop to the working side W -> rotation / flip / occlusion (if `occlusion`) -> [0, 1];
     per batch: noise labels from noise.sample_noise_labels(B, seed, clean_prob) and
     noise.noisy_model_input (if `noise`: condition at W, then resized to `size`).
@@ -48,10 +75,12 @@ def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, 
     part of the global stream. repeat=False: one epoch of whole batches (steps_per_epoch),
     starting at start_step.
     """
-    augment = augment if augment is not None else AugmentConfig()
+    opt = options or StreamOptions()
+    augment = opt.augment if opt.augment is not None else AugmentConfig()
+    noise, expert_noise, clean_prob = opt.noise, opt.expert_noise, opt.clean_prob
     work = int(size)
     if noise or expert_noise:
-        work = int(reference_size or noise_mod.REFERENCE_SIZE)
+        work = int(opt.reference_size or noise_mod.REFERENCE_SIZE)
     data = as_loaded(data, load_train_data, work, "make_train_dataset")
     n = len(data)
     b = int(batch_size)
@@ -60,7 +89,7 @@ def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, 
     images = tf.constant(data.images)
     landmarks = tf.constant(data.landmarks)
     boxes = tf.constant(data.boxes)
-    seed = int(seed)
+    seed = int(opt.seed)
 
     def make_batch(step):
         g = step * num_shards + shard_index                       # global batch number
@@ -76,12 +105,12 @@ def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, 
             epochs, fn_output_signature=tf.int32)
         idx = tf.gather_nd(perms, tf.stack([tf.cast(epoch - first, tf.int32), pos], axis=1))
         bx = tf.gather(boxes, idx)
-        if augment.box_jitter:
-            bx = jitter_boxes_tf(bx, keys[0])
+        if augment.jitter_kind():
+            bx = jitter_boxes_tf(bx, keys[0], augment.jitter_kind())
         regions = crop_regions_tf(bx, [p, p], scale=CROP_SCALE)
         crops, pts, s_occ = crop_augmented(images, idx, regions, tf.gather(landmarks, idx),
                                             work, keys[1], augment)
-        if occlusion and augment.occlusion_prob > 0:
+        if opt.occlusion and augment.occlusion_prob > 0:
             crops = occlude(crops, s_occ, augment.occlusion_prob, 255.0)
         clean = tf.clip_by_value(crops / 255.0, 0.0, 1.0)
         out = {}
@@ -105,7 +134,7 @@ def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, 
             ex, _, _ = noise_mod.noisy_model_input(rep, tf.reshape(kinds, [-1]),
                                                    tf.reshape(levels, [-1]), keys[5], size)
             out["expert_images"] = tf.reshape(ex, [b, 4, size, size, 3]) * 255.0
-        if keep_reference:
+        if opt.keep_reference:
             out["reference"] = noisy_ref
         out.update({"image": noisy * 255.0, "clean": clean_s * 255.0,
                     "landmarks": pts, "noise_type": ntype, "noise_level": level,
@@ -114,5 +143,5 @@ def make_train_dataset(data, size, batch_size, *, augment=None, clean_prob=0.2, 
 
     stop = _INT64_MAX if repeat else steps_per_epoch(n, b, num_shards)
     ds = tf.data.Dataset.range(int(start_step), stop)
-    ds = ds.map(make_batch, num_parallel_calls=num_parallel_calls, deterministic=True)
+    ds = ds.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -14,15 +14,14 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
+import yaml
 
+from fadenn_tf.config import config_from_dict
 from fadenn_tf.errors import DataError
 from fadenn_tf.models.io import load_model
-
-# Where a stage finds its source inside a workdir, in order of preference.
-_SOURCES = {"fll": ("fll/model.keras",), "dae": ("dae/model.keras",),
-            "experts": ("experts/expert_{k}.keras", "dae/model.keras"),
-            "stc": ("stc/model.keras", "mtc/model.keras", "dae/model.keras"),
-            "mtc": ("mtc/model.keras", "dae/model.keras")}
+from fadenn_tf.models.pixels import core_of
+from fadenn_tf.training.tasks import get_task, stage_of_folder
 
 
 @dataclass
@@ -60,7 +59,6 @@ def copy_matching(target, source, source_name="<model>"):
     """Copy weights from `source` into `target` layer by layer (path, else unique name, with
     equal weight shapes). Pixel-interface wrappers are looked through (their [-1, 1] cores
     hold the weights). Returns a TransferReport."""
-    from fadenn_tf.models.pixels import core_of
     target, source = core_of(target), core_of(source)
     src = weighted_layers(source)
     by_name = {}
@@ -87,11 +85,21 @@ def copy_matching(target, source, source_name="<model>"):
     return report
 
 
-def _model_from_checkpoint(stage_dir):
-    """A single-model stage rebuilt by its training task from its config.yaml, with its
-    newest checkpoint restored (fadenn_tf.training.tasks.model_from_checkpoint)."""
-    from fadenn_tf.training.tasks import model_from_checkpoint
-    return model_from_checkpoint(stage_dir)
+def model_from_checkpoint(stage_dir):
+    """(model, checkpoint path) of a single-model stage folder (its name a registered
+    stage's) rebuilt by its task from the folder's config.yaml, with its newest checkpoint
+    restored; None when there is none."""
+    stage_dir = Path(stage_dir)
+    task = stage_of_folder(stage_dir)
+    latest = tf.train.latest_checkpoint(str(stage_dir / "checkpoints"))
+    if task is None or len(task.outputs) != 1 or latest is None \
+            or not (stage_dir / "config.yaml").is_file():
+        return None
+    cfg = config_from_dict(yaml.safe_load((stage_dir / "config.yaml").read_text()),
+                           str(stage_dir / "config.yaml"))
+    cores = task.fresh_parts(cfg).cores
+    tf.train.Checkpoint(**cores).read(latest).expect_partial()
+    return next(iter(cores.values())), latest
 
 
 def resolve_sources(path, stage, count=1):
@@ -106,16 +114,17 @@ def resolve_sources(path, stage, count=1):
     if (p / "model.keras").is_file():
         model = load_model(p / "model.keras")
         return [(model, str(p / "model.keras"))] * count
-    for pattern in _SOURCES.get(stage, ()):
+    patterns = get_task(stage).sources()
+    for pattern in patterns:
         files = [p / pattern.format(k=k) for k in range(1, count + 1)]
         if all(f.is_file() for f in files):
             return [(load_model(f), str(f)) for f in files]
     for d in (p, p / stage):
-        rebuilt = _model_from_checkpoint(d) if (d / "checkpoints").is_dir() else None
+        rebuilt = model_from_checkpoint(d) if (d / "checkpoints").is_dir() else None
         if rebuilt:
             return [rebuilt] * count
     raise DataError(p, f"--init-from: holds no model for stage {stage!r} (looked for "
-                       f"{', '.join(_SOURCES.get(stage, ('model.keras',)))} and checkpoints)")
+                       f"{', '.join(patterns)} and checkpoints)")
 
 
 def init_from(model, path, stage="fll"):

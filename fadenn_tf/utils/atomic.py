@@ -9,6 +9,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from fadenn_tf.errors import FadennError, WriteError, write_failure_problem
+
 
 @contextlib.contextmanager
 def atomic_path(final, is_dir=False):
@@ -44,7 +46,6 @@ def atomic_path(final, is_dir=False):
 def checked_write(path):
     """Turn a failed write inside the block into WriteError(path, reason) (see
     fadenn_tf.errors.write_failure_problem); other errors pass unchanged."""
-    from fadenn_tf.errors import FadennError, WriteError, write_failure_problem
     try:
         yield
     except FadennError:
@@ -106,9 +107,8 @@ def write_image_atomic(path, bgr, params=()):
     extension (.png, .jpg, ...; cv2 `params` such as [cv2.IMWRITE_JPEG_QUALITY, 90]) and
     write it atomically. Unlike cv2.imwrite, which returns False (or only prints a libpng
     message) on a full disk, a failure raises WriteError naming `path`."""
-    import cv2
-    import numpy as np
-    from fadenn_tf.errors import WriteError
+    import cv2  # lazy: OpenCV (0.2 s); every command imports this module (utils.lock)
+    import numpy as np  # lazy: as cv2
     ok, buf = cv2.imencode(Path(path).suffix or ".png", np.ascontiguousarray(bgr),
                            list(params))
     if not ok:

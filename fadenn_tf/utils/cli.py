@@ -3,8 +3,15 @@
 Imports nothing heavy, so `--help` and `--version` answer without loading TensorFlow.
 """
 import argparse
+import dataclasses
+import functools
 import os
 import sys
+import textwrap
+
+from fadenn_tf.errors import WRITE_FAILURE_TEXTS, FadennError, WriteError
+from fadenn_tf.utils.lock import release_taken
+from fadenn_tf.version import __version__
 
 # The exit status of every command (README "Exit status"; each --help ends with EXIT_CODES).
 EXIT_DONE = 0            # done
@@ -21,7 +28,6 @@ EXIT_CODES = ("Exit status: 0 done; 1 ran but found nothing (no face in any inpu
 def exit_status(exc):
     """The exit status for an exception that ends a command (see EXIT_CODES), or None for
     an unexpected one (a bug: let its traceback show)."""
-    from fadenn_tf.errors import WRITE_FAILURE_TEXTS, FadennError, WriteError
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED
     if isinstance(exc, WriteError):
@@ -42,11 +48,8 @@ def command(main):
     """Decorator of a command's main(argv) -> int: an error that ends it is one line on
     stderr (`error: ...`, `interrupted`) and the exit status of EXIT_CODES instead of a
     traceback; the folder locks main took (fadenn_tf.utils.lock.take_lock) are released."""
-    import functools
-
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
-        from fadenn_tf.utils.lock import release_taken
         depth = release_taken(None)
         try:
             return main(*args, **kwargs)
@@ -65,7 +68,6 @@ def command(main):
 def _one_line(exc):
     """The error's message: the project's own errors whole; an OSError as `FILE: reason`;
     another error's message cut at its first line (TensorFlow's carry a graph traceback)."""
-    from fadenn_tf.errors import FadennError
     if isinstance(exc, OSError) and getattr(exc, "filename", None) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}"
     text = str(exc).strip()
@@ -91,7 +93,6 @@ def make_parser(module, description=None, raw=True, version_value=None, **kwargs
     if raw:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         if kwargs.get("epilog"):  # kept as written: wrap it here
-            import textwrap
             kwargs["epilog"] = textwrap.fill(kwargs["epilog"], 92)
     p = argparse.ArgumentParser(prog=prog_name(module), description=description, **kwargs)
     if version_value:
@@ -106,7 +107,6 @@ def make_parser(module, description=None, raw=True, version_value=None, **kwargs
 
 
 def version_text(prog):
-    from fadenn_tf.version import __version__
     return f"{prog} (fadenn_tf {__version__})"
 
 
@@ -163,9 +163,34 @@ def given_on_command_line(parser, argv, dests):
     return {d for d in dests if getattr(ns, d, unset) is not unset}
 
 
-def defaults_from_config(parser, args, argv, section, names):
-    """Set each option of `names` ({config key: dest, or (dest, convert)}) that the command line
-    left out from the config `section` (flags win over the config)."""
+def config_flags(parser, section, renamed=None):
+    """The flag-to-config map of a config section, generated from its dataclass fields:
+    {key: (dest, convert)} for each field `key` of `section` (a dataclass or its instance)
+    that `parser` has an option for, i.e. an option whose dest is `key`, or the one
+    `renamed[key]` names: a dest, or (dest, convert) where convert(config value) -> option
+    value (e.g. `lambda v: not v` for a --no-KEY flag). Fields without an option are left
+    out; a `renamed` dest the parser lacks raises LookupError (a bug in the command)."""
+    renamed = dict(renamed or {})
+    dests = {a.dest for a in parser._actions}
+    flags = {}
+    for f in dataclasses.fields(section):
+        spec = renamed.pop(f.name, f.name)
+        dest, convert = (spec, None) if isinstance(spec, str) else spec
+        if dest in dests:
+            flags[f.name] = (dest, convert)
+        elif dest != f.name:
+            raise LookupError(f"config key {f.name!r}: the parser has no option {dest!r}")
+    if renamed:
+        raise LookupError(f"no config key {sorted(renamed)} in {type(section).__name__}")
+    return flags
+
+
+def defaults_from_config(parser, args, argv, section, names=None):
+    """Set each option that the command line left out from the config `section` (flags win
+    over the config). names: {config key: dest, or (dest, convert)}; default
+    config_flags(parser, section), every key that has an option of the same dest."""
+    if names is None:
+        names = config_flags(parser, section)
     fields = {k: (v, None) if isinstance(v, str) else v for k, v in names.items()}
     given = given_on_command_line(parser, argv, {d for d, _ in fields.values()})
     for key, (dest, convert) in fields.items():

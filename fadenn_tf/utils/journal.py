@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from fadenn_tf.errors import DataError
+from fadenn_tf.utils.atomic import checked_write, write_text_atomic
 
 
 class Journal:
@@ -34,7 +35,6 @@ class Journal:
         """A journal for a run with `settings` (a JSON-able dict). resume: keep the items of
         the earlier run recorded in `path` (DataError if its settings differ); otherwise, or
         when there is no earlier journal, start an empty one (replacing any earlier one)."""
-        from fadenn_tf.utils.atomic import checked_write, write_text_atomic
         path = Path(path)
         done = {}
         if resume and path.is_file():
@@ -49,7 +49,6 @@ class Journal:
     def add(self, key, files, **data):
         """Record item `key` as finished, with the files it wrote (each must exist; paths
         absolute or relative to the working folder)."""
-        from fadenn_tf.utils.atomic import checked_write
         root = Path(os.path.abspath(self.path.parent))
         sizes = {}
         for f in files:

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from fadenn_tf.errors import FadennError
+from fadenn_tf.utils.atomic import checked_write
 
 LOCK_NAME = ".fadenn.lock"
 
@@ -32,7 +33,6 @@ class LockedError(FadennError):
 def folder_lock(folder, command="fadenn_tf"):
     """Hold the write lock of `folder` (created if missing) for the `with` block; the lock
     file is deleted when the block ends."""
-    from fadenn_tf.utils.atomic import checked_write
     folder = Path(folder)
     path = folder / LOCK_NAME
     with checked_write(folder):

@@ -13,11 +13,14 @@ job. Workers ignore SIGINT: a Ctrl-C on a terminal reaches the whole process gro
 parent alone decides what happens.
 """
 import contextlib
+import ctypes
+import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 PR_SET_PDEATHSIG = 1    # linux/prctl.h
 
@@ -33,8 +36,6 @@ def run_in_workers(fn, jobs, workers, initializer=None, ordered=False):
         for job in jobs:
             yield fn(job)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start_worker, initargs=(os.getpid(), initializer))
     finished = False
@@ -66,7 +67,6 @@ def die_with_parent(parent_pid):
     and a watch thread polling the parent pid once a second everywhere."""
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         except (OSError, AttributeError):

@@ -64,7 +64,7 @@ class Progress:
         self._pending, self._last_n, self._closed = False, None, False
         self._bar = None
         if mode == "bar":
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # lazy: tqdm (0.1 s), only for a bar on a terminal
             self._bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True,
                              file=stream or sys.stderr)
 

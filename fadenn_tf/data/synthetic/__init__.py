@@ -10,8 +10,8 @@ drawing -> image + landmarks), video (clips in the 300-VW layout), dataset (the 
 Arrays: images (H, W, 3) uint8 RGB; landmarks (68, 2) float64 0-based pixel-centre (x, y).
 """
 from fadenn_tf.data.synthetic.dataset import (DATASET_VERSION, TEST_FOLDERS, TRAIN_FOLDERS,
-                                              VIDEO_IDS, generate_dataset, make_still,
-                                              sample_rng, still_jobs)
+                                              VIDEO_IDS, SynthSpec, generate_dataset,
+                                              make_still, sample_rng, still_jobs)
 from fadenn_tf.data.landmarks68 import flip_landmarks
 from fadenn_tf.data.synthetic.face_model import model_points, rotation
 from fadenn_tf.data.synthetic.rendering import (_background, _other_face, draw_sample,
@@ -19,7 +19,8 @@ from fadenn_tf.data.synthetic.rendering import (_background, _other_face, draw_s
 from fadenn_tf.data.synthetic.sampling import (merge_params, mirror_params,
                                                sample_params)
 
-__all__ = ["DATASET_VERSION", "TEST_FOLDERS", "TRAIN_FOLDERS", "VIDEO_IDS", "generate_dataset",
+__all__ = ["DATASET_VERSION", "TEST_FOLDERS", "TRAIN_FOLDERS", "VIDEO_IDS", "SynthSpec",
+           "generate_dataset",
            "make_still", "sample_rng", "still_jobs", "model_points", "rotation", "draw_sample",
            "jpeg_roundtrip", "render_face", "render_speed", "flip_landmarks", "merge_params",
            "mirror_params", "sample_params", "_background", "_other_face"]

@@ -1,12 +1,20 @@
 """The synthetic data set on disk: still images in the 300-W layout, videos in the 300-VW
 layout, README.txt and manifest.json; the same seed gives the same bytes."""
+import functools
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import cv2
 import numpy as np
 
+from fadenn_tf.data.pts import write_pts
 from fadenn_tf.data.synthetic.rendering import draw_sample, jpeg_roundtrip
 from fadenn_tf.data.synthetic.sampling import sample_params
+from fadenn_tf.data.synthetic.video import DEFAULT_FRAME_SIZE, write_video
+from fadenn_tf.utils.atomic import atomic_path, write_json_atomic, write_text_atomic
+from fadenn_tf.utils.processes import run_in_workers
+from fadenn_tf.utils.progress import progress as bar
 
 DATASET_VERSION = 1
 # 300-W folders and their share of the official image counts.
@@ -16,6 +24,22 @@ TEST_FOLDERS = (("helen/testset", 330), ("lfpw/testset", 224), ("ibug", 135))
 VIDEO_IDS = ("410", "411", "516", "517", "526", "528", "529", "530", "531", "533", "557", "558",
              "559", "562", "114", "124", "125", "126", "150", "158", "401", "402", "505", "506")
 _KIND = {"train": 1, "test": 2, "video": 3}
+
+
+@dataclass
+class SynthSpec:
+    """What a synthetic dataset holds (generate_dataset; the `synth` flags --train, --test,
+    --videos, --frames, --seed, --size). n_train, n_test: still images (0 or >= 3, one per
+    300-W folder); n_videos (<= len(VIDEO_IDS)) of n_frames frames each. image_size: None
+    (random 200-500 px sides) or an int / (H, W) in pixels for every still; frame_size:
+    (H, W) of the video frames (None: video.DEFAULT_FRAME_SIZE)."""
+    n_train: int = 1200
+    n_test: int = 300
+    n_videos: int = 6
+    n_frames: int = 120
+    seed: int = 0
+    image_size: object = None
+    frame_size: Optional[tuple] = None
 
 
 def sample_rng(seed, kind, index):
@@ -55,7 +79,6 @@ def still_jobs(n_train, n_test, seed, image_size=None):
 
 def make_still(job, root):
     """Render and write one still (image + .pts) under root/300w; returns its manifest entry."""
-    from fadenn_tf.data.pts import write_pts
     rng = sample_rng(job["seed"], job["kind"], job["index"])
     params = sample_params(rng, job["split"], job["image_size"])
     img, lm, meta = draw_sample(params)
@@ -98,20 +121,20 @@ manifest.json  counts, seed and per-image pose / occlusion.
 """
 
 
-def generate_dataset(out, n_train=1200, n_test=300, n_videos=6, n_frames=120, seed=0,
-                     progress=False, image_size=None, frame_size=None, workers=1):
+def generate_dataset(out, spec=None, progress=False, workers=1):
     """Generate a synthetic dataset in the 300-W and 300-VW layouts under `out`.
 
+    spec: a SynthSpec (counts, seed, sizes; default SynthSpec()).
     out must not exist or be an empty folder; the dataset is written into a temporary
     folder beside it and renamed onto `out` at the end, so it appears complete or not at all.
-    Every sample has its own seed derived from (seed, kind, index): the same arguments give
-    the same bytes, whatever `workers` (processes) is. image_size: None (random 200-500 px
-    sides) or an int / (H, W) for every still; frame_size (H, W) of the videos.
+    Every sample has its own seed derived from (seed, kind, index): the same spec gives
+    the same bytes, whatever `workers` (processes) is.
     progress: show a progress bar (CLIs only). Returns the Path of `out`.
     """
-    from fadenn_tf.data.synthetic.video import DEFAULT_FRAME_SIZE, write_video
-    from fadenn_tf.utils.atomic import atomic_path, write_json_atomic, write_text_atomic
-    from fadenn_tf.utils.progress import progress as bar
+    spec = spec or SynthSpec()
+    n_train, n_test, n_videos = spec.n_train, spec.n_test, spec.n_videos
+    n_frames = spec.n_frames
+    seed, image_size = spec.seed, spec.image_size
     out = Path(out)
     if n_videos > len(VIDEO_IDS):
         raise ValueError(f"at most {len(VIDEO_IDS)} videos, got {n_videos}")
@@ -121,15 +144,13 @@ def generate_dataset(out, n_train=1200, n_test=300, n_videos=6, n_frames=120, se
         if not out.is_dir() or any(out.iterdir()):
             raise FileExistsError(f"{out}: already exists and is not an empty folder")
         out.rmdir()
-    frame_size = tuple(frame_size or DEFAULT_FRAME_SIZE)
+    frame_size = tuple(spec.frame_size or DEFAULT_FRAME_SIZE)
     jobs = still_jobs(n_train, n_test, seed, image_size)
     total = len(jobs) + n_videos
     with atomic_path(out, is_dir=True) as tmp:
         with bar(total=total, desc="synthetic faces", enabled=progress, unit="item") as pb:
             entries = []
-            if workers > 1 and len(jobs) > 1:
-                import functools
-                from fadenn_tf.utils.processes import run_in_workers  # die with this one
+            if workers > 1 and len(jobs) > 1:   # workers die with this process
                 for e in run_in_workers(functools.partial(make_still, root=tmp), jobs,
                                         workers, ordered=True):
                     entries.append(e)

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from fadenn_tf.data.pts import write_pts
 from fadenn_tf.data.synthetic.rendering import _background, _other_face, draw_sample
 from fadenn_tf.data.synthetic.sampling import merge_params, sample_params
+from fadenn_tf.data.video_writer import checked_video_writer
+from fadenn_tf.utils.atomic import checked_write
 
 FPS = 25.0
 DEFAULT_FRAME_SIZE = (288, 384)   # (H, W)
@@ -90,9 +93,6 @@ def write_video(folder, rng, n_frames, frame_size=DEFAULT_FRAME_SIZE):
     with all n_frames frames. Raises WriteError naming the file when a write fails (full
     disk) or OpenCV cannot open an MJPG writer.
     """
-    from fadenn_tf.data.pts import write_pts
-    from fadenn_tf.data.video_writer import checked_video_writer
-    from fadenn_tf.utils.atomic import checked_write
     folder = Path(folder)
     with checked_write(folder / "annot"):
         (folder / "annot").mkdir(parents=True, exist_ok=True)
