@@ -11,13 +11,17 @@
 # 15% is held out as the val split of docs/results.md. About 3 CPU-hours on 2 cores (Xeon with
 # AMX-BF16); bf16 mixed precision on real faces, float32 for the synthetic pretraining.
 # PYTHON="echo python" prints the commands instead of running them.
+# BOX_JITTER=detector trains the real-face stages with the detector-matched box jitter
+# (docs/results.md, "Box jitter": better on val in a paired fine-tuning; the shipped models
+# used the default, paper).
 # Then: python experiments/ship_pretrained.py --fadenn-m OUT/real/joint-M --fll OUT/real/joint-fll --config-name real128
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 DATA OUT [all]" >&2; exit 2; }
 DATA=$1; OUT=$2
 PY=${PYTHON:-python}
 ALL=(); [ "${3:-}" = "all" ] && ALL=(--set data.val_fraction=0)
-C=(--config real128 --data "$DATA" "${ALL[@]}")
+JIT=(); [ -n "${BOX_JITTER:-}" ] && JIT=(--set "data.augment.box_jitter=$BOX_JITTER")
+C=(--config real128 --data "$DATA" "${ALL[@]}" "${JIT[@]}")
 BF=(--mixed-precision bf16)
 HI=(--set train.learning_rate=1e-3 --set train.lr_decay_steps=1000)
 done_() { [ -f "$1/model.keras" ] || [ -f "$1/expert_4.keras" ]; }
