@@ -196,6 +196,8 @@ class TrainConfig:
     cosine_alpha: float = 0.01            #   cosine_alpha x lr at the stage's last step)
     ema_momentum: float = 0.0             # EMA of the weights (e.g. 0.999): validation and
                                           #   the saved model use it; 0 = off (the paper)
+    clip_norm: float = 0.0                # clip the gradients to this global norm before
+                                          #   the update (e.g. 10); 0 = off (the paper)
 
     def validate(self, where):
         _number(self.batch_size, where, "train.batch_size", lo=1, integer=True)
@@ -219,6 +221,7 @@ class TrainConfig:
                f"{self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
         _number(self.cosine_alpha, where, "train.cosine_alpha", lo=0.0, hi=1.0)
         _number(self.ema_momentum, where, "train.ema_momentum", lo=0.0, hi=1.0, hi_open=True)
+        _number(self.clip_norm, where, "train.clip_norm", lo=0.0)
 
 
 LANDMARK_LOSSES = ("rmse", "l1", "wing")

@@ -125,3 +125,26 @@ def test_run_loop_validates_on_and_ends_with_the_averaged_weights(tmp_path):
         np.testing.assert_allclose(v, a, rtol=1e-6)
     # at step 10 validation saw the average of the first 10 steps, not the raw weights
     assert not np.allclose(seen[10][0], seen[20][0])
+
+
+def test_clip_norm_scales_large_gradients_to_the_norm_and_leaves_small_ones():
+    """train.clip_norm 1: each update equals an unclipped Adam's on g * min(1, 1 / |g|)."""
+    grads = [[3.0, 4.0], [0.3, 0.4], [30.0, -40.0], [0.06, 0.08]]   # norms 5, 0.5, 50, 0.1
+    clipped_opt = make_optimizer(_cfg(learning_rate=1e-2, clip_norm=1.0).train)
+    plain_opt = make_optimizer(_cfg(learning_rate=1e-2, clip_norm=0.0).train)
+    a, b = tf.Variable([0.0, 0.0]), tf.Variable([0.0, 0.0])
+    for g in grads:
+        g = np.array(g, np.float32)
+        clipped_opt.apply_gradients([(tf.constant(g), a)])
+        plain_opt.apply_gradients([(tf.constant(g * min(1.0, 1.0 / np.linalg.norm(g))), b)])
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
+    # and clipping changed the path: an unclipped Adam on the raw gradients ends elsewhere
+    raw_opt, c = make_optimizer(_cfg(learning_rate=1e-2).train), tf.Variable([0.0, 0.0])
+    for g in grads:
+        raw_opt.apply_gradients([(tf.constant(g), c)])
+    assert np.abs(c.numpy() - a.numpy()).max() > 1e-4
+
+
+def test_clip_norm_must_not_be_negative():
+    with pytest.raises(ConfigError, match="train.clip_norm"):
+        _cfg(clip_norm=-1.0)

@@ -168,8 +168,9 @@ def run_stage(ctx, name):
 
 def make_optimizer(train_cfg, mixed_precision="none", total_steps=None):
     """Adam with the config's schedule (train.lr_schedule: staircase decay, or cosine over
-    `total_steps`) and an EMA of the weights if train.ema_momentum > 0 (training.ema). Its
-    state stays float32 (as the variables); fp16 adds dynamic loss scaling, bf16 needs none."""
+    `total_steps`), an EMA of the weights if train.ema_momentum > 0 (training.ema) and the
+    gradients clipped to global norm train.clip_norm if > 0. Its state stays float32 (as the
+    variables); fp16 adds dynamic loss scaling, bf16 needs none."""
     if train_cfg.lr_schedule == "cosine":
         if not total_steps:
             raise ConfigError("train.lr_schedule cosine needs the stage's number of steps")
@@ -181,7 +182,8 @@ def make_optimizer(train_cfg, mixed_precision="none", total_steps=None):
             staircase=True)
     ema = train_cfg.ema_momentum > 0
     opt = keras.optimizers.Adam(schedule, use_ema=ema,
-                                ema_momentum=train_cfg.ema_momentum if ema else 0.99)
+                                ema_momentum=train_cfg.ema_momentum if ema else 0.99,
+                                global_clipnorm=train_cfg.clip_norm or None)
     if precision_mode(mixed_precision) == "fp16":
         opt = keras.optimizers.LossScaleOptimizer(opt)
     return opt
