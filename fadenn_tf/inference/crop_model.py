@@ -12,35 +12,15 @@ image: fadenn_tf.data.crop). A model without metadata, or metadata without crop_
     fits = model.fit_boxes(image, [[x0, y0, x1, y1], ...])   # (H, W, 3) uint8 RGB
     fits.landmarks, fits.noise_probs, fits.regions           # (K,68,2) image pixels, ...
 """
-import json
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from fadenn_tf.data.crop import CROP_SCALE, CropTransform, checked_crop_scale, crop_image
 from fadenn_tf.errors import DataError
-
-
-def read_metadata_json(path):
-    """The JSON object in model metadata file `path` as a dict, or None when the file does
-    not exist. Reads no TensorFlow (fadenn_tf.models.io.read_metadata is the full check of
-    a Keras model's metadata). Raises DataError naming the file when it is unreadable or
-    not a JSON object."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(path, f"unreadable model metadata ({exc})") from None
-    if not isinstance(meta, dict):
-        raise DataError(path, f"model metadata must be a JSON object, got "
-                              f"{type(meta).__name__}")
-    return meta
 
 
 def crop_geometry(metadata, where, graph_size):

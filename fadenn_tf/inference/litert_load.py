@@ -13,7 +13,7 @@ from fadenn_tf.deploy.litert import check_builtin_only, load_tflite
 from fadenn_tf.deploy.routed import convert_routed, is_routed_dir, read_routed, write_routed
 from fadenn_tf.deploy.saved_model import load_export_model, resolve_model_file
 from fadenn_tf.errors import DataError
-from fadenn_tf.inference.crop_model import read_metadata_json
+from fadenn_tf.utils.metadata_json import read_metadata_json
 from fadenn_tf.inference.litert import LiteRTModel
 from fadenn_tf.inference.routed import RoutedLiteRTModel
 from fadenn_tf.pretrained import SHIPPED_JSON

@@ -33,6 +33,7 @@ import tensorflow as tf
 import yaml
 
 from fadenn_tf.data.crop import CROP_SCALE
+from fadenn_tf.utils.metadata_json import read_metadata_json
 from fadenn_tf.errors import DataError
 from fadenn_tf.models import layers as _layers  # noqa: F401  (registers the custom layers)
 from fadenn_tf.models.pixels import PIXEL_RANGE, core_of, is_pixel_model, pixel_model
@@ -159,13 +160,10 @@ def read_metadata(path):
     before format 1). Raises DataError naming the metadata file when it is unreadable, of an
     unknown format_version or not for 0..255 input."""
     meta_file = metadata_path(path)
-    if not meta_file.is_file():
+    meta = read_metadata_json(meta_file)
+    if meta is None:
         return None
-    try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(meta_file, f"unreadable model metadata ({exc})") from None
-    version = meta.get("format_version") if isinstance(meta, dict) else None
+    version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise DataError(meta_file, f"model format_version {version!r} is unknown: this "
                                    f"fadenn_tf ({_version()}) reads format {FORMAT_VERSION}")
