@@ -85,10 +85,11 @@ def psnr_table(model, samples, reference_size, seed):
     """{condition: (mean PSNR of the noisy input, of the denoised output)} in dB against the
     clean crop, over `samples`, for the 13 conditions (scoring.evaluate_denoiser)."""
     from fadenn_tf.data.pipeline import load_eval_data
-    from fadenn_tf.evaluation.scoring import evaluate_denoiser
+    from fadenn_tf.evaluation.scoring import ValidationSpec, evaluate_denoiser
     data = load_eval_data(samples, reference_size)
     res = evaluate_denoiser(lambda x: model(np.asarray(x, np.float32))["denoised"], data,
-                            seed=seed, size=model.size)
+                            spec=ValidationSpec(size=model.size, seed=seed,
+                                                crop_scale=model.crop_scale))
     return {c: (v["psnr_input"], v["psnr_output"]) for c, v in res.items()}
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from fadenn_tf import metrics, noise
 from fadenn_tf.data.pipeline import load_eval_data
 from fadenn_tf.evaluation.engine import select_samples
-from fadenn_tf.evaluation.scoring import ground_truth, predict_crops
+from fadenn_tf.evaluation.scoring import ValidationSpec, ground_truth, predict_crops
 from fadenn_tf.inference.model import load_any
 
 GROUPS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36),
@@ -48,7 +48,8 @@ def run(model, samples, conditions, seed=0):
     gt = ground_truth(data)
     out = {}
     for t, lev in conditions:
-        res = predict_crops(model, data, noise_type=t, level=lev, seed=seed, size=model.size)
+        res = predict_crops(model, data, (t, lev), ValidationSpec(
+            size=model.size, seed=seed, crop_scale=model.crop_scale))
         out[noise.condition_name(t, lev)] = point_errors(res["landmarks"], gt)
     return out, gt, data.samples
 

@@ -44,26 +44,29 @@ def ship(source, name, config_name=None):
     dst = Path(str(pretrained.__file__)).parent / pretrained.NAMES[name] / "model.keras"
     with tempfile.TemporaryDirectory() as tmp:
         full = save_model(model, Path(tmp) / "model.keras", variant=meta.get("variant"),
-                          config_name=config_name or meta.get("config_name"))
+                          config_name=config_name or meta.get("config_name"),
+                          crop_scale=meta.get("crop_scale"))
         save_float16_copy(full, dst)
     before, after = load_any(src), load_any(dst)
     samples, _ = open_dataset(resolve_data(None), split="test")
-    crops = load_eval_data(samples[:32], before.size).images.astype(np.float32)
+    crops = load_eval_data(samples[:32], before.size,
+                           scale=before.crop_scale).images.astype(np.float32)
     diff = np.abs(before.predict_crops(crops)["landmarks"]
                   - after.predict_crops(crops)["landmarks"]).max()
     return dst, dst.stat().st_size / 2 ** 20, float(diff)
 
 
-def parity_crops(size, n=32):
-    """n synthetic test crops [5n, size, size, 3] float32 0..255: clean, then each noise
-    type at level 2 applied to the crop (so that every expert of a FADeNN-M runs)."""
+def parity_crops(size, scale, n=32):
+    """n synthetic test crops [5n, size, size, 3] float32 0..255 (`scale` x the face box):
+    clean, then each noise type at level 2 applied to the crop (so that every expert of a
+    FADeNN-M runs)."""
     import numpy as np
     from fadenn_tf.data.cache import resolve_data
     from fadenn_tf.data.datasets import open_dataset
     from fadenn_tf.data.pipeline import load_eval_data
     from fadenn_tf.noise import NUM_TYPES, degrade_images
     samples, _ = open_dataset(resolve_data(None), split="test")
-    clean = load_eval_data(samples[:n], size).images.astype(np.uint8)
+    clean = load_eval_data(samples[:n], size, scale=scale).images.astype(np.uint8)
     return np.concatenate([clean] + [degrade_images(clean, t, 2, t) for t in
                                      range(1, NUM_TYPES)]).astype(np.float32)
 
@@ -116,7 +119,8 @@ def ship_litert(name):
             meta, data = convert_routed(model, "dynamic_int8", source, parts, batch_size=None)
             run_path = write_routed(meta, data, staging)
         reference = load_any(name)
-        check = compare(reference, load_litert(run_path), parity_crops(reference.size))
+        check = compare(reference, load_litert(run_path), parity_crops(reference.size,
+                                                                 reference.crop_scale))
         ok = (check["mean_px"] <= PARITY_MEAN_PX and check["max_px"] <= PARITY_MAX_PX
               and (check["noise_class_agreement"] is None
                    or check["noise_class_agreement"] >= PARITY_CLASS_AGREEMENT))

@@ -21,7 +21,8 @@ DATA=$1; OUT=$2
 PY=${PYTHON:-python}
 ALL=(); [ "${3:-}" = "all" ] && ALL=(--set data.val_fraction=0)
 JIT=(); [ -n "${BOX_JITTER:-}" ] && JIT=(--set "data.augment.box_jitter=$BOX_JITTER")
-C=(--config real128 --data "$DATA" "${ALL[@]}" "${JIT[@]}")
+CS=(); [ -n "${CROP_SCALE:-}" ] && CS=(--set "model.crop_scale=$CROP_SCALE")
+C=(--config real128 --data "$DATA" "${ALL[@]}" "${JIT[@]}" "${CS[@]}")
 BF=(--mixed-precision bf16)
 HI=(--set train.learning_rate=1e-3 --set train.lr_decay_steps=1000)
 done_() { [ -f "$1/model.keras" ] || [ -f "$1/expert_4.keras" ]; }
@@ -35,15 +36,16 @@ train() {  # train STAGE_DIR ARGS...: run `train` unless the stage finished
 [ -d "$OUT/synth16k" ] || $PY -m fadenn_tf.synth --out "$OUT/synth16k" --train 16000 --test 300 \
     --videos 0 --seed 11 --workers 2
 train "$OUT/pre/fll" --stage fll --config real128 --data "$OUT/synth16k" --out "$OUT/pre" "${HI[@]}" \
-    --steps 1392
-# 2. The FLL on real faces: lr 1e-3, then 5e-4, then an annealing tail (2e-4, x0.6 every 200).
+    "${CS[@]}" --steps 1392
+# 2. The FLL on real faces: lr 1e-3, then 5e-4, then an annealing tail (2e-4 to 2e-6 on a
+#    cosine, with an EMA of the weights).
 train "$OUT/ft1/fll" --stage fll "${C[@]}" "${BF[@]}" --out "$OUT/ft1" --init-from "$OUT/pre/fll" \
     "${HI[@]}" --steps 1500
 train "$OUT/ft2/fll" --stage fll "${C[@]}" "${BF[@]}" --out "$OUT/ft2" --init-from "$OUT/ft1/fll" \
-    --steps 3000 --set train.learning_rate=5e-4 --set train.lr_decay_steps=750
+    --steps 4500 --set train.learning_rate=5e-4 --set train.lr_decay_steps=1125
 train "$OUT/real/fll" --stage fll "${C[@]}" "${BF[@]}" --out "$OUT/real" --init-from "$OUT/ft2/fll" \
-    --steps 1000 --set train.learning_rate=2e-4 --set train.lr_decay_steps=200 \
-    --set train.lr_decay_rate=0.6
+    --steps 1000 --set train.learning_rate=2e-4 --set train.lr_schedule=cosine \
+    --set train.ema_momentum=0.998
 # 3. The IID at lr 1e-3 (x0.8 every 1,000 steps): a residual DAE, then the 4 experts and the
 #    MTC from it.
 IID=("${HI[@]}")

@@ -101,10 +101,13 @@ class FLLConfig:
 class ModelConfig:
     iid: IIDConfig = field(default_factory=IIDConfig)
     fll: FLLConfig = field(default_factory=FLLConfig)
+    crop_scale: float = 2.0               # the crop: face box x this, clipped (paper: 2); the
+                                          # model records it; (1, 2]: fadenn_tf.noise windows
 
     def validate(self, where):
         self.iid.validate(where)
         self.fll.validate(where)
+        _number(self.crop_scale, where, "model.crop_scale", lo=1.0, hi=2.0, lo_open=True)
 
 
 @dataclass

@@ -14,7 +14,11 @@ Protocol (the same for every model, whatever its input size)
 2. Degrade: the condition is applied to the R x R crop (`apply_noise`).
 3. Resize: the (noisy) crop is resized to the model's input side s (`to_model_size`:
    bilinear, antialiased when shrinking; identity when s == R). Points map between the two
-   with `rescale_points`.
+   with `rescale_points`. A model that crops tighter than the reference (its crop_scale
+   below 2: config model.crop_scale) takes its WINDOW of the reference crop instead, the
+   face box grown to crop_scale x and clipped (`model_windows`), resampled to s
+   (`to_model_input`); points map through `window_points` / `reference_points`. The noise
+   is the same pixels either way: only what the model sees of them changes.
 `noisy_model_input` does steps 2 and 3: it is the one function that owns the protocol on
 batches. A "blur-2" image is therefore the same pixels at R for a 64-px model, a 224-px model
 and dlib (which is fed the R crop itself), and the same condition for the same image, seed
@@ -50,7 +54,8 @@ import numpy as np
 import tensorflow as tf
 
 from fadenn_tf.config import REFERENCE_SIZE  # default side R (config noise.reference_size)
-from fadenn_tf.data.crop import CROP_SCALE, CropTransform, crop_image
+from fadenn_tf.data.crop import (CROP_SCALE, CropTransform, crop_and_resize_tf, crop_image,
+                                  crop_regions_tf, transform_points_tf)
 
 from fadenn_tf.noise_names import NOISE_NAMES  # noqa: E402  (class names, TF-free home)
 NUM_TYPES = len(NOISE_NAMES)
@@ -347,17 +352,68 @@ def rescale_points(points, from_size, to_size):
     return (points + 0.5) * f - 0.5
 
 
-def noisy_model_input(reference, noise_type, level, seed, size):
+def uses_window(crop_scale):
+    """Whether a model cropping `crop_scale` x the face box takes a window of the reference
+    crop (crop_scale < 2) rather than all of it. Raises ValueError above 2 (the reference
+    crop does not hold such a crop) or at 1 or below (the crop would cut the face box)."""
+    scale = float(crop_scale)
+    if not 1.0 < scale <= CROP_SCALE + 1e-9:
+        raise ValueError(f"crop_scale {crop_scale!r}: a model crop must be more than 1 and at "
+                         f"most {CROP_SCALE:g} x the face box (the reference crop)")
+    return not math.isclose(scale, CROP_SCALE)
+
+
+def model_windows(boxes, reference_size, crop_scale):
+    """[B, 4] face boxes in reference-crop edge coordinates -> [B, 4] float32 windows: the
+    box grown to `crop_scale` x about its centre and clipped to the R x R crop, i.e. the
+    region a model with that crop_scale crops from the image (the reference crop is the 2x
+    region clipped to the image, so clipping to it is clipping to the image)."""
+    r = int(reference_size)
+    return crop_regions_tf(boxes, [r, r], scale=float(crop_scale))
+
+
+def to_model_input(images, size, windows=None):
+    """Protocol step 3 for any model: [B, R, R, C] reference crops -> [B, size, size, C]
+    float32. windows None: the whole crop (to_model_size); else [B, 4] windows of the crops
+    (model_windows) resampled bilinearly to `size` (data.crop.crop_and_resize_tf: no
+    anti-alias filter; windows of 0.5-1 x R shrink by at most R / size)."""
+    if windows is None:
+        return to_model_size(images, size)
+    return crop_and_resize_tf(tf.convert_to_tensor(images, tf.float32), windows, int(size))
+
+
+def window_points(points, reference_size, size, windows=None):
+    """[B, N, 2] pixel-centre points of the R crops -> the same points in the model input
+    of side `size` (to_model_input with the same windows); tf or NumPy in, float32 tensor
+    out when windows are given."""
+    if windows is None:
+        return rescale_points(points, reference_size, size)
+    return transform_points_tf(tf.cast(points, tf.float32), windows, int(size))
+
+
+def reference_points(points, size, reference_size, windows=None):
+    """Inverse of window_points, in NumPy float64: [B, N, 2] points predicted on the model
+    input of side `size` -> the R reference crops' pixel-centre coordinates."""
+    points = np.asarray(points, np.float64)
+    if windows is None:
+        return rescale_points(points, size, reference_size)
+    return np.stack([CropTransform(w, int(size)).invert(p)
+                     for w, p in zip(np.asarray(windows, np.float64), points)]) \
+        if len(points) else points
+
+
+def noisy_model_input(reference, noise_type, level, seed, size, windows=None):
     """Protocol steps 2 and 3 on a batch (graph- and tf.data-safe).
 
     reference: float32 [B, R, R, 3] clean reference crops in [0, 1]; noise_type, level, seed:
-    as `apply_noise`; size: the model's input side s.
+    as `apply_noise`; size: the model's input side s; windows: [B, 4] model windows of a
+    model cropping tighter than the reference (model_windows), None for the whole crop.
     Returns (noisy [B, s, s, 3], clean [B, s, s, 3], noisy_reference [B, R, R, 3]), float32
     in [0, 1]; noisy and clean went through the same resize.
     """
     noisy_ref = apply_noise(reference, noise_type, level, seed)
-    noisy = tf.clip_by_value(to_model_size(noisy_ref, size), 0.0, 1.0)
-    clean = tf.clip_by_value(to_model_size(reference, size), 0.0, 1.0)
+    noisy = tf.clip_by_value(to_model_input(noisy_ref, size, windows), 0.0, 1.0)
+    clean = tf.clip_by_value(to_model_input(reference, size, windows), 0.0, 1.0)
     return noisy, clean, noisy_ref
 
 

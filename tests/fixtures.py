@@ -221,3 +221,13 @@ def walk_layers(layer):
     yield layer
     for sub in getattr(layer, "layers", []):
         yield from walk_layers(sub)
+
+
+def load_experiment(name):
+    """The module of experiments/NAME.py (the scripts are not a package)."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / "experiments" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

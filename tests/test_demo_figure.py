@@ -1,23 +1,16 @@
 """The demo's denoiser picture: drawn for a model with a denoiser, refused for one without."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from fadenn_tf.config import load_config
 from fadenn_tf.data.synthetic import SynthSpec, generate_dataset
 from fadenn_tf.models import build_fll, build_variant
 from fadenn_tf.models.io import save_model
-
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "demo_figure.py"
+from tests.fixtures import load_experiment
 
 
 @pytest.fixture(scope="module")
 def demo_figure():
-    spec = importlib.util.spec_from_file_location("demo_figure", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("demo_figure")
 
 
 @pytest.fixture(scope="module")

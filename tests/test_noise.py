@@ -246,10 +246,11 @@ def test_configs_with_other_input_sizes_get_the_same_noisy_reference_crops(faces
         def predict(x, seen=seen):
             seen.append(np.asarray(x))
             return {"landmarks": tf.zeros([tf.shape(x)[0], 68, 2])}
-        validation.evaluate_landmarks(predict, val, [(2, 2)], batch_size=4, size=s)
+        validation.evaluate_landmarks(predict, val, [(2, 2)],
+                                      validation.ValidationSpec(size=s, batch_size=4))
         inputs[s] = np.concatenate(seen)
         refs[s] = np.concatenate([b["reference"].numpy() for b in make_eval_dataset(
-            val, s, 4, noise_type=2, level=2, keep_reference=True)])
+            val, s, 4, (2, 2), keep_reference=True)])
         batch = next(iter(make_train_dataset(
             ctx.train_data(ctx.reference_size), s, 8,
             StreamOptions(seed=3, keep_reference=True, reference_size=ctx.reference_size))))
@@ -265,7 +266,7 @@ def test_configs_with_other_input_sizes_get_the_same_noisy_reference_crops(faces
                                    * 255.0, atol=1e-3)
     # blurring at 32 px with the same sigma would be a much stronger blur
     clean32 = N.to_model_size(np.concatenate([b["reference"].numpy() for b in make_eval_dataset(
-        ctx.val_data(), 32, 4, noise_type=0, keep_reference=True)]), 32)
+        ctx.val_data(), 32, 4, (0, 0), keep_reference=True)]), 32)
     at_model_size = N.apply_noise(clean32, [2] * 6, [2] * 6, SEED).numpy() * 255.0
     assert np.abs(at_model_size - inputs[32]).mean() > 0.02 * 127.5
 

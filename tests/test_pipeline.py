@@ -136,10 +136,10 @@ def test_eval_uses_sample_box_when_given(samples):
 def test_eval_noise_condition_applied_and_reproducible(samples):
     pytest.importorskip("fadenn_tf.noise")
     ev = load_eval_data(samples[:4], SIZE)
-    a = first(make_eval_dataset(ev, SIZE, 4, noise_type=4, level=3, seed=5))[0]
+    a = first(make_eval_dataset(ev, SIZE, 4, (4, 3), seed=5))[0]
     np.testing.assert_allclose(a["image"], a["clean"] * 0.2, atol=255e-5)
-    n1 = first(make_eval_dataset(ev, SIZE, 4, noise_type=3, level=2, seed=5))[0]["image"]
-    n2 = first(make_eval_dataset(ev, SIZE, 4, noise_type=3, level=2, seed=5))[0]["image"]
+    n1 = first(make_eval_dataset(ev, SIZE, 4, (3, 2), seed=5))[0]["image"]
+    n2 = first(make_eval_dataset(ev, SIZE, 4, (3, 2), seed=5))[0]["image"]
     np.testing.assert_array_equal(n1, n2)
 
 

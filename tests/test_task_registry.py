@@ -55,7 +55,7 @@ class ProbeTask(Task):
         s, model = self.input_size(ctx.cfg), parts.model
         predict = inference_fn(lambda x: {"landmarks": to_points(model(x, training=False))}, s)
         return lambda _step: {"probe_nme": scoring.evaluate_landmarks(
-            predict, val, [(0, 0)], size=s)["clean"]["mean_nme"]}
+            predict, val, [(0, 0)], self.validation_spec(ctx.cfg))["clean"]["mean_nme"]}
 
 
 @pytest.fixture

@@ -238,11 +238,11 @@ def test_stage_outputs_are_what_training_left(trained):
     val, mc = ctx.val_data(), ctx.cfg.model
     fll = load_model(w / "fll" / "model.keras")
     got = scoring.evaluate_landmarks(lambda x: {"landmarks": to_points(fll(x, training=False))},
-                                     val, [(0, 0)], size=mc.fll.input_size)
+                                     val, [(0, 0)], scoring.ValidationSpec(mc.fll.input_size))
     assert got["clean"]["mean_nme"] == pytest.approx(trained["fll"]["nme_clean"], rel=1e-5)
     dae = load_model(w / "dae" / "model.keras")
     got = scoring.evaluate_denoiser(lambda x: dae(x, training=False), val, [(0, 0)],
-                                    size=mc.iid.input_size)
+                                    scoring.ValidationSpec(mc.iid.input_size))
     assert got["clean"]["psnr_output"] == pytest.approx(trained["dae"]["psnr_clean_output"],
                                                         rel=1e-5)
 
@@ -285,7 +285,8 @@ def test_validation_predict_fn_traced_once_despite_partial_last_batch(data_root)
     val = load_eval_data(samples + samples[:16], 32)                 # 40 = 32 + 8
     model = pixel_model(build_fll(cfg.model.fll))
     predict = inference_fn(lambda x: {"landmarks": to_points(model(x, training=False))}, 32)
-    res = validation.evaluate_landmarks(predict, val, [(0, 0), (3, 1)], batch_size=32)
+    res = validation.evaluate_landmarks(predict, val, [(0, 0), (3, 1)],
+                                        validation.ValidationSpec(batch_size=32))
     assert len(res["errors"]["clean"]) == 40
     assert predict.experimental_get_tracing_count() == 1
 

@@ -64,8 +64,11 @@ def rotate(images, points, angles, fill_mode="REFLECT", fill_value=0.0):
 
 
 def flip_points(points, size, perm=FLIP_PERM):
-    """Mirror [B, N, 2] crop points horizontally (u' = size - 1 - u) and permute indices."""
+    """Mirror [B, N, 2] crop points horizontally (u' = size - 1 - u) and permute indices
+    (points past the permutation's length keep their index)."""
     points = tf.cast(points, tf.float32)
+    if points.shape[1] is not None and points.shape[1] > len(perm):
+        perm = list(perm) + list(range(len(perm), points.shape[1]))
     mirrored = tf.stack([float(size) - 1.0 - points[..., 0], points[..., 1]], axis=-1)
     return tf.gather(mirrored, tf.constant(perm, tf.int32), axis=1)
 

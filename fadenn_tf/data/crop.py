@@ -124,6 +124,13 @@ class CropTransform:
         p = np.asarray(points, dtype=np.float64)
         return p * [self.sx, self.sy] + [self.tx, self.ty]
 
+    def apply_box(self, box):
+        """Edge-coordinate box (x0, y0, x1, y1) of the image -> the same box in crop edge
+        coordinates (float64): x' = (x - rx0) * sx."""
+        b = np.asarray(box, dtype=np.float64).reshape(4)
+        r = self.region
+        return (b - [r[0], r[1], r[0], r[1]]) * [self.sx, self.sy, self.sx, self.sy]
+
     def invert(self, points):
         """(..., 2) crop points (e.g. predictions) -> image points; exact inverse of apply."""
         p = np.asarray(points, dtype=np.float64)

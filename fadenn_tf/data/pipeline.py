@@ -59,7 +59,9 @@ class TrainData:
 class EvalData:
     """Evaluation crops: images [N, S, S, 3] uint8; landmarks [N, 68, 2] float32 crop coords
     (NaN where a sample has none); regions [N, 4] float64 image edge coords (CropTransform
-    (region, S) maps back); indices [N] positions in the sample list given; problems."""
+    (region, S) maps back); indices [N] positions in the sample list given; problems;
+    boxes [N, 4] float64 the face box of each crop (Sample.box, else the landmark box) in
+    crop edge coordinates (where a model cropping tighter finds its window: noise.model_windows)."""
     images: np.ndarray
     landmarks: np.ndarray
     regions: np.ndarray
@@ -67,6 +69,7 @@ class EvalData:
     samples: list
     size: int
     problems: list = field(default_factory=list)
+    boxes: np.ndarray = None
 
     def transform(self, i):
         return CropTransform(self.regions[i], self.size)
@@ -171,7 +174,7 @@ def load_eval_data(samples, size, scale=CROP_SCALE, progress=False):
             continue
         lm = (t.apply(s.landmarks) if s.landmarks is not None
               else np.full((NUM_POINTS, 2), np.nan))
-        out[i] = (crop_image(img, t), lm.astype(np.float32), t.region, s)
+        out[i] = (crop_image(img, t), lm.astype(np.float32), t.region, s, t.apply_box(box))
     if not out:
         raise DataError(samples[0].image_path if samples else "<no samples>",
                         f"no usable evaluation sample among {len(samples)} "
@@ -181,7 +184,8 @@ def load_eval_data(samples, size, scale=CROP_SCALE, progress=False):
                     landmarks=np.stack([out[i][1] for i in idx]),
                     regions=np.stack([out[i][2] for i in idx]),
                     indices=np.array(idx, np.int32), samples=[out[i][3] for i in idx],
-                    size=int(size), problems=problems)
+                    size=int(size), problems=problems,
+                    boxes=np.stack([out[i][4] for i in idx]))
 
 
 def as_loaded(data, loader, size, what):

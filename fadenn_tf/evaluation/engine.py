@@ -14,7 +14,9 @@ batch) or read from a `fadenn_tf.degrade` output (`degrade --crop`: the same R c
 degraded and stored; evaluate them with --data NOISY/clean; or full images degraded by
 `degrade --full-image`). Each model then gets the noisy R crop resized to its input side s
 (noise.to_model_size) and its points mapped back with u_R = (u_s + 0.5) * R / s - 0.5; a
-model of any size (the dlib peer) gets the R crop itself. So every model and the peer see
+model that crops tighter than 2x the box (its metadata's crop_scale) gets its window of
+the noisy R crop instead (noise.model_windows); a model of any size (the dlib peer) gets
+the R crop itself. So every model and the peer see
 the same noisy reference pixels. The batches run through scoring.run_condition and are
 scored by fadenn_tf.evaluation.reduction, the loop and the reduction training's validation
 uses: predictions go back to IMAGE pixels and are scored against the original annotations
@@ -38,8 +40,9 @@ from fadenn_tf.errors import DataError
 from fadenn_tf.evaluation.degraded import noisy_sample_paths, read_degrade_manifest
 from fadenn_tf.evaluation.reduction import condition_summary, reduce_aggregated_logs
 from fadenn_tf.evaluation.scoring import ValidationSpec, run_condition
-from fadenn_tf.noise import (REFERENCE_SIZE, condition_name, parse_conditions, rescale_points,
-                             to_model_size)
+from fadenn_tf.data.crop import CROP_SCALE
+from fadenn_tf.noise import (REFERENCE_SIZE, condition_name, model_windows, parse_conditions,
+                             reference_points, to_model_input, uses_window)
 from fadenn_tf.utils.progress import progress as progress_bar
 
 
@@ -199,9 +202,8 @@ class ModelEntry:
     size: input side s, or None for "any" (fed the evaluation crop as is).
     classifier / denoiser: whether the noise-classifier and denoiser diagnostics apply.
     prepare(eval_data): optional hook called before each pass over an EvalData.
-    resize(crops): the model's own resize of the reference crops [B,R,R,3] to [B,s,s,3]
-    (inference.CropModel.from_reference, which checks the model's crop_scale); None:
-    noise.to_model_size.
+    crop_scale: the model's crop as a multiple of the face box (its metadata's): below 2,
+    it gets its window of each reference crop (noise.model_windows).
     """
     label: str
     path: str
@@ -211,7 +213,7 @@ class ModelEntry:
     classifier: bool = False
     denoiser: bool = False
     prepare: Optional[Callable] = None
-    resize: Optional[Callable] = None
+    crop_scale: float = CROP_SCALE
 
 
 def model_entry(loaded):
@@ -220,7 +222,7 @@ def model_entry(loaded):
     (as the model's metadata says)."""
     return ModelEntry(loaded.label, loaded.path, loaded.kind, loaded.size,
                       lambda images, start: loaded(images), bool(loaded.has_classifier),
-                      bool(loaded.has_denoiser), resize=loaded.from_reference)
+                      bool(loaded.has_denoiser), crop_scale=loaded.crop_scale)
 
 
 
@@ -228,7 +230,8 @@ def model_entry(loaded):
 
 class _ModelSide:
     """One ModelEntry as `scoring.run_condition` calls it on batches of reference crops
-    (side `size`): resizes them to the model's side (noise.to_model_size), maps its points
+    (side `size`): resizes them to the model's side (noise.to_model_input: the whole crop,
+    or the model's window of it), maps its points
     back to the reference crop, keeps the noisy crops of the grid rows and ticks `bar`."""
 
     def __init__(self, entry, size, keep_rows, bar=None):
@@ -241,19 +244,23 @@ class _ModelSide:
         images, start = batch["image"], batch["start"]
         b = int(images.shape[0])
         s = self.entry.size or self.size
-        resize = self.entry.resize or (lambda crops: to_model_size(crops, s))
-        x = resize(images) if s != self.size or self.entry.resize else images
+        windows = np.asarray(model_windows(batch["box"], self.size, self.entry.crop_scale)) \
+            if uses_window(self.entry.crop_scale) else None
+        moved = s != self.size or windows is not None
+
+        def resize(crops):
+            return np.asarray(to_model_input(crops, s, windows)) if moved else crops
+        x = resize(images)
         res = self.entry.predict(x, start)
         lm = np.asarray(res["landmarks"], np.float64)
-        if s != self.size:
-            lm = rescale_points(lm, s, self.size)
+        if moved:
+            lm = reference_points(lm, s, self.size, windows)
         out = {"landmarks": lm}
         if self.entry.classifier and res.get("noise_probs") is not None:
             out["noise_probs"] = res["noise_probs"]
         if self.entry.denoiser and res.get("denoised") is not None:
             clean = batch["clean"]
-            if s != self.size:
-                clean = np.asarray(resize(clean))
+            clean = resize(clean)
             out.update(denoised=res["denoised"], input=x, clean=clean)
         for r in self.keep_rows:
             if start <= r < start + b:
@@ -328,7 +335,8 @@ def evaluate(entries, eval_set, conditions=None, settings=None, *, crop_size=Non
         clean_ed = load_eval_data(eval_set.samples, size, progress=progress)
     else:  # the detector found no face at all: every image is a failure
         clean_ed = EvalData(np.zeros((0, size, size, 3), np.uint8), np.zeros((0, 68, 2)),
-                            np.zeros((0, 4)), np.zeros(0, np.int32), [], size)
+                            np.zeros((0, 4)), np.zeros(0, np.int32), [], size,
+                            boxes=np.zeros((0, 4)))
     n_eval = len(clean_ed)
     manifest = read_degrade_manifest(noisy_from) if noisy_from else None
     crops_mode = bool(manifest) and manifest.get("mode") == "crop"

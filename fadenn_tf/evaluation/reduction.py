@@ -26,7 +26,7 @@ import tensorflow as tf
 from fadenn_tf import metrics
 from fadenn_tf.data.crop import CropTransform
 from fadenn_tf.models.pixels import PIXEL_RANGE
-from fadenn_tf.noise import NOISE_NAMES, rescale_points
+from fadenn_tf.noise import NOISE_NAMES, reference_points
 
 PEAK = PIXEL_RANGE[1] - PIXEL_RANGE[0]   # PSNR / SSIM dynamic range of the images
 SSIM_MIN_SIDE = 11                       # tf.image.ssim's window: smaller crops get no SSIM
@@ -53,7 +53,9 @@ def validation_step(outputs, batch, normalizers=(metrics.DEFAULT_NORMALIZER,)):
     pixels of the batch side S; "noise_probs" (or logits) [B,5]; "denoised" [B,s,s,3] 0..255
     at the model side s, with "input" and "clean" [B,s,s,3] when the model resized the batch
     (default: the batch's own). batch: "image" [B,S,S,3] 0..255 noisy crops; "clean" the
-    same without noise; "region" [B,4] float64 image-edge crop regions at the reference side
+    same without noise; "window" (optional) [B,4] the model's windows of the reference crops
+    (noise.model_windows: the batch crops are those windows); "region" [B,4] float64
+    image-edge crop regions at the reference side
     "reference_size" R (CropTransform(region, R) maps back); "truth" [B,68,2] image-pixel
     annotations; "noise_type" [B] true noise type. normalizers: the NMEs logged.
     """
@@ -61,8 +63,10 @@ def validation_step(outputs, batch, normalizers=(metrics.DEFAULT_NORMALIZER,)):
     if outputs.get("landmarks") is not None:
         crop = np.asarray(outputs["landmarks"], np.float64)
         side, ref = int(np.shape(batch["image"])[1]), int(batch["reference_size"])
-        if side != ref:
-            crop = rescale_points(crop, side, ref)
+        window = batch.get("window")
+        if side != ref or window is not None:
+            crop = reference_points(crop, side, ref,
+                                    None if window is None else np.asarray(window))
         image = np.stack([CropTransform(r, ref).invert(p)
                           for r, p in zip(batch["region"], crop)]) if len(crop) else crop
         logs["crop_landmarks"], logs["landmarks"] = crop, image

@@ -10,8 +10,11 @@ annotations with `fadenn_tf.metrics`.
 Noise protocol (`fadenn_tf.noise`): `eval_data` holds the clean crops at the REFERENCE side R
 (load_eval_data(samples, R)); each condition is applied there (the noisy crop clipped to
 0..255 like an image) and the crops are then resized to the model's side `size` (default R),
-so models of any input size are validated on the same noisy reference pixels.
+so models of any input size are validated on the same noisy reference pixels. A model
+that crops tighter than the reference (crop_scale below 2) is given its window of each noisy
+crop instead (noise.model_windows), and its points come back through that window.
 """
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
@@ -19,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from fadenn_tf import metrics, noise
+from fadenn_tf.data.crop import CROP_SCALE
 from fadenn_tf.data.pipeline import as_loaded, load_eval_data
 from fadenn_tf.evaluation.reduction import aggregate_logs, reduce_aggregated_logs, validation_step
 from fadenn_tf.evaluation.reduction import psnr, ssim  # noqa: F401 (experiments import them here)
@@ -27,14 +31,17 @@ from fadenn_tf.noise import condition_name, noise_conditions
 CACHE_BYTES = 64 * 2 ** 20     # per condition dataset (64-px crops of ~1300 images)
 
 
-def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
-                      reference_size=None, keep_reference=False):
-    """Evaluation batches at model side `size` from reference crops, fixed noise condition.
+def make_eval_dataset(data, size, batch_size, condition=(0, 1), seed=0, *, reference_size=None,
+                      keep_reference=False, crop_scale=CROP_SCALE):
+    """Evaluation batches at model side `size` from reference crops, under one noise
+    `condition` (type, level).
 
     data: EvalData loaded at the reference side R (its .size; load_eval_data(samples, R)), or
     a list of Samples (loaded at `reference_size`, default noise.REFERENCE_SIZE). The
     condition is applied to the R crops, the noisy crop clipped to 0..255, and the result
     resized to `size` (noise.to_model_size); "clean" is the uint8 crop resized the same way.
+    crop_scale below 2 (a model cropping tighter): each crop's window (noise.model_windows
+    of its face box) is resampled to `size` instead, and batches hold "window" [B, 4].
     Keys: image (noisy, float32 0..255 pixels), clean, landmarks (crop coords at `size`,
     NaN if unannotated), region [B, 4] float32 (image edge coords; CropTransform(region, R)
     maps back; EvalData.regions has them in float64), index [B] int32 (position in the
@@ -44,10 +51,13 @@ def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
     """
     data = as_loaded(data, load_eval_data, int(reference_size or noise.REFERENCE_SIZE),
                      "make_eval_dataset")
+    noise_type, level = condition
     ref, size = int(data.size), int(size)
+    windowed = noise.uses_window(crop_scale)
     ds = tf.data.Dataset.from_tensor_slices({
         "image": data.images, "landmarks": data.landmarks,
-        "region": data.regions.astype(np.float32), "index": data.indices})
+        "region": data.regions.astype(np.float32), "index": data.indices,
+        "box": data.boxes.astype(np.float32)})
     ds = ds.batch(int(batch_size)).enumerate()
 
     noisy_input = noise.noisy_model_input_fn(ref, ref)    # the noise at R; resized below
@@ -61,9 +71,13 @@ def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
             pixels / 255.0, ntype, lev, tf.stack([tf.constant(int(seed), tf.int64), k]))
         image, clean = noisy * 255.0, pixels
         out = dict(batch)
-        if ref != size:
-            image, clean = noise.to_model_size(image, size), noise.to_model_size(clean, size)
-            out["landmarks"] = noise.rescale_points(batch["landmarks"], ref, size)
+        windows = noise.model_windows(batch["box"], ref, crop_scale) if windowed else None
+        if ref != size or windowed:
+            image = noise.to_model_input(image, size, windows)
+            clean = noise.to_model_input(clean, size, windows)
+            out["landmarks"] = noise.window_points(batch["landmarks"], ref, size, windows)
+        if windowed:
+            out["window"] = windows
         out.update(image=image, clean=clean, noise_type=ntype, noise_level=lev)
         if keep_reference:
             out["reference"] = noisy_ref
@@ -73,20 +87,22 @@ def make_eval_dataset(data, size, batch_size, noise_type=0, level=1, seed=0,
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def condition_batches(eval_data, batch_size=32, noise_type=0, level=0, seed=0, size=None):
+def condition_batches(eval_data, batch_size=32, noise_type=0, level=0, seed=0, size=None,
+                      crop_scale=CROP_SCALE):
     """The crops of `eval_data` under one condition, in row order (make_eval_dataset at the
-    model side `size`, default eval_data.size), built once per EvalData and reused: building
+    model side `size`, default eval_data.size, and its `crop_scale`), built once per EvalData
+    and reused: building
     it traces its map function (about half a second), and training evaluates the same
     conditions on the same crops again and again. The stream is a pure function of (data,
     condition, seed, size), so a reused dataset yields the same batches; when its float32
     image + clean crops take at most CACHE_BYTES it is also kept in memory after the first
     pass (the noise is then computed once per condition, not at every validation)."""
     key = (int(size or eval_data.size), int(batch_size), int(noise_type), max(int(level), 1),
-           int(seed))
+           int(seed), float(crop_scale))
     cache = getattr(eval_data, "__dict__", {}).setdefault("_condition_datasets", {})
     if key not in cache:
-        ds = make_eval_dataset(eval_data, key[0], key[1], noise_type=key[2], level=key[3],
-                               seed=key[4])
+        ds = make_eval_dataset(eval_data, key[0], key[1], (key[2], key[3]), key[4],
+                               crop_scale=key[5])
         if 2 * len(eval_data) * key[0] * key[0] * 3 * 4 <= CACHE_BYTES:
             ds = ds.cache()
         cache[key] = ds
@@ -102,11 +118,14 @@ def ground_truth(eval_data):
 class ValidationSpec:
     """How one validation pass runs: size: the side S of the batches given to the model
     (default: the data's reference side R); batch_size: crops per model call; seed: noise
-    seed (batch k seeded by (seed, k)); normalizers: the NMEs logged (metrics.NORMALIZERS)."""
+    seed (batch k seeded by (seed, k)); normalizers: the NMEs logged (metrics.NORMALIZERS);
+    crop_scale: the model's crop as a multiple of the face box (below 2: its window of each
+    reference crop, make_eval_dataset)."""
     size: Optional[int] = None
     batch_size: int = 32
     seed: int = 0
     normalizers: tuple = (metrics.DEFAULT_NORMALIZER,)
+    crop_scale: float = CROP_SCALE
 
 
 def run_condition(predict, eval_data, condition, spec=ValidationSpec(), *, true_type=None,
@@ -131,13 +150,14 @@ def run_condition(predict, eval_data, condition, spec=ValidationSpec(), *, true_
     labelled = noise_type if true_type is None else true_type
     state, start = {}, 0
     for batch in condition_batches(eval_data, spec.batch_size, noise_type, level, spec.seed,
-                                   spec.size):
+                                   spec.size, spec.crop_scale):
         b = int(batch["image"].shape[0])
         rows = slice(start, start + b)
         step = {"image": batch["image"], "start": start,
                 "clean": batch["clean"] if clean is None
                 else clean.images[rows].astype(np.float32),
                 "region": eval_data.regions[rows], "reference_size": eval_data.size,
+                "box": eval_data.boxes[rows], "window": batch.get("window"),
                 "truth": None if truth is None else truth[rows],
                 "noise_type": np.full(b, labelled, np.int64)}
         state = aggregate_logs(state, validation_step(predict(step), step, spec.normalizers))
@@ -151,12 +171,14 @@ def _run_conditions(predict, eval_data, conditions, spec):
             for t, lv in (conditions or noise_conditions())}
 
 
-def predict_crops(predict_fn, eval_data, batch_size=32, noise_type=0, level=0, seed=0,
-                  keep=(), size=None):
-    """Run predict_fn over every crop of `eval_data` under one noise condition.
+def predict_crops(predict_fn, eval_data, condition=(0, 0), spec=None, keep=()):
+    """Run predict_fn over every crop of `eval_data` under one noise `condition` (type,
+    level).
 
-    eval_data: EvalData of reference crops; size: the model's side S (default
-    eval_data.size): the condition is applied at the reference side, then resized to S.
+    eval_data: EvalData of reference crops; spec: ValidationSpec (the model's side S, default
+    eval_data.size, and crop_scale; batch size; seed): the condition is applied at the
+    reference side, then resized to S (the window of a model with crop_scale below 2:
+    make_eval_dataset).
     predict_fn: [B,S,S,3] float32 pixels in 0..255 -> dict with "landmarks" [B,68,2] in crop pixels
     (and optionally "noise_probs", "denoised"). Returns a dict of NumPy arrays:
     "landmarks" (N,68,2) in IMAGE pixels, "crop_landmarks" (N,68,2) at side S and any key
@@ -171,24 +193,26 @@ def predict_crops(predict_fn, eval_data, batch_size=32, noise_type=0, level=0, s
             value = batch["image" if k == "noisy" else k] if k in ("noisy", "clean") else res[k]
             kept[k].append(np.asarray(value))
         return {"landmarks": res["landmarks"]}
-    spec = ValidationSpec(size, batch_size, seed, normalizers=())
-    logs = run_condition(predict, eval_data, (noise_type, level), spec)
+    spec = dataclasses.replace(spec or ValidationSpec(), normalizers=())
+    logs = run_condition(predict, eval_data, tuple(condition), spec)
     out = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in kept.items()}
     out["landmarks"] = np.concatenate(logs["landmarks"]) if logs else np.zeros((0,))
     return out
 
 
-def evaluate_landmarks(predict_fn, eval_data, conditions=None, batch_size=32, seed=0,
-                       normalizer=metrics.DEFAULT_NORMALIZER,
-                       threshold=metrics.DEFAULT_THRESHOLD, size=None):
+def evaluate_landmarks(predict_fn, eval_data, conditions=None, spec=None,
+                       threshold=metrics.DEFAULT_THRESHOLD):
     """Per-condition landmark figures.
 
     conditions: list of (type, level); default all 13 (clean + 4 types x 3 levels).
-    size: the model's input side (default eval_data.size; see predict_crops).
+    spec: ValidationSpec (the model's side and crop_scale, batch size, seed; the figures
+    are under its first normaliser); threshold: of AUC and FR.
     Returns {"per_condition": {name: summary}, "errors": {name: (N,) NME array},
     "clean": summary, "noisy": summary pooled over every noisy condition given}.
     """
-    spec = ValidationSpec(size, batch_size, seed, normalizers=(normalizer,))
+    spec = spec or ValidationSpec()
+    normalizer = spec.normalizers[0]
+    spec = dataclasses.replace(spec, normalizers=(normalizer,))
     figures = reduce_aggregated_logs(
         _run_conditions(lambda b: {"landmarks": predict_fn(b["image"])["landmarks"]},
                         eval_data, conditions, spec), threshold, normalizer)
@@ -209,24 +233,23 @@ def mean_shape_predictor(mean_shape):
     return predict
 
 
-def evaluate_denoiser(denoise_fn, eval_data, conditions=None, batch_size=32, seed=0,
-                      size=None):
+def evaluate_denoiser(denoise_fn, eval_data, conditions=None, spec=None):
     """PSNR (dB) and SSIM (against the clean crop resized to S) of the noisy input and of
-    denoise_fn's output per condition. denoise_fn: [B,S,S,3] pixels in 0..255 -> same; size: S
-    (default eval_data.size; see predict_crops). Returns {name:
+    denoise_fn's output per condition. denoise_fn: [B,S,S,3] pixels in 0..255 -> same; spec:
+    ValidationSpec (S, default eval_data.size; crop_scale; batch size; seed). Returns {name:
     {"psnr_input", "psnr_output", "ssim_input", "ssim_output"}} (means over images)."""
-    spec = ValidationSpec(size, batch_size, seed, normalizers=())
+    spec = dataclasses.replace(spec or ValidationSpec(), normalizers=())
     logs = _run_conditions(lambda b: {"denoised": denoise_fn(b["image"])}, eval_data,
                            conditions, spec)
     return reduce_aggregated_logs(logs).get("denoiser", {})
 
 
-def evaluate_classifier(logits_fn, eval_data, conditions=None, batch_size=32, seed=0,
-                        size=None):
+def evaluate_classifier(logits_fn, eval_data, conditions=None, spec=None):
     """Noise-classifier accuracy over the conditions (each image once per condition).
-    logits_fn: [B,S,S,3] -> [B,5]; size: S (default eval_data.size). Returns {"accuracy",
+    logits_fn: [B,S,S,3] -> [B,5]; spec: ValidationSpec (as evaluate_denoiser). Returns
+    {"accuracy",
     "confusion" (5x5 counts, rows = true type), "n"}."""
-    spec = ValidationSpec(size, batch_size, seed, normalizers=())
+    spec = dataclasses.replace(spec or ValidationSpec(), normalizers=())
     logs = _run_conditions(lambda b: {"noise_probs": logits_fn(b["image"])}, eval_data,
                            conditions, spec)
     cl = reduce_aggregated_logs(logs).get("classifier")

@@ -184,16 +184,26 @@ class CropModel:
         return fit.landmarks[0], None if fit.noise_probs is None else fit.noise_probs[0]
 
     # ---------------------------------------------------------------- evaluation input
-    def from_reference(self, crops, reference_scale=CROP_SCALE):
+    def from_reference(self, crops, boxes=None, reference_scale=CROP_SCALE):
         """The evaluation's reference crops [B,R,R,3] float 0..255 (reference_scale x the
         face box, clipped, at side R: fadenn_tf.noise) -> this model's input [B,S,S,3]
-        float32 0..255 (noise.to_model_size; the input itself when R = S). Points predicted
-        on the result go back with noise.rescale_points(points, S, R). Raises ValueError
-        when this model crops at another scale (its crop is not a resize of them)."""
-        if not math.isclose(float(reference_scale), self.crop_scale):
+        float32 0..255: the crops resized (noise.to_model_size) when the model crops at
+        reference_scale, else each crop's window (noise.model_windows of `boxes` [B,4], the
+        face boxes in reference-crop edge coordinates) resampled to S. Points predicted on
+        the result go back with noise.reference_points. Raises ValueError when the model
+        crops wider than the reference crops, or tighter without `boxes`."""
+        from fadenn_tf import noise  # lazy: TensorFlow (the LiteRT path has none)
+        size = int(np.shape(crops)[1])
+        if math.isclose(float(reference_scale), self.crop_scale):
+            return np.asarray(noise.to_model_size(crops, self.size), np.float32)
+        if self.crop_scale > float(reference_scale):
             raise ValueError(f"{self.path} crops {self.crop_scale:g} x the face box "
                              f"(crop_scale in its metadata) but the reference crops are "
                              f"{float(reference_scale):g} x the box: they cannot be resized "
                              f"to its input")
-        from fadenn_tf.noise import to_model_size  # lazy: TensorFlow (LiteRT path has none)
-        return np.asarray(to_model_size(crops, self.size), np.float32)
+        if boxes is None:
+            raise ValueError(f"{self.path} crops {self.crop_scale:g} x the face box, inside "
+                             f"reference crops of {float(reference_scale):g} x the box: its "
+                             f"window needs the face boxes (boxes=)")
+        windows = noise.model_windows(np.asarray(boxes, np.float32), size, self.crop_scale)
+        return np.asarray(noise.to_model_input(crops, self.size, windows), np.float32)

@@ -65,10 +65,12 @@ def _variant(model, names):
     return "fll"
 
 
-def describe(model, variant=None, config_name=None):
+def describe(model, variant=None, config_name=None, crop_scale=None):
     """Format-1 metadata (dict) of a model taking pixels (see the module docstring).
     variant: the FADeNN variant when known (S and M share one graph; default: the model's
-    name "fadenn_s"/"fadenn_m"). Raises ValueError for a model of no known kind."""
+    name "fadenn_s"/"fadenn_m"); crop_scale: the crop it was trained on, as a multiple of
+    the face box (config model.crop_scale; default data.crop.CROP_SCALE, 2). Raises
+    ValueError for a model of no known kind."""
     core = core_of(model)
     names = {layer.name for layer in model.layers} | {layer.name for layer in core.layers}
     out = model.output
@@ -94,7 +96,7 @@ def describe(model, variant=None, config_name=None):
     return {"format_version": FORMAT_VERSION, "kind": kind,
             "variant": variant if kind == "fadenn" else ("fll" if kind == "fll" else None),
             "input_range": list(PIXEL_RANGE), "input_size": size,
-            "image_output_range": list(PIXEL_RANGE), "crop_scale": CROP_SCALE,
+            "image_output_range": list(PIXEL_RANGE), "crop_scale": float(crop_scale or CROP_SCALE),
             "num_points": points, "landmark_layout": layout,
             "outputs": sorted(out) if isinstance(out, dict) else ["output"],
             "has_classifier": kind in ("stc", "mtc") or "classifier" in names,
@@ -106,18 +108,19 @@ def _version():
     return __version__
 
 
-def save_model(model, path, variant=None, config_name=None):
+def save_model(model, path, variant=None, config_name=None, crop_scale=None):
     """Write `model` to `path` (must end in .keras) and its metadata to NAME.json, each
     atomically (a temporary file beside it is renamed onto it once complete). A model
     working in [-1, 1] (a core from the build_* functions) is saved wrapped by pixel_model,
-    so every saved file takes 0..255. variant / config_name go into the metadata.
+    so every saved file takes 0..255. variant / config_name / crop_scale (describe) go into
+    the metadata.
     Returns the Path of the .keras file."""
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"{path}: a native Keras model file must end in .keras")
     if not is_pixel_model(model):
         model = pixel_model(model)
-    meta = describe(model, variant, config_name)
+    meta = describe(model, variant, config_name, crop_scale)
     with atomic_path(path) as tmp:
         model.save(tmp)
         _float32_policies(tmp)

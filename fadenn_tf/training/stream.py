@@ -9,7 +9,10 @@ derived from (seed, step). `start_step=N` therefore resumes the stream at batch 
 Noise follows the protocol of `fadenn_tf.noise`: a noisy stream crops (and augments) at the
 reference side R, applies the condition there and resizes to the network side S
 (`noise.noisy_model_input`), so its TrainData must be loaded for R; a clean stream (FLL
-stage) crops straight to S.
+stage) crops straight to S. A model that crops tighter than 2x the face box (crop_scale
+below 2, config model.crop_scale) gets its window of the augmented 2x crop (noise.model_windows
+of the jittered box, moved by the same rotation and flip): a clean stream then crops the 2x
+region at `clean_work_size`, where that window is about S pixels.
 
 Batches are dicts: image [B,S,S,3] float32 RGB pixels in 0..255 (noisy; what every model
 takes, fadenn_tf.models.pixels), clean (same crop without noise, 0..255), landmarks
@@ -18,6 +21,7 @@ clean), index [B] int32 (row of the loaded data).
 With expert_noise: expert_images [B,4,S,S,3] in 0..255 (type k+1, random level, at index k).
 """
 import dataclasses
+import math
 
 import numpy as np
 import tensorflow as tf
@@ -37,7 +41,8 @@ class StreamOptions:
     share of clean crops in a noisy stream; seed: of every random draw; occlusion: random
     occluders (if augment.occlusion_prob > 0); noise: one noise condition per crop;
     expert_noise: expert_images too; reference_size: side R where noise is applied (None:
-    noise.REFERENCE_SIZE); keep_reference: the noisy crops at R too."""
+    noise.REFERENCE_SIZE); keep_reference: the noisy crops at R too; crop_scale: the model's
+    crop as a multiple of the face box (config model.crop_scale; below 2: its window)."""
     augment: object = None
     clean_prob: float = 0.2
     seed: int = 0
@@ -46,15 +51,26 @@ class StreamOptions:
     expert_noise: bool = False
     reference_size: object = None
     keep_reference: bool = False
+    crop_scale: float = CROP_SCALE
 
     @classmethod
     def for_task(cls, task, cfg):
         """The stream of a training task (fadenn_tf.training.tasks: its noise, expert_noise
         and occlusion flags) under ExperimentConfig `cfg` (data.augment, data.clean_prob,
-        train.seed, noise.reference_size)."""
+        train.seed, noise.reference_size, model.crop_scale)."""
         return cls(augment=cfg.data.augment, clean_prob=cfg.data.clean_prob,
                    seed=cfg.train.seed, occlusion=task.occlusion, noise=task.noise,
-                   expert_noise=task.expert_noise, reference_size=cfg.noise.reference_size)
+                   expert_noise=task.expert_noise, reference_size=cfg.noise.reference_size,
+                   crop_scale=float(cfg.model.crop_scale))
+
+
+def clean_work_size(size, crop_scale=CROP_SCALE):
+    """Side of the 2x crop a clean stream takes for a model of input side `size` that crops
+    `crop_scale` x the face box: `size` itself at 2, else the side at which the model's
+    window of that crop is `size` pixels (ceil(size * 2 / crop_scale))."""
+    if not noise_mod.uses_window(crop_scale):
+        return int(size)
+    return int(math.ceil(int(size) * CROP_SCALE / float(crop_scale) - 1e-6))
 
 
 def make_train_dataset(data, size, batch_size, options=None, *, start_step=0, shard_index=0,
@@ -62,12 +78,14 @@ def make_train_dataset(data, size, batch_size, options=None, *, start_step=0, sh
     """Training batches (dicts, see module docstring) from TrainData or a list of Samples,
     as `options` (StreamOptions; default StreamOptions()) say.
 
-    Per sample: landmark box jittered (augment.box_jitter: paper | detector | none) -> 2x region clipped -> bilinear
-    crop to the working side W -> rotation / flip / occlusion (if `occlusion`) -> [0, 1];
+    Per sample: landmark box jittered (augment.box_jitter: paper | detector | none) -> 2x
+    region clipped -> bilinear crop to the working side W -> rotation / flip / occlusion (if
+    `occlusion`) -> [0, 1] -> (crop_scale below 2) the model's window of it;
     per batch: noise labels from noise.sample_noise_labels(B, seed, clean_prob) and
     noise.noisy_model_input (if `noise`: condition at W, then resized to `size`).
     W = reference_size (default noise.REFERENCE_SIZE) when the stream is noisy (`noise` or
-    `expert_noise`), else `size`; TrainData should be loaded for W (load_train_data(.., W)).
+    `expert_noise`), else clean_work_size(size, crop_scale); TrainData should be loaded for
+    W (load_train_data(.., W)).
     expert_noise: also yield expert_images (each noise type 1..4 at a random level, for the
     experts stage). keep_reference: also yield reference [B,W,W,3] (noisy crop at W, [0, 1]).
     Batch `step` depends only on (seed, step, shard), so `start_step=N` continues an
@@ -78,7 +96,8 @@ def make_train_dataset(data, size, batch_size, options=None, *, start_step=0, sh
     opt = options or StreamOptions()
     augment = opt.augment if opt.augment is not None else AugmentConfig()
     noise, expert_noise, clean_prob = opt.noise, opt.expert_noise, opt.clean_prob
-    work = int(size)
+    windowed = noise_mod.uses_window(opt.crop_scale)
+    work = clean_work_size(size, opt.crop_scale)
     if noise or expert_noise:
         work = int(opt.reference_size or noise_mod.REFERENCE_SIZE)
     data = as_loaded(data, load_train_data, work, "make_train_dataset")
@@ -108,31 +127,41 @@ def make_train_dataset(data, size, batch_size, options=None, *, start_step=0, sh
         if augment.jitter_kind():
             bx = jitter_boxes_tf(bx, keys[0], augment.jitter_kind())
         regions = crop_regions_tf(bx, [p, p], scale=CROP_SCALE)
-        crops, pts, s_occ = crop_augmented(images, idx, regions, tf.gather(landmarks, idx),
-                                            work, keys[1], augment)
+        pts = tf.gather(landmarks, idx)
+        if windowed:      # the box centre rides along with the points (rotation, flip)
+            pts = tf.concat([pts, (bx[:, None, :2] + bx[:, None, 2:]) / 2.0 - 0.5], axis=1)
+        crops, pts, s_occ = crop_augmented(images, idx, regions, pts, work, keys[1], augment)
+        windows = None
+        if windowed:
+            pts, centre = pts[:, :-1], pts[:, -1] + 0.5               # edge coordinates
+            half = (bx[:, 2:] - bx[:, :2]) / 2.0 * work / (regions[:, 2:] - regions[:, :2])
+            windows = noise_mod.model_windows(tf.concat([centre - half, centre + half], -1),
+                                              work, opt.crop_scale)
         if opt.occlusion and augment.occlusion_prob > 0:
             crops = occlude(crops, s_occ, augment.occlusion_prob, 255.0)
         clean = tf.clip_by_value(crops / 255.0, 0.0, 1.0)
         out = {}
         ntype = level = tf.zeros([b], tf.int32)
-        if work != size:
-            pts = noise_mod.rescale_points(pts, work, size)
+        if work != size or windowed:
+            pts = noise_mod.window_points(pts, work, size, windows)
         if noise:
             ntype, level = noise_mod.sample_noise_labels(b, keys[2], clean_prob)
             ntype = tf.cast(ntype, tf.int32)
             level = tf.where(ntype == 0, 0, tf.cast(level, tf.int32))   # no level when clean
             noisy, clean_s, noisy_ref = noise_mod.noisy_model_input(clean, ntype, level,
-                                                                    keys[3], size)
+                                                                    keys[3], size, windows)
         else:
             noisy_ref = clean
-            noisy = clean_s = clean if work == size else noise_mod.to_model_size(clean, size)
+            noisy = clean_s = clean if work == size and not windowed \
+                else noise_mod.to_model_input(clean, size, windows)
         if expert_noise:
             levels = tf.random.stateless_uniform([b, 4], keys[4], minval=1, maxval=4,
                                                  dtype=tf.int32)
             kinds = tf.tile(tf.range(1, 5, dtype=tf.int32)[None], [b, 1])
             rep = tf.repeat(clean, 4, axis=0)                        # [4B, W, W, 3], k fastest
-            ex, _, _ = noise_mod.noisy_model_input(rep, tf.reshape(kinds, [-1]),
-                                                   tf.reshape(levels, [-1]), keys[5], size)
+            ex, _, _ = noise_mod.noisy_model_input(
+                rep, tf.reshape(kinds, [-1]), tf.reshape(levels, [-1]), keys[5], size,
+                None if windows is None else tf.repeat(windows, 4, axis=0))
             out["expert_images"] = tf.reshape(ex, [b, 4, size, size, 3]) * 255.0
         if opt.keep_reference:
             out["reference"] = noisy_ref

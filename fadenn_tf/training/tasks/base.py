@@ -26,6 +26,8 @@ from fadenn_tf.utils.lazy import lazy_import
 models = lazy_import("fadenn_tf.models")          # lazy: TensorFlow (train --help)
 noise_mod = lazy_import("fadenn_tf.noise")        # lazy: TensorFlow (train --help)
 tf = lazy_import("tensorflow")                    # lazy: TensorFlow (train --help)
+stream = lazy_import("fadenn_tf.training.stream")  # lazy: TensorFlow (train --help)
+scoring = lazy_import("fadenn_tf.evaluation.scoring")  # lazy: TensorFlow (train --help)
 
 
 @dataclasses.dataclass
@@ -105,11 +107,21 @@ class Task:
         """Side of the model input: s for stages on the FLL, S otherwise (pixels)."""
         return cfg.model.fll.input_size if self.on_fll else cfg.model.iid.input_size
 
+    def validation_spec(self, cfg):
+        """scoring.ValidationSpec of the stage's model: the crop it takes (its input side
+        and config model.crop_scale), default batch size, seed and normaliser."""
+        return scoring.ValidationSpec(size=self.input_size(cfg),
+                                      crop_scale=float(cfg.model.crop_scale))
+
     def work_size(self, cfg):
-        """Side of the training pre-crops: the input side for clean streams, the reference
-        side R when the stream is degraded there."""
+        """Side of the training pre-crops: the reference side R when the stream is degraded
+        there; for clean streams the input side, or for a model cropping tighter than 2x the
+        box the side at which its window of the 2x crop is that input side
+        (stream.clean_work_size)."""
         noisy = self.noise or self.expert_noise
-        return int(cfg.noise.reference_size) if noisy else self.input_size(cfg)
+        if noisy:
+            return int(cfg.noise.reference_size)
+        return stream.clean_work_size(self.input_size(cfg), cfg.model.crop_scale)
 
     # ------------------------------------------------------------------------- model
     def cores(self, cfg, **kw):
@@ -148,7 +160,7 @@ class Task:
         for model, name in zip(parts.models, self.outputs):
             models.save_model(model, Path(folder) / name,
                               variant=variant if self.per_variant else None,
-                              config_name=cfg.name)
+                              config_name=cfg.name, crop_scale=cfg.model.crop_scale)
 
 
 # --------------------------------------------------------------- shared by the tasks

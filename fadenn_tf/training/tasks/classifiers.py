@@ -21,10 +21,10 @@ class ClassifierTask(Task):
         S = self.input_size(ctx.cfg)
         logits = models.pixel_model(models.logits_model(parts.cores["model"]))
         logits_fn = inference_fn(lambda x: logits(x, training=False), S)
-        conditions = validation_conditions()
+        conditions, spec = validation_conditions(), self.validation_spec(ctx.cfg)
 
         def evaluate(_step):
-            res = scoring.evaluate_classifier(logits_fn, val, conditions, size=S)
+            res = scoring.evaluate_classifier(logits_fn, val, conditions, spec)
             return {"accuracy": res["accuracy"], "confusion": res["confusion"],
                     "accuracy_over": "13 conditions (clean + 4 types x 3 levels), each image "
                                      "once"}

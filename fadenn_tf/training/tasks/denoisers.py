@@ -36,10 +36,10 @@ class DAETask(Task):
     def validation(self, ctx, parts, val):
         S, model = self.input_size(ctx.cfg), parts.model
         denoise = inference_fn(lambda x: model(x, training=False), S)
-        conditions = validation_conditions()
+        conditions, spec = validation_conditions(), self.validation_spec(ctx.cfg)
 
         def evaluate(_step):
-            res = scoring.evaluate_denoiser(denoise, val, conditions, size=S)
+            res = scoring.evaluate_denoiser(denoise, val, conditions, spec)
             noisy = {k: v for k, v in res.items() if k != "clean"}
             return {"psnr_clean_output": res["clean"]["psnr_output"],
                     "psnr_noisy_input": mean_psnr(noisy, "psnr_input"),
@@ -81,7 +81,7 @@ class ExpertsTask(Task):
             out = {}
             for k, fn in enumerate(fns, start=1):
                 res = scoring.evaluate_denoiser(fn, val, [(k, lv) for lv in noise_mod.LEVELS],
-                                                size=S)
+                                                self.validation_spec(ctx.cfg))
                 out[f"psnr_expert_{k}_input"] = mean_psnr(res, "psnr_input")
                 out[f"psnr_expert_{k}_output"] = mean_psnr(res, "psnr_output")
             out["psnr_unit"] = "dB vs clean crop, mean over the expert's own 3 levels"

@@ -76,9 +76,9 @@ class JointTask(Task):
     def validation(self, ctx, parts, val):
         S, model = self.input_size(ctx.cfg), parts.model
         predict = inference_fn(lambda x: model(x, training=False), S)
-        conditions = validation_conditions()
+        conditions, spec = validation_conditions(), self.validation_spec(ctx.cfg)
         return lambda _step: landmark_figures(
-            scoring.evaluate_landmarks(predict, val, conditions, size=S))
+            scoring.evaluate_landmarks(predict, val, conditions, spec))
 
     def reference_figures(self, ctx, parts, val):
         """The FLL alone before fine-tuning (fll_baseline_*: NME, AUC, FR), run at S."""
@@ -88,7 +88,7 @@ class JointTask(Task):
         baseline = models.build_fll_baseline(ctx.cfg.model, fll)
         fn = inference_fn(lambda x: baseline(x, training=False), S)
         figures = landmark_figures(scoring.evaluate_landmarks(fn, val, validation_conditions(),
-                                                              size=S))
+                                                              self.validation_spec(ctx.cfg)))
         return {f"fll_baseline_{k}": v for k, v in figures.items()
                 if k.split("_")[0] in ("nme", "auc", "fr")}
 

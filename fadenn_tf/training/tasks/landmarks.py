@@ -26,7 +26,8 @@ class FLLTask(Task):
 
     def build(self, ctx):
         """A fresh FLL whose output starts at the training samples' mean shape."""
-        mean = mean_shape(ctx.train, self.input_size(ctx.cfg))
+        spec = self.validation_spec(ctx.cfg)
+        mean = mean_shape(ctx.train, spec.size, spec.crop_scale)
         cores = self.cores(ctx.cfg, mean_shape=mean)
         return parts_of(cores, mean_shape=mean)
 
@@ -42,22 +43,22 @@ class FLLTask(Task):
         s, model = self.input_size(ctx.cfg), parts.model
         predict = inference_fn(lambda x: {"landmarks": models.to_points(model(x, training=False))},
                                s)
-        conditions = validation_conditions()
+        conditions, spec = validation_conditions(), self.validation_spec(ctx.cfg)
         return lambda _step: landmark_figures(
-            scoring.evaluate_landmarks(predict, val, conditions, size=s))
+            scoring.evaluate_landmarks(predict, val, conditions, spec))
 
     def reference_figures(self, ctx, parts, val):
         """The mean-shape predictor's NME and AUC (mean_shape_*): what the FLL must beat."""
         baseline = scoring.evaluate_landmarks(
             scoring.mean_shape_predictor(parts.info["mean_shape"]), val,
-            validation_conditions(), size=self.input_size(ctx.cfg))
+            validation_conditions(), self.validation_spec(ctx.cfg))
         return {f"mean_shape_{k}": v for k, v in landmark_figures(baseline).items()
                 if k.startswith("nme") or k.startswith("auc")}
 
 
-def mean_shape(train_samples, size):
-    """Mean (68,2) landmark shape in un-jittered crop pixels of the training samples (the
-    first 1000)."""
-    data = pipeline.load_eval_data(train_samples[:1000], size)
+def mean_shape(train_samples, size, crop_scale=2.0):
+    """Mean (68,2) landmark shape in un-jittered crop pixels (side `size`, `crop_scale` x
+    the landmark box) of the training samples (the first 1000)."""
+    data = pipeline.load_eval_data(train_samples[:1000], size, scale=crop_scale)
     return np.nanmean(data.landmarks, axis=0)
 
