@@ -4,9 +4,10 @@ crops and on crops degraded by each noise type at one level. Prints a Markdown t
 
     python experiments/routed_parity.py --model pretrained --data 300w-train --split val
 
-Crops: the ground-truth box crop at the model's side (data.pipeline.load_eval_data); noise is
-applied to that crop (noise.degrade_images), not at the protocol's reference resolution, so
-the figures compare runtimes with each other, not with docs/results.md.
+Crops: the ground-truth box crop at the model's side and crop_scale
+(data.pipeline.load_eval_data); noise is applied to that crop (noise.degrade_images), not at
+the protocol's reference resolution, so the figures compare runtimes with each other, not
+with docs/results.md.
 """
 import argparse
 
@@ -33,7 +34,7 @@ def main(argv=None):
                 for b in ("keras", "litert", "litert-int8")}
     size = runtimes["keras"].size
     samples = select_samples(a.data, split=a.split, config=a.config).samples
-    ev = load_eval_data(samples, size)
+    ev = load_eval_data(samples, size, scale=runtimes["keras"].model.crop_scale)
     crops = ev.images.astype(np.float32)
     gt = np.stack([s.landmarks for s in ev.samples])
     print(f"{a.model} on {len(crops)} faces of {a.data or 'synthetic'} split {a.split}; "

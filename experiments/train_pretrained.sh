@@ -7,13 +7,13 @@
 #   bash experiments/train_pretrained.sh DATA OUT [all]
 #
 # DATA: a 300-W layout (e.g. the 2,012 300-W training images); OUT: a new or earlier output
-# folder. "all" trains on every image (data.val_fraction 0: what ships); without it a seeded
-# 15% is held out as the val split of docs/results.md. About 3 CPU-hours on 2 cores (Xeon with
-# AMX-BF16); bf16 mixed precision on real faces, float32 for the synthetic pretraining.
-# PYTHON="echo python" prints the commands instead of running them.
-# BOX_JITTER=detector trains the real-face stages with the detector-matched box jitter
-# (docs/results.md, "Box jitter": better on val in a paired fine-tuning; the shipped models
-# used the default, paper).
+# folder. "all" trains on every image (data.val_fraction 0); without it a seeded
+# 15% is held out as the val split of docs/results.md. About 1.7 hours on 2 quiet cores
+# (Xeon with AMX-BF16); bf16 mixed precision on real faces, float32 for the synthetic
+# pretraining. PYTHON="echo python" prints the commands instead of running them.
+# The crop (1.4 x the face box) and the box jitter (detector) are real128.yaml's;
+# CROP_SCALE=2.0 BOX_JITTER=paper overrides them on every stage (the crop and jitter of the
+# models shipped before 2026-12-07; docs/results.md).
 # Then: python experiments/ship_pretrained.py --fadenn-m OUT/real/joint-M --fll OUT/real/joint-fll --config-name real128
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 DATA OUT [all]" >&2; exit 2; }
@@ -32,11 +32,11 @@ train() {  # train STAGE_DIR ARGS...: run `train` unless the stage finished
     done_ "$d" && { echo "done: $d"; return 0; }
     $PY -m fadenn_tf.train "$@" $(resume "$d")
 }
-# 1. Transfer learning: the FLL on 16,000 built-in synthetic faces.
+# 1. Transfer learning: the FLL on 16,000 built-in synthetic faces (with the wide paper jitter).
 [ -d "$OUT/synth16k" ] || $PY -m fadenn_tf.synth --out "$OUT/synth16k" --train 16000 --test 300 \
     --videos 0 --seed 11 --workers 2
 train "$OUT/pre/fll" --stage fll --config real128 --data "$OUT/synth16k" --out "$OUT/pre" "${HI[@]}" \
-    "${CS[@]}" --steps 1392
+    --set data.augment.box_jitter=paper "${CS[@]}" --steps 1392
 # 2. The FLL on real faces: lr 1e-3, then 5e-4, then an annealing tail (2e-4 to 2e-6 on a
 #    cosine, with an EMA of the weights).
 train "$OUT/ft1/fll" --stage fll "${C[@]}" "${BF[@]}" --out "$OUT/ft1" --init-from "$OUT/pre/fll" \
