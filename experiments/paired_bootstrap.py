@@ -9,6 +9,7 @@ model wins): the mean over images of A's NME minus B's, clean, and noisy (each i
 over every noisy condition in the file, then over images), with a 95% percentile bootstrap
 interval (the images resampled with replacement, the same draw for A and B, so the pairing
 is kept). Negative: A is more accurate. Only images both models were scored on count.
+Exit status 0, or 2 for a folder without errors.csv or an unknown model.
 """
 import argparse
 import csv
@@ -25,7 +26,9 @@ def read_errors(folders, normalizer):
     for folder in folders:
         path = Path(folder) / "errors.csv"
         if not path.is_file():
-            raise SystemExit(f"error: {path}: not found (give folders written by evaluate)")
+            print(f"error: {path}: not found (give folders written by evaluate)",
+                  file=sys.stderr)
+            raise SystemExit(2)
         rows = defaultdict(lambda: defaultdict(dict))
         with open(path, newline="", encoding="utf-8") as f:
             for r in csv.DictReader(f):
@@ -72,8 +75,8 @@ def main(argv=None):
         a, _, b = pair.partition(":")
         missing = [m for m in (a, b) if m not in errors]
         if missing or not b:
-            raise SystemExit(f"error: --pair {pair}: no model {missing or [pair]} in "
-                             f"{', '.join(args.folders)} (models: {', '.join(errors)})")
+            ap.error(f"--pair {pair}: no model {missing or [pair]} in "
+                     f"{', '.join(args.folders)} (models: {', '.join(errors)})")
         keys = sorted(set.intersection(*(set(c) for m in (a, b)
                                          for c in errors[m].values())))
         cells = []

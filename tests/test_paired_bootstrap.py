@@ -54,7 +54,11 @@ def test_paired_differences_clean_and_noisy(paired, tmp_path, capsys):
     assert noisy == pytest.approx([0.001] * 3, abs=1e-6)
 
 
-def test_an_unknown_model_is_an_error(paired, tmp_path):
+def test_an_unknown_model_or_folder_is_an_error(paired, tmp_path, capsys):
     _write(tmp_path / "ev", {"A": {"clean": [0.1]}, "B": {"clean": [0.2]}})
-    with pytest.raises(SystemExit, match=r"no model \['C'\]"):
+    with pytest.raises(SystemExit) as exit_:
         paired.main([str(tmp_path / "ev"), "--pair", "A:C"])
+    assert exit_.value.code == 2 and "no model ['C']" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        paired.main([str(tmp_path / "missing"), "--pair", "A:B"])
+    assert exit_.value.code == 2 and "errors.csv: not found" in capsys.readouterr().err
