@@ -48,6 +48,8 @@ def test_e2e_rows(photos):
     ours = by_path["photo to landmarks, one face"][0]
     assert ours["model"] == "pretrained" and ours["latency_ms_b1"] > 0
     assert "a face on 2/2 photos" in ours["note"]
+    once = by_path["photo to landmarks, one face, refine=False"][0]
+    assert once["model"] == "pretrained" and once["latency_ms_b1"] > 0
     extra = by_path["per extra face (all_faces)"][0]
     assert extra["latency_ms_b1"] is not None and "over the 1 photos" in extra["note"]
     assert "2 annotated" in extra["note"]

@@ -55,6 +55,14 @@ def test_rejected_first_box_falls_back_to_the_next(face):
     # without a floor nothing is rejected: the first box is the answer, as before
     kept = pred.predict(image, min_fit_score=0)[0]
     np.testing.assert_allclose(kept.box, _empty(0, box))
+    # the fallback's fit gets the second pass too (refine "auto": a detector's box): the
+    # fit in the landmark box of the single-pass fit
+    once = pred.predict(image, refine=False)[0]
+    np.testing.assert_allclose(once.box, box)
+    again = pred.predict(image, boxes=landmark_box(once.landmarks), min_fit_score=0,
+                         refine=False)[0]
+    np.testing.assert_allclose(r.landmarks, again.landmarks, atol=1e-4)
+    assert np.abs(r.landmarks - once.landmarks).max() > 1e-3
     # all_faces fits every box once: no fallback involved
     every = pred.predict(image, all_faces=True)[0]
     assert len(every.faces) == 1 and len(every.rejected) == 1

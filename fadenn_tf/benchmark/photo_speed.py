@@ -61,12 +61,15 @@ def bench_photos(model, folder, repeats=5, limit=0, label=None):
     defaults (detector, backend, fit score): one face per photo (predict(image), decoded
     RGB in memory: detector + crop + model + fit score), and per extra face ((predict(
     image, all_faces=True) - predict(image)) / (faces - 1) on photos where the detector
-    finds 2 or more). Medians over photos of the median of `repeats` calls. Returns rows."""
+    finds 2 or more), and one face without the default second pass (predict(image,
+    refine=False)).
+    Medians over photos of the median of `repeats` calls. Returns rows."""
     photos, counts = find_photos(folder, limit)
     pred = fadenn_tf.load(model)
     pred.warm_up()
     label = label or str(model)
     per_photo, detect, decode, extra, found, n_all, annotated = [], [], [], [], 0, 0, 0
+    once = []
     side = 0
     for path in photos:
         t0 = time.perf_counter()
@@ -77,6 +80,7 @@ def bench_photos(model, folder, repeats=5, limit=0, label=None):
         found += one.found
         per_photo.append(_median_ms(lambda: pred.predict(img), repeats))
         detect.append(one.timing["detect"] * 1e3)
+        once.append(_median_ms(lambda: pred.predict(img, refine=False), repeats))
         every = pred.predict(img, all_faces=True)[0]
         n_all += len(every.faces)
         annotated += counts[path] or 0
@@ -88,12 +92,19 @@ def bench_photos(model, folder, repeats=5, limit=0, label=None):
     ms = statistics.median(per_photo)
     rows = [_row("e2e", "-", label, "photo to landmarks, one face", batch=1,
                  latency_ms_b1=ms, images_per_s=1e3 / ms,
-                 note=f"predict(photo) with load() defaults ({pred.model.kind}, detector "
-                      f"{_detector_name(pred)}, fit score): median over {where} (longer side "
-                      f"up to {side} px) of the median of {repeats} calls; "
+                 note=f"predict(photo) with load() and predict() defaults ({pred.model.kind}, "
+                      f"detector {_detector_name(pred)}, refine auto, fit score): median over "
+                      f"{where} (longer side up to {side} px) of the median of {repeats} "
+                      f"calls; "
                       f"detector {statistics.median(detect):.1f} ms of it; decoding the "
                       f"file adds {statistics.median(decode):.1f} ms; a face on "
                       f"{found}/{len(photos)} photos" + where_note())]
+    rows.append(_row("e2e", "-", label, "photo to landmarks, one face, refine=False", batch=1,
+                     latency_ms_b1=statistics.median(once),
+                     images_per_s=1e3 / statistics.median(once),
+                     note="predict(photo, refine=False): one pass, without the default "
+                          "second fit in the first fit's landmark box (inference.refine); "
+                          f"median over {where}" + where_note()))
     if extra:
         rows.append(_row("e2e", "-", label, "per extra face (all_faces)", batch=1,
                          latency_ms_b1=statistics.median(extra),

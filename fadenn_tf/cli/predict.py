@@ -3,7 +3,7 @@
     python -m fadenn_tf.predict IMAGE_OR_DIR... --model M --out DIR
         [--boxes FILE] [--detector default] [--min-score S] [--detector-input WxH] ...
         [--backend auto|keras|litert|litert-int8] [--all-faces] [--batch-size 32]
-        [--no-overlay] [--min-fit-score P|auto] [--drop-rejected]
+        [--refine auto|on|off] [--no-overlay] [--min-fit-score P|auto] [--drop-rejected]
 
 Writes, per image NAME: NAME.pts (one face) or NAME_0.pts, NAME_1.pts ... (several faces,
 in the detector's order: largest first), NAME_overlay.png (landmarks and box drawn), and DIR/summary.json (per image:
@@ -12,7 +12,8 @@ timing; images with no face and unreadable images with their problem). A fit who
 fit_score is below --min-fit-score is not a face: status "rejected", counted apart
 (n_rejected), written as NAME_rejected.pts and drawn as a red box with grey points, or left
 out with --drop-rejected. Images in folders are found recursively and keep
-their relative sub-folder under DIR. --boxes: a JSON or CSV boxes file
+their relative sub-folder under DIR. A face the detector found is fitted twice, the second
+time in its first fit's landmark box (--refine auto; on: --boxes faces too; off: once). --boxes: a JSON or CSV boxes file
 (fadenn_tf.detect.load_boxes_file); images it does not list use the detector. A DIR holding
 an earlier run is refused unless --overwrite (which deletes its summary.json, .pts and
 overlay files first) or --resume (an interrupted run: the images it finished, recorded in
@@ -58,6 +59,10 @@ def _parser():
                    help="landmarks for every detected face (default: only the detector's "
                         "first: the largest, with UltraFace the largest of the faces it is "
                         "sure of, score >= 0.9)")
+    p.add_argument("--refine", choices=sorted(REFINE_FLAGS), default="auto",
+                   help="a second pass: a face cut again on its first fit's landmark box "
+                        "and fitted again (twice the model's time): auto (default) for the "
+                        "faces the detector found, on for every face (--boxes too), off")
     p.add_argument("--batch-size", type=positive_int, default=32,
                    help="crops per model call (32)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
@@ -86,6 +91,9 @@ def _parser():
     return p
 
 
+REFINE_FLAGS = {"auto": "auto", "on": True, "off": False}   # --refine -> predict's refine
+
+
 def _fit_score(text):
     """--min-fit-score: 'auto' or a number in [0, 1]."""
     if text == "auto":
@@ -107,7 +115,8 @@ def main(argv=None):
         inputs=args.inputs, out=args.out, model=args.model, backend=args.backend,
         device=args.device, detector=args.detector,
         detector_options=detector_kwargs_from_args(args), boxes=args.boxes,
-        all_faces=args.all_faces, batch_size=args.batch_size, overlay=not args.no_overlay,
+        all_faces=args.all_faces, refine=REFINE_FLAGS[args.refine],
+        batch_size=args.batch_size, overlay=not args.no_overlay,
         failure_detector=args.failure_detector, min_fit_score=args.min_fit_score,
         drop_rejected=args.drop_rejected, overwrite=args.overwrite, resume=args.resume,
         progress=not args.no_progress))

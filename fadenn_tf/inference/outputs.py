@@ -98,7 +98,7 @@ def record_result(entry, result, files, overlay, drop_rejected=False):
 
 def write_summary(out_dir, entries, predictor, settings, total_s, warm_up_s):
     """OUT/summary.json: the run's settings (detector, detector_options, backend,
-    boxes_file, all_faces, min_fit_score, drop_rejected), the counts (images by status;
+    boxes_file, all_faces, refine, min_fit_score, drop_rejected), the counts (images by status;
     n_faces and n_rejected fits) and the image entries -> (path, summary)."""
     status = [e.get("status") for e in entries]
     summary = {
@@ -110,6 +110,7 @@ def write_summary(out_dir, entries, predictor, settings, total_s, warm_up_s):
                           else None),
         "drop_rejected": bool(settings.get("drop_rejected", False)),
         "boxes_file": settings["boxes_file"], "all_faces": settings["all_faces"],
+        "refine": settings.get("refine", "auto"),
         "coordinates": ".pts files are 1-based (ibug convention; fadenn_tf.data.pts.read_pts "
                        "returns 0-based pixel centres); boxes are (x0, y0, x1, y1) pixel-edge "
                        "coordinates",

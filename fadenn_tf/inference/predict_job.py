@@ -31,6 +31,7 @@ class PredictOptions:
     detector_options: dict = field(default_factory=dict)  # detect.detector_kwargs_from_args
     boxes: Optional[str] = None             # boxes file; unlisted images use the detector
     all_faces: bool = False                 # every detected face, not only the first
+    refine: object = "auto"                 # second pass: "auto", True, False (inference.refine)
     batch_size: int = 32                    # crops per model call
     overlay: bool = True                    # write NAME_overlay.png
     failure_detector: str = "auto"          # "auto", "none" or a .npz
@@ -54,7 +55,7 @@ def _journal(out_dir, opts):
     when the settings that decide the outputs are the same."""
     det = opts.detector_options
     settings = {"model": opts.model, "backend": opts.backend, "detector": opts.detector,
-                "boxes": opts.boxes, "all_faces": opts.all_faces,
+                "boxes": opts.boxes, "all_faces": opts.all_faces, "refine": opts.refine,
                 "no_overlay": not opts.overlay, "failure_detector": opts.failure_detector,
                 "min_fit_score": opts.min_fit_score, "drop_rejected": opts.drop_rejected,
                 "min_score": det.get("min_score"), "input_size": det.get("input_size")}
@@ -104,7 +105,8 @@ def predict_files(opts):
     def flush():
         if not pending:
             return
-        results = predictor.run([p for _, p, _ in pending], opts.batch_size)
+        results = predictor.run([p for _, p, _ in pending], opts.batch_size,
+                                refine=opts.refine)
         for (entry, prep, name), res in zip(pending, results):
             if failed:
                 entry.update(status="error", problem="not written: the run stopped")
@@ -150,7 +152,7 @@ def predict_files(opts):
     flush()
     settings = {"detector": opts.detector, "detector_options": opts.detector_options,
                 "backend": opts.backend, "boxes_file": opts.boxes, "all_faces": opts.all_faces,
-                "drop_rejected": opts.drop_rejected}
+                "refine": opts.refine, "drop_rejected": opts.drop_rejected}
     total = time.perf_counter() - t_start
     if failed:  # a summary of what was written, if the disk still takes it
         try:

@@ -55,6 +55,7 @@ from fadenn_tf.fitcheck.detector import DEFAULT_MIN_FIT_SCORE, failure_detector_
 from fadenn_tf.inference.fallback import fall_back
 from fadenn_tf.inference.flip_test import FlipAveraged
 from fadenn_tf.inference.litert_load import load_litert
+from fadenn_tf.inference.refine import check_refine, refit
 from fadenn_tf.inference.results import FaceResult, ImageResult
 
 COLORS = ("rgb", "bgr")
@@ -257,15 +258,22 @@ class Predictor:
         image."""
         return self.model.fit_box(image, box)
 
-    def run(self, prepared, batch_size=32, min_fit_score=None):
+    def run(self, prepared, batch_size=32, min_fit_score=None, refine="auto"):
         """Batch the crops of prepared images through the model -> list of ImageResult
-        (min_fit_score: as in predict). In one-face mode an image whose fit was rejected
-        gets the next detector box that fits (inference.fallback)."""
+        (min_fit_score, refine: as in predict). In one-face mode an image whose fit was
+        rejected gets the next detector box that fits (inference.fallback)."""
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         floor = (self.min_fit_score if min_fit_score is None
                  else _check_min_fit_score(min_fit_score))
+        refine = check_refine(refine)
         fits = self.model.fit_crops([p.faces for p in prepared], int(batch_size))
+        again = [i for i, p in enumerate(prepared)
+                 if refine is True or (refine == "auto" and p.source == "detector")]
+        if again:
+            for i, fit in zip(again, refit(self.model, [prepared[i].image for i in again],
+                                           [fits[i] for i in again], int(batch_size))):
+                fits[i] = fit
         results = [ImageResult(image_shape=p.image.shape) for p in prepared]
         for r, p, fit in zip(results, prepared, fits):
             for k in range(len(p.boxes)):
@@ -276,7 +284,7 @@ class Predictor:
                 (r.faces if face.status == "ok" else r.rejected).append(face)
             r.timing = {"detect": p.t_detect, "crop": p.t_crop, "model": fit.seconds,
                         "total": p.t_detect + p.t_crop + fit.seconds}
-        fall_back(self, prepared, results, floor)
+        fall_back(self, prepared, results, floor, bool(refine))
         return results
 
     def face(self, image, landmarks, probs, box, source, detector_score, floor):
@@ -295,7 +303,7 @@ class Predictor:
 
     # ------------------------------------------------------------------------- the API
     def predict(self, images, boxes=None, color="rgb", batch_size=32, all_faces=False,
-                min_fit_score=None):
+                min_fit_score=None, refine="auto"):
         """Landmarks for one image or many images of any sizes.
 
         images: one (H, W, 3) uint8 image (also (H, W) gray or (H, W, 4)), a (B, H, W, 3)
@@ -311,6 +319,11 @@ class Predictor:
         batch_size: crops per model call (all faces of all images are batched together).
         min_fit_score: this call's rejection floor for fit_score (None: the Predictor's,
             0: reject nothing); rejected fits go to ImageResult.rejected, not .faces.
+        refine: a second pass, each face re-cropped on its first fit's landmark box
+            (inference.refine), for twice the model's time: "auto" (default) for the
+            faces the detector found, True for every face (given boxes too), False for
+            none. It brings a fit from a detector's box close to the fit from the
+            ground-truth box. FaceResult.box stays the box given or detected.
         Returns a list with one ImageResult per image (also for a single image); an image
         without a face has `landmarks is None`.
         Raises ValueError for malformed images, colours, boxes or min_fit_score.
@@ -323,12 +336,13 @@ class Predictor:
                 prepared.append(self.prepare(img, entry, color, all_faces))
             except ValueError as exc:
                 raise ValueError(f"image {i}: {exc}") from None
-        return self.run(prepared, batch_size, min_fit_score)
+        return self.run(prepared, batch_size, min_fit_score, refine)
 
-    def predict_file(self, path, boxes=None, all_faces=False):
+    def predict_file(self, path, boxes=None, all_faces=False, refine="auto"):
         """Read an image file (fadenn_tf.data.images.read_image; DataError naming the file if
         it is unreadable) and predict it -> one ImageResult."""
-        return self.predict(read_image(path), boxes=boxes, all_faces=all_faces)[0]
+        return self.predict(read_image(path), boxes=boxes, all_faces=all_faces,
+                            refine=refine)[0]
 
 
 BACKENDS = ("auto", "keras", "litert", "litert-int8")
