@@ -8,12 +8,14 @@ only partly covers it); the first fit's landmark box is much closer to it. On th
 the second pass brings the end-to-end error to about the error with the ground-truth box
 given, for twice the model's time (docs/results.md, experiments/photo_end_to_end.py).
 """
-import numpy as np
+import time
 
-REFINE_CHOICES = ("auto", True, False)
+import numpy as np
 
 from fadenn_tf.data.crop import landmark_box
 from fadenn_tf.inference.crop_model import FaceCrops
+
+REFINE_CHOICES = ("auto", True, False)
 
 
 def check_refine(refine):
@@ -30,7 +32,9 @@ def refit(model, images, fits, batch_size=32):
     Each face is re-cropped on landmark_box of its first landmarks (pixel-edge image
     coords) and all faces are fitted in one batched pass. A face whose first landmarks are
     not finite, or whose landmark box is unusable (no area inside the image), keeps its
-    first fit. BoxFits.seconds is the sum of both passes; regions are the second crops."""
+    first fit. BoxFits.seconds is the sum of both passes and of the second crops; regions
+    are the second crops."""
+    t0 = time.perf_counter()
     faces, redo = [], []
     for image, fit in zip(images, fits):
         pieces, kept = [], []
@@ -47,6 +51,7 @@ def refit(model, images, fits, batch_size=32):
             np.zeros((0, model.size, model.size, 3), np.float32),
             np.concatenate([c.regions for c in pieces]) if pieces else np.zeros((0, 4))))
         redo.append(kept)
+    crop_s = (time.perf_counter() - t0) / max(1, len(images))
     second = model.fit_crops(faces, batch_size)
     out = []
     for fit, new, kept in zip(fits, second, redo):
@@ -59,5 +64,5 @@ def refit(model, images, fits, batch_size=32):
                 probs[k] = new.noise_probs[j]
             if denoised is not None and new.denoised is not None:
                 denoised[k] = new.denoised[j]
-        out.append(type(fit)(lm, probs, regions, denoised, fit.seconds + new.seconds))
+        out.append(type(fit)(lm, probs, regions, denoised, fit.seconds + new.seconds + crop_s))
     return out
